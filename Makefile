@@ -1,0 +1,48 @@
+# Shequn — every workflow in one place. The virtual environment lives in .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+GEN := services/gen
+
+.PHONY: dev test lint format proto proto-check bench demo clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## dev: start the whole system (embedded broker, database and the five services)
+dev: $(STAMP)
+	$(BIN)/shequn dev
+
+## test: run the whole suite against real broker and database processes
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## lint: ruff (lint and format check) and mypy
+lint: $(STAMP)
+	$(BIN)/ruff check services tests
+	$(BIN)/ruff format --check services tests
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix services tests
+	$(BIN)/ruff format services tests
+
+## proto: regenerate the Python code of proto/ into services/gen (never edit it by hand)
+proto: $(STAMP)
+	$(BIN)/python -m services.protogen $(GEN)
+
+## proto-check: fail when services/gen is not what `make proto` would write
+proto-check: $(STAMP)
+	rm -rf .proto-check && $(BIN)/python -m services.protogen .proto-check
+	diff -r --exclude=__pycache__ $(GEN) .proto-check && rm -rf .proto-check
+
+## bench: throughput and latency figures
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf $(VENV) .shequn .proto-check .pytest_cache .mypy_cache .ruff_cache

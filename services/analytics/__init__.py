@@ -1,0 +1,1 @@
+"""Analytics: daily statistics and funnels, counted exactly once under redelivery."""

@@ -1,0 +1,1 @@
+"""Campaign: SOP schedules, broadcasts, live codes, fission tasks and coupons."""

@@ -1,0 +1,53 @@
+"""The `shequn` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+
+from services.runtime.auth import Authenticator, Role
+from services.runtime.settings import Settings
+from services.runtime.store import client
+
+
+async def _create_key(tenant: str, role: Role, name: str) -> str:
+    settings = Settings()
+    mongo = client(settings.mongo_url)
+    try:
+        return await Authenticator(mongo, settings.mongo_db_prefix, 0).create_key(
+            tenant, role, name
+        )
+    finally:
+        await mongo.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="shequn", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    dev = commands.add_parser("dev", help="start the whole system locally")
+    dev.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(os.environ.get("SHEQUN_DEV_DIR", ".shequn")),
+        help="where the dev file, database files and logs go (default .shequn, or $SHEQUN_DEV_DIR)",
+    )
+    keys = commands.add_parser(
+        "create-key", help="create an API key (printed once) in SHEQUN_MONGO_URL"
+    )
+    keys.add_argument("--tenant", required=True)
+    keys.add_argument("--role", default="owner", choices=[r.name.lower() for r in Role])
+    keys.add_argument("--name", default="cli")
+    args = parser.parse_args(argv)
+
+    if args.command == "dev":
+        from services.devstack import run_dev
+
+        return asyncio.run(run_dev(args.state_dir.resolve()))
+    print(asyncio.run(_create_key(args.tenant, Role.parse(args.role), args.name)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

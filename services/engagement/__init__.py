@@ -1,0 +1,1 @@
+"""Engagement: welcomes, auto-replies, check-ins, points and member profiles."""

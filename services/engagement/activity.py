@@ -1,0 +1,41 @@
+"""Each member's latest activity in the tenant (name, last group, last seen): the start of the
+member profile that tiers and segments build on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from services.gen.shequn.v1 import common_pb2, events_pb2
+from services.runtime.envelope import occurred_at
+from services.runtime.store import LatestWins
+
+PROFILES = "profiles"
+
+
+def _actor(event: events_pb2.Event) -> common_pb2.Member | None:
+    kind = event.WhichOneof("payload")
+    if kind in ("message_posted", "member_joined", "order_placed", "coupon_redeemed"):
+        member: common_pb2.Member = getattr(event, kind).member
+        return member
+    return None
+
+
+def activity_updates(events: Iterable[events_pb2.Event]) -> list[LatestWins]:
+    updates = []
+    for event in events:
+        member = _actor(event)
+        if member is None or not member.id:
+            continue
+        fields = {"last_group_id": event.group_id, "last_event": event.WhichOneof("payload")}
+        if member.name:
+            fields["name"] = member.name
+        updates.append(
+            LatestWins(
+                f"{event.tenant_id}:{member.id}",
+                "last_seen_at",
+                occurred_at(event),
+                fields,
+                {"tenant_id": event.tenant_id, "member_id": member.id},
+            )
+        )
+    return updates

@@ -1,0 +1,2 @@
+"""Ingestion: the platform gateway. Events in (the generic API; WeCom and Telegram next),
+actions out."""

@@ -1,0 +1,112 @@
+"""HTTP: `POST /v1/events` (API.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from services.gen.shequn.v1 import events_pb2
+from services.ingestion.events import (
+    MAX_BATCH,
+    Rejected,
+    event_id_of,
+    parse_item,
+    to_event,
+)
+from services.ingestion.intake import Intake, ItemResult
+from services.ingestion.ratelimit import TenantRateLimiter
+from services.runtime import metrics
+from services.runtime.http import Operator
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/Event"},
+                        {
+                            "type": "object",
+                            "required": ["events"],
+                            "properties": {
+                                "events": {
+                                    "type": "array",
+                                    "maxItems": MAX_BATCH,
+                                    "items": {"$ref": "#/components/schemas/Event"},
+                                }
+                            },
+                        },
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+def _refuse(status: int, field: str, reason: str) -> JSONResponse:
+    return JSONResponse({"error": f"{field}: {reason}", "field": field}, status_code=status)
+
+
+def _items(body: Any) -> list[Any] | JSONResponse:
+    if isinstance(body, dict) and "events" in body:
+        items = body["events"]
+        if not isinstance(items, list):
+            return _refuse(422, "events", "must be a list of event objects")
+        if not items:
+            return _refuse(422, "events", "at least one event is required")
+        if len(items) > MAX_BATCH:
+            return _refuse(422, "events", f"at most {MAX_BATCH} events, got {len(items)}")
+        return items
+    if isinstance(body, dict):
+        return [body]
+    return _refuse(422, "body", 'must be an event object or {"events": [...]}')
+
+
+def router(intake: Intake, limiter: TenantRateLimiter) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["events"])
+
+    @api.post("/events", status_code=202, openapi_extra=_BODY_DOC)
+    async def post_events(request: Request, principal: Operator) -> JSONResponse:
+        """Publish one event or a batch of up to 500; one result per item, in order."""
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError):
+            return _refuse(400, "body", "not valid JSON")
+        items = _items(body)
+        if isinstance(items, JSONResponse):
+            return items
+        wait = limiter.take(principal.tenant_id, len(items))
+        if wait:
+            return JSONResponse(
+                {"error": "rate limit: too many events for this tenant; retry later"},
+                status_code=429,
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
+        received_at = datetime.now(UTC)
+        results: list[ItemResult | None] = []
+        events: list[events_pb2.Event] = []
+        for item in items:
+            try:
+                valid = parse_item(item)
+                event = to_event(valid, tenant_id=principal.tenant_id, received_at=received_at)
+            except Rejected as exc:
+                metrics.EVENTS_INGESTED.labels("invalid", "rejected").inc()
+                results.append(ItemResult(event_id_of(item), "rejected", str(exc)))
+                continue
+            results.append(None)
+            events.append(event)
+        accepted = iter(await intake.accept(events))
+        return JSONResponse(
+            {"results": [asdict(r if r is not None else next(accepted)) for r in results]},
+            status_code=202,
+        )
+
+    return api

@@ -1,0 +1,100 @@
+"""Accepting events: dedupe, publish, record — two database round trips and one produce per
+request, however many events it carries.
+
+Kafka is the record of what was accepted; the `events` collection is the 7-day dedupe index,
+keyed `_id = "{tenant}:{event_id}"`. A request first reads which of its events are known
+(one `$in` query), publishes the others and waits for the broker's acknowledgement, then
+inserts their keys; a duplicate-key error there means a concurrent request carried the same
+event, which is then reported `duplicate`. An event is answered `accepted` only once it is on
+Kafka, so a crash at any point loses nothing that was accepted: a client that got no answer
+sends again, and the worst case is the same event published twice, which every consumer
+absorbs once because handlers are idempotent by event id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import BulkWriteError
+
+from services.gen.shequn.v1 import events_pb2
+from services.runtime import metrics
+from services.runtime.bus import Outgoing, Producer, group_key
+from services.runtime.settings import Settings
+from services.runtime.store import DUPLICATE_KEY, Document, Indexes, Store
+
+EVENTS = "events"
+
+
+def indexes(settings: Settings) -> list[Indexes]:
+    expiry = IndexModel(
+        [("received_at", ASCENDING)], expireAfterSeconds=settings.ingest_dedupe_days * 86400
+    )
+    return [Indexes(EVENTS, [expiry])]
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    event_id: str
+    status: str  # accepted | duplicate | rejected
+    error: str = ""
+
+
+class Intake:
+    def __init__(self, store: Store, producer: Producer, settings: Settings) -> None:
+        self.events = store[EVENTS]
+        self.producer = producer
+        self.topic = settings.topic_events
+
+    async def accept(self, events: list[events_pb2.Event]) -> list[ItemResult]:
+        """Publish the events not seen before, in order; one result per event."""
+        if not events:
+            return []
+        keys = [_key(e) for e in events]
+        known = {d["_id"] async for d in self.events.find({"_id": {"$in": keys}}, {"_id": 1})}
+        fresh: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key not in known and key not in fresh:
+                fresh[key] = i
+        new = [events[i] for i in fresh.values()]
+        await self.producer.send_many(
+            Outgoing(self.topic, group_key(e.tenant_id, e.group_id), e.SerializeToString())
+            for e in new
+        )
+        raced = await self._record(new)
+        accepted = set(fresh.values()) - {fresh[k] for k in raced}
+        results = []
+        for i, event in enumerate(events):
+            status = "accepted" if i in accepted else "duplicate"
+            metrics.EVENTS_INGESTED.labels(event.WhichOneof("payload") or "", status).inc()
+            results.append(ItemResult(event.event_id, status))
+        return results
+
+    async def _record(self, events: list[events_pb2.Event]) -> set[str]:
+        """Insert the dedupe keys; returns those another request recorded first."""
+        if not events:
+            return set()
+        docs = [_dedupe_doc(e) for e in events]
+        try:
+            await self.events.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not errors or any(e["code"] != DUPLICATE_KEY for e in errors):
+                raise
+            return {docs[e["index"]]["_id"] for e in errors}
+        return set()
+
+
+def _key(event: events_pb2.Event) -> str:
+    return f"{event.tenant_id}:{event.event_id}"
+
+
+def _dedupe_doc(event: events_pb2.Event) -> Document:
+    return {
+        "_id": _key(event),
+        "tenant_id": event.tenant_id,
+        "group_id": event.group_id,
+        "type": event.WhichOneof("payload"),
+        "received_at": event.received_at.ToDatetime(UTC),
+    }

@@ -1,0 +1,1 @@
+"""Moderation: group rules (群规) enforced in real time."""

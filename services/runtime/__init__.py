@@ -1,0 +1,1 @@
+"""The runtime every service shares: settings, logs, metrics, bus, store, auth and servers."""

@@ -1,0 +1,93 @@
+"""The FastAPI app factory: health, readiness, metrics and authentication for every service."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.base import RequestResponseEndpoint
+
+from services.runtime import metrics
+from services.runtime.auth import Authenticator, AuthError, Principal, Role, bearer
+
+Readiness = Callable[[], Awaitable[dict[str, bool]]]
+
+
+def create_app(
+    *,
+    service: str,
+    auth: Authenticator,
+    readiness: Readiness,
+    routers: Sequence[APIRouter] = (),
+    schemas: Mapping[str, Any] | None = None,
+) -> FastAPI:
+    """`schemas` are extra OpenAPI components, for bodies that routes validate by hand."""
+    app = FastAPI(title=f"Shequn {service}", version="1.0")
+    app.state.auth = auth
+    if schemas:
+        default_openapi = app.openapi
+
+        def openapi() -> dict[str, Any]:
+            if app.openapi_schema is None:
+                document = default_openapi()
+                document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+            return app.openapi_schema or document
+
+        app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        metrics.HTTP_SECONDS.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        """Connected to Kafka and MongoDB (503 naming what is not)."""
+        checks = await readiness()
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", tags=["ops"])
+    async def prometheus() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency that authenticates the request's API key and checks its role."""
+
+    async def dependency(request: Request) -> Principal:
+        auth: Authenticator = request.app.state.auth
+        return await auth.authenticate(bearer(request.headers.get("authorization")), role)
+
+    return dependency
+
+
+Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+Owner = Annotated[Principal, Depends(require(Role.OWNER))]

@@ -1,0 +1,49 @@
+"""Every metric the runtime exports, declared once. Labels are bounded: consumer names, topics,
+partitions, event types and statuses; never group, member or tenant ids."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONSUMED = Counter(
+    "shequn_consumed_messages_total",
+    "Messages read from Kafka by a consumer.",
+    ["consumer", "topic"],
+)
+PRODUCED = Counter("shequn_produced_messages_total", "Messages written to Kafka.", ["topic"])
+HANDLER_SECONDS = Histogram(
+    "shequn_handler_seconds",
+    "Time a consumer's batch handler took, per batch.",
+    ["consumer"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_SIZE = Histogram(
+    "shequn_batch_messages",
+    "Messages per handled batch.",
+    ["consumer"],
+    buckets=(1, 5, 10, 50, 100, 250, 500, 1000),
+)
+HANDLER_ERRORS = Counter(
+    "shequn_handler_errors_total", "Handler attempts that raised.", ["consumer"]
+)
+RETRIES = Counter("shequn_handler_retries_total", "Handler attempts made again.", ["consumer"])
+DEAD_LETTERED = Counter(
+    "shequn_dead_lettered_total", "Messages sent to the dead-letter topic.", ["consumer", "reason"]
+)
+CONSUMER_LAG = Gauge(
+    "shequn_consumer_lag",
+    "Messages in a partition not yet committed by the consumer group.",
+    ["consumer", "topic", "partition"],
+)
+HTTP_REQUESTS = Counter(
+    "shequn_http_requests_total", "HTTP requests served.", ["method", "route", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "shequn_http_request_seconds", "HTTP request latency.", ["method", "route"]
+)
+EVENTS_INGESTED = Counter(
+    "shequn_events_ingested_total", "Events offered to ingestion, by result.", ["type", "status"]
+)
+EVENTS_COUNTED = Counter(
+    "shequn_events_counted_total", "Events absorbed into analytics counters.", ["type"]
+)

@@ -1,0 +1,146 @@
+"""Runs one service: `python -m services.<name>` calls `run(name, build)`.
+
+The runner owns the lifecycle that all services share: connect to MongoDB and Kafka, create
+indexes and topics, start HTTP, gRPC, the consumer loops and background tasks, then on SIGTERM
+or SIGINT stop taking work, let each consumer finish and commit the batch in hand, and close.
+A consumer or background task that dies takes the process down with a non-zero exit, so that
+the supervisor (Kubernetes, the dev stack) restarts it and the uncommitted batch is read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter
+
+from services.runtime import logs
+from services.runtime.auth import Authenticator
+from services.runtime.bus import Producer, all_topics, ensure_topics
+from services.runtime.consumer import ConsumerLoop, ConsumerSpec
+from services.runtime.http import create_app
+from services.runtime.rpc import GrpcServer, GrpcService
+from services.runtime.settings import Settings
+from services.runtime.store import Indexes, Store
+
+log = logging.getLogger(__name__)
+
+Background = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Runtime:
+    """What a service's code is given: settings and connected clients."""
+
+    settings: Settings
+    store: Store
+    producer: Producer
+    auth: Authenticator
+
+
+@dataclass
+class ServiceParts:
+    """What a service contributes: its routes, gRPC services, consumers and background tasks."""
+
+    indexes: Sequence[Indexes] = ()
+    routers: Sequence[APIRouter] = ()
+    schemas: Mapping[str, Any] = field(default_factory=dict)
+    grpc: Sequence[GrpcService] = ()
+    consumers: Sequence[ConsumerSpec[Any]] = ()
+    background: Sequence[Background] = field(default_factory=list)
+
+
+class _Uvicorn(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The runner handles signals for the whole process.
+        yield
+
+
+async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: Settings) -> int:
+    store = Store(settings.mongo_url, settings.database_name(name))
+    producer = Producer(settings)
+    auth = Authenticator(store.client, settings.mongo_db_prefix, settings.auth_cache_seconds)
+    runtime = Runtime(settings, store, producer, auth)
+    parts = build(runtime)
+
+    await store.create_indexes(parts.indexes)
+    await ensure_topics(settings, all_topics(settings))
+    await producer.start()
+    loops = [ConsumerLoop(spec, settings, producer) for spec in parts.consumers]
+    dlq_topics = [loop.dead_letter.topic for loop in loops]
+    if dlq_topics:
+        await ensure_topics(settings, dlq_topics)
+
+    async def readiness() -> dict[str, bool]:
+        return {
+            "mongodb": await store.reachable(),
+            "kafka": await producer.reachable(),
+            "consumers": all(loop.started for loop in loops),
+        }
+
+    app = create_app(
+        service=name,
+        auth=auth,
+        readiness=readiness,
+        routers=parts.routers,
+        schemas=parts.schemas,
+    )
+    http = _Uvicorn(
+        uvicorn.Config(
+            app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False
+        )
+    )
+    grpc_server = GrpcServer(settings.grpc_host, settings.grpc_port, parts.grpc)
+    await grpc_server.start()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    workers = [asyncio.create_task(c.run(stop), name=c.spec.name) for c in loops]
+    workers += [asyncio.create_task(task(stop), name="background") for task in parts.background]
+    http_task = asyncio.create_task(http.serve(), name="http")
+    log.info(
+        "service started",
+        extra={"fields": {"http": settings.http_port, "grpc": grpc_server.port}},
+    )
+
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait(
+        [stopped, http_task, *workers], return_when=asyncio.FIRST_COMPLETED
+    )
+    exit_code = 0
+    for task in done:
+        if task is not stopped and (task.cancelled() or task.exception() is not None):
+            log.error("%s stopped unexpectedly", task.get_name(), exc_info=task.exception())
+            exit_code = 1
+    stop.set()
+
+    # Consumers finish and commit the batch in hand; then the servers and clients close.
+    results = await asyncio.gather(*workers, return_exceptions=True)
+    for task, result in zip(workers, results, strict=True):
+        if isinstance(result, BaseException) and task not in done:
+            log.error("%s failed while stopping", task.get_name(), exc_info=result)
+            exit_code = 1
+    http.should_exit = True
+    await grpc_server.stop()
+    await asyncio.gather(http_task, return_exceptions=True)
+    await producer.stop()
+    await store.close()
+    log.info("service stopped")
+    return exit_code
+
+
+def run(name: str, build: Callable[[Runtime], ServiceParts]) -> None:
+    settings = Settings(service=name)
+    logs.configure(name, settings.log_level)
+    sys.exit(asyncio.run(serve(name, build, settings)))

@@ -1,0 +1,82 @@
+"""One typed settings object, read from SHEQUN_* environment variables and validated at start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHEQUN_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    service: str = Field("shequn", description="name of the running service; set by its runner")
+    log_level: str = "INFO"
+
+    default_timezone: str = Field(
+        "Asia/Shanghai", description="tenants' time zone for days and schedules until they set one"
+    )
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_idempotence: bool = Field(
+        False, description="idempotent producer: on for Apache Kafka, off for the embedded broker"
+    )
+    kafka_partitions: int = Field(6, ge=1, description="partitions of topics the services create")
+    kafka_replication: int = Field(1, ge=1)
+    topic_events: str = "shequn.events.v1"
+    topic_actions: str = "shequn.actions.v1"
+    topic_action_results: str = "shequn.action-results.v1"
+    topic_decisions: str = "shequn.decisions.v1"
+    dlq_topic_prefix: str = Field("shequn.dlq.", description="+ consumer group name")
+    consumer_group_prefix: str = "shequn."
+
+    # The consumer loop
+    batch_max_messages: int = Field(500, ge=1)
+    batch_max_wait_ms: int = Field(50, ge=1)
+    retry_attempts: int = Field(3, ge=1, description="handler attempts before isolating a message")
+    retry_backoff_ms: int = Field(200, ge=0)
+    dlq_max_consecutive: int = Field(
+        50, ge=1, description="dead-lettered in a row before the consumer stops instead"
+    )
+
+    # MongoDB
+    mongo_url: str = "mongodb://127.0.0.1:27017"
+    mongo_db_prefix: str = Field("shequn_", description="database = prefix + service name")
+
+    # Servers
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+
+    # Auth
+    auth_cache_seconds: float = Field(30.0, ge=0, description="how long a key lookup is reused")
+
+    # Ingestion
+    ingest_rate_per_tenant: float = Field(2000.0, gt=0, description="events/s a tenant may send")
+    ingest_burst_per_tenant: int = Field(10_000, ge=500)
+    ingest_dedupe_days: int = Field(7, ge=1)
+
+    @model_validator(mode="after")
+    def _production_needs_real_infrastructure(self) -> Settings:
+        if self.env == "production" and "127.0.0.1" in self.mongo_url:
+            raise ValueError("SHEQUN_MONGO_URL must point at the production MongoDB")
+        return self
+
+    def database_name(self, service: str | None = None) -> str:
+        return f"{self.mongo_db_prefix}{service or self.service}"
+
+    def consumer_group(self, consumer: str) -> str:
+        return f"{self.consumer_group_prefix}{consumer}"
+
+    def dlq_topic(self, consumer: str) -> str:
+        return f"{self.dlq_topic_prefix}{consumer}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

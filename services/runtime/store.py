@@ -1,0 +1,97 @@
+"""MongoDB access on PyMongo's async API. Each service owns one database (prefix + its name) and
+declares its indexes, created at start. Documents that are looked up by a key carry it as their
+`_id` (ids begin with the tenant id), and every other query goes through `scoped()`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pymongo import AsyncMongoClient, IndexModel, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+Document = dict[str, Any]
+DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class Indexes:
+    """The indexes of one collection."""
+
+    collection: str
+    models: Sequence[IndexModel] = field(default_factory=tuple)
+
+
+def scoped(tenant_id: str, query: Mapping[str, Any] | None = None) -> Document:
+    """A query limited to one tenant; a query naming another tenant is a bug, not a request."""
+    query = dict(query or {})
+    if query.setdefault("tenant_id", tenant_id) != tenant_id:
+        raise ValueError("a tenant-scoped query may not name another tenant")
+    return query
+
+
+def client(url: str) -> AsyncMongoClient[Document]:
+    return AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=5000)
+
+
+class Store:
+    def __init__(self, url: str, database: str) -> None:
+        self.client = client(url)
+        self.db: AsyncDatabase[Document] = self.client[database]
+
+    def __getitem__(self, collection: str) -> AsyncCollection[Document]:
+        return self.db[collection]
+
+    async def create_indexes(self, indexes: Sequence[Indexes]) -> None:
+        for spec in indexes:
+            if spec.models:
+                await self.db[spec.collection].create_indexes(list(spec.models))
+
+    async def reachable(self) -> bool:
+        try:
+            await self.client.admin.command("ping")
+        except Exception:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+@dataclass(frozen=True)
+class LatestWins:
+    """Set `fields` on document `_id` unless it already holds something newer than `at`,
+    judged by the timestamp kept in `clock`: a redelivered or late event cannot undo a newer
+    one, and applying the same event twice changes nothing."""
+
+    _id: str
+    clock: str
+    at: datetime
+    fields: Mapping[str, Any]
+    on_insert: Mapping[str, Any] = field(default_factory=dict)
+
+
+async def write_latest(
+    collection: AsyncCollection[Document], updates: Sequence[LatestWins]
+) -> None:
+    """One bulk write for a batch; updates that lost to newer state are skipped."""
+    if not updates:
+        return
+    ops = [
+        UpdateOne(
+            {"_id": u._id, "$or": [{u.clock: {"$lt": u.at}}, {u.clock: {"$exists": False}}]},
+            {"$set": {**u.fields, u.clock: u.at}, "$setOnInsert": dict(u.on_insert)},
+            upsert=True,
+        )
+        for u in updates
+    ]
+    try:
+        await collection.bulk_write(ops, ordered=False)
+    except BulkWriteError as exc:
+        # A filter that did not match an existing document makes the upsert collide with it.
+        if any(e["code"] != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+            raise

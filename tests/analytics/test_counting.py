@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.analytics.counting import contribution
+from services.gen.shequn.v1 import events_pb2
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _event(kind: str, at: datetime) -> events_pb2.Event:
+    event = events_pb2.Event(event_id="e-1", tenant_id="t", group_id="g")
+    event.occurred_at.FromDatetime(at)
+    if kind == "message":
+        event.message_posted.member.id = "u-1"
+    elif kind == "join":
+        event.member_joined.member.id = "u-1"
+    elif kind == "kick":
+        event.member_left.member.id = "u-1"
+        event.member_left.reason = events_pb2.LEAVE_REASON_KICKED
+    elif kind == "quit":
+        event.member_left.member.id = "u-1"
+        event.member_left.reason = events_pb2.LEAVE_REASON_QUIT
+    elif kind == "order":
+        event.order_placed.member.id = "u-1"
+    return event
+
+
+@pytest.mark.parametrize(
+    ("kind", "counts", "poster"),
+    [
+        ("message", {"messages": 1}, "u-1"),
+        ("join", {"joins": 1}, ""),
+        ("kick", {"leaves": 1, "kicks": 1}, ""),
+        ("quit", {"leaves": 1}, ""),
+    ],
+)
+def test_what_each_event_counts(kind: str, counts: dict[str, int], poster: str) -> None:
+    c = contribution(_event(kind, datetime(2026, 11, 22, 3, tzinfo=UTC)), SHANGHAI)
+    assert c is not None
+    assert (c.counts, c.poster, c.doc_id) == (counts, poster, "t:g:2026-11-22")
+
+
+def test_orders_are_not_group_day_activity() -> None:
+    assert contribution(_event("order", datetime(2026, 11, 22, tzinfo=UTC)), SHANGHAI) is None
+
+
+def test_days_are_the_tenants_days() -> None:
+    late_utc = datetime(2026, 11, 22, 17, 30, tzinfo=UTC)  # 01:30 on the 23rd in Shanghai
+    c = contribution(_event("message", late_utc), SHANGHAI)
+    assert c is not None and c.day == "2026-11-23"

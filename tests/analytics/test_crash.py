@@ -1,0 +1,108 @@
+"""Analytics killed with SIGKILL in the middle of a stream and started again counts every
+event exactly once. It runs as its own process on its own topic, consumer group and database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from services.devstack import free_port
+from services.gen.shequn.v1 import common_pb2, events_pb2
+from services.runtime.bus import Outgoing, Producer, ensure_topics, group_key
+from services.runtime.settings import Settings
+from services.runtime.store import client
+from tests.conftest import ROOT, Stack
+from tests.waiting import eventually, stays
+
+TOTAL = 2000
+GROUPS = 20
+
+
+def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.analytics"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            **env,
+            "SHEQUN_HTTP_PORT": str(free_port()),
+            "SHEQUN_GRPC_PORT": str(free_port()),
+        },
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _event(i: int) -> events_pb2.Event:
+    event = events_pb2.Event(event_id=f"crash-{i}", tenant_id="crash", group_id=f"g-{i % GROUPS}")
+    event.occurred_at.GetCurrentTime()
+    event.received_at.GetCurrentTime()
+    event.message_posted.member.CopyFrom(common_pb2.Member(id=f"u-{i % 97}"))
+    event.message_posted.message.text = f"第 {i} 条消息"
+    return event
+
+
+async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
+    stack: Stack, tmp_path: Path
+) -> None:
+    prefix = f"crash{uuid.uuid4().hex[:8]}"
+    env = {
+        "SHEQUN_KAFKA_BOOTSTRAP": stack.kafka,
+        "SHEQUN_MONGO_URL": stack.mongo,
+        "SHEQUN_TOPIC_EVENTS": f"{prefix}.events",
+        "SHEQUN_CONSUMER_GROUP_PREFIX": f"{prefix}.",
+        "SHEQUN_DLQ_TOPIC_PREFIX": f"{prefix}.dlq.",
+        "SHEQUN_MONGO_DB_PREFIX": f"{prefix}_",
+        "SHEQUN_BATCH_MAX_MESSAGES": "20",
+    }
+    settings = Settings(
+        kafka_bootstrap=stack.kafka, topic_events=env["SHEQUN_TOPIC_EVENTS"], kafka_partitions=3
+    )
+    await ensure_topics(settings, [settings.topic_events])
+    mongo = client(stack.mongo)
+    counters = mongo[f"{prefix}_analytics"]["group_daily"]
+
+    async def counted() -> int:
+        return sum([d.get("messages", 0) async for d in counters.find({}, {"messages": 1})])
+
+    producer = Producer(settings)
+    await producer.start()
+
+    async def stream(start: int, stop: int, per_tick: int = 25) -> None:
+        for first in range(start, stop, per_tick):
+            await producer.send_many(
+                Outgoing(
+                    settings.topic_events, group_key(e.tenant_id, e.group_id), e.SerializeToString()
+                )
+                for e in map(_event, range(first, min(first + per_tick, stop)))
+            )
+            await asyncio.sleep(0.1)
+
+    log = tmp_path / "analytics.log"
+    first = _start(env, log)
+    try:
+        await stream(0, 100)
+        await eventually(counted, lambda n: n > 0, within=60)
+        streaming = asyncio.create_task(stream(100, TOTAL))
+        at_kill = await eventually(counted, lambda n: n >= 600, within=60, every=0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert at_kill < TOTAL, "the stream was over before the kill; nothing was proven"
+        second = _start(env, log)
+        try:
+            await streaming
+            await eventually(counted, lambda n: n >= TOTAL, within=90)
+            await stays(counted, TOTAL, for_seconds=3)
+        finally:
+            second.terminate()
+            assert second.wait(30) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+        await producer.stop()
+        await mongo.close()

@@ -1,0 +1,164 @@
+"""The generic event format, without I/O: table-driven accept and reject cases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from services.gen.shequn.v1 import common_pb2, events_pb2
+from services.ingestion.events import Rejected, check_event, parse_item, to_event
+
+NOW = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
+BASE = {"event_id": "e-1", "group_id": "g-1"}
+
+
+def _event(item: dict[str, Any]) -> events_pb2.Event:
+    return to_event(parse_item(item), tenant_id="t-1", received_at=NOW)
+
+
+ACCEPTED = [
+    (
+        {
+            **BASE,
+            "type": "message_posted",
+            "member": {"id": "u-1", "role": "admin"},
+            "message": {"text": "加我微信", "mentions": ["u-2"], "urls": ["http://x.cn"]},
+        },
+        lambda e: (
+            e.message_posted.message.text == "加我微信"
+            and e.message_posted.member.role == common_pb2.GROUP_ROLE_ADMIN
+            and list(e.message_posted.message.urls) == ["http://x.cn"]
+        ),
+    ),
+    (
+        {
+            **BASE,
+            "type": "member_joined",
+            "member": {"id": "u-1"},
+            "scene": "livecode",
+            "livecode": "lc-spring",
+            "channel": "store-A",
+            "inviter": {"id": "u-9"},
+        },
+        lambda e: (
+            e.member_joined.scene == events_pb2.JOIN_SCENE_LIVECODE
+            and e.member_joined.channel == "store-A"
+            and e.member_joined.inviter.id == "u-9"
+        ),
+    ),
+    (
+        {**BASE, "type": "member_left", "member": {"id": "u-1"}, "reason": "kicked"},
+        lambda e: e.member_left.reason == events_pb2.LEAVE_REASON_KICKED,
+    ),
+    (
+        {**BASE, "type": "group_updated", "group": {"name": "福利2群"}, "actor": {"id": "u-5"}},
+        lambda e: (
+            list(e.group_updated.changes) == [events_pb2.GROUP_CHANGE_NAME]
+            and e.group_updated.actor.id == "u-5"
+        ),
+    ),
+    (
+        {**BASE, "type": "group_dismissed"},
+        lambda e: e.HasField("group_dismissed"),
+    ),
+    (
+        {
+            **BASE,
+            "type": "order_placed",
+            "member": {"id": "u-1"},
+            "order": {"id": "o-1", "amount": 199.9, "currency": "cny"},
+        },
+        lambda e: e.order_placed.amount.minor == 19990 and e.order_placed.amount.currency == "CNY",
+    ),
+    (
+        {**BASE, "type": "livecode_scanned", "livecode": "lc-1", "scanner_id": "u-3"},
+        lambda e: e.livecode_scanned.livecode == "lc-1",
+    ),
+    (
+        {
+            **BASE,
+            "type": "message_posted",
+            "member": {"id": "u-1"},
+            "message": {},
+            "occurred_at": "2026-11-22T08:00:00+08:00",
+            "platform": "wecom",
+            "unknown": 1,
+        },
+        lambda e: e.occurred_at.ToDatetime(UTC) == NOW and e.platform == common_pb2.PLATFORM_WECOM,
+    ),
+]
+
+
+@pytest.mark.parametrize(("item", "check"), ACCEPTED)
+def test_accepted(item: dict[str, Any], check: Any) -> None:
+    event = _event(item)
+    assert event.tenant_id == "t-1" and event.event_id == "e-1" and event.group_id == "g-1"
+    assert check(event)
+
+
+REJECTED = [
+    ("not an object", "event: must be a JSON object"),
+    ({"group_id": "g", "type": "group_dismissed"}, "event_id: required"),
+    ({**BASE}, "type: required"),
+    ({**BASE, "type": "nope"}, "type: unknown event type 'nope'"),
+    ({**BASE, "type": "message_posted", "message": {}}, "member: required"),
+    ({**BASE, "type": "message_posted", "member": {"id": 7}, "message": {}}, "member.id: "),
+    (
+        {**BASE, "type": "message_posted", "member": {"id": "u"}, "message": {"mentions": [1]}},
+        "message.mentions.0: ",
+    ),
+    (
+        {**BASE, "type": "message_posted", "member": {"id": "u"}, "message": {"kind": "video"}},
+        "message.kind: ",
+    ),
+    (
+        {**BASE, "type": "group_dismissed", "occurred_at": "yesterday"},
+        "occurred_at: not an ISO-8601",
+    ),
+    (
+        {**BASE, "type": "group_dismissed", "occurred_at": "2026-11-22T08:00:00"},
+        "occurred_at: needs a UTC offset",
+    ),
+    ({**BASE, "type": "group_updated", "group": {}}, "group: name, owner_id or notice"),
+    (
+        {**BASE, "type": "order_placed", "member": {"id": "u"}, "order": {"id": "o", "amount": -1}},
+        "order.amount: ",
+    ),
+    (
+        {
+            **BASE,
+            "type": "order_placed",
+            "member": {"id": "u"},
+            "order": {"id": "o", "amount": "9"},
+        },
+        "order.amount: ",
+    ),
+    ({**BASE, "type": "group_dismissed", "tenant_id": "t-2"}, "tenant_id: does not match"),
+    ({**BASE, "event_id": "", "type": "group_dismissed"}, "event_id: "),
+    ({**BASE, "event_id": "x" * 201, "type": "group_dismissed"}, "event_id: "),
+]
+
+
+@pytest.mark.parametrize(("item", "error"), REJECTED)
+def test_rejected(item: Any, error: str) -> None:
+    with pytest.raises(Rejected) as refused:
+        _event(item)
+    assert str(refused.value).startswith(error)
+
+
+def test_protobuf_events_get_the_same_rules() -> None:
+    event = events_pb2.Event(event_id="e-1", group_id="g-1")
+    with pytest.raises(Rejected, match=r"^payload: required"):
+        check_event(event, tenant_id="t-1", received_at=NOW)
+    event.message_posted.message.text = "hi"
+    with pytest.raises(Rejected, match=r"^message_posted\.member\.id: required"):
+        check_event(event, tenant_id="t-1", received_at=NOW)
+    event.message_posted.member.id = "u-1"
+    check_event(event, tenant_id="t-1", received_at=NOW)
+    assert event.tenant_id == "t-1" and event.platform == common_pb2.PLATFORM_SIM
+    assert event.occurred_at == event.received_at
+    event.tenant_id = "t-2"
+    with pytest.raises(Rejected, match=r"^tenant_id: does not match"):
+        check_event(event, tenant_id="t-1", received_at=NOW)

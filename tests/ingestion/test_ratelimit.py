@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from services.ingestion.ratelimit import TenantRateLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_bursts_then_refills_at_the_rate_per_tenant() -> None:
+    clock = Clock()
+    limiter = TenantRateLimiter(rate=100, burst=500, clock=clock)
+    assert limiter.take("a", 500) == 0
+    assert limiter.take("a", 1) == 0.01
+    assert limiter.take("b", 500) == 0, "each tenant has its own bucket"
+    clock.now = 2.0
+    assert limiter.take("a", 200) == 0
+    assert limiter.take("a", 100) == 1.0
+    clock.now = 100.0
+    assert limiter.take("a", 500) == 0, "the bucket never holds more than the burst"
+    assert limiter.take("a", 1) > 0

@@ -1,0 +1,159 @@
+"""The consumer loop against the real broker: dead-lettering, retries, the stop limit and
+commits. Each test has its own topics and consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from services.runtime.bus import Outgoing, Producer, ensure_topics
+from services.runtime.consumer import ConsumerLoop, ConsumerSpec, Record, TooManyDeadLetters
+from services.runtime.settings import Settings
+from tests.conftest import Stack
+from tests.waiting import eventually
+
+
+def _settings(stack: Stack, **overrides: object) -> Settings:
+    prefix = f"test-{uuid.uuid4().hex[:8]}."
+    return Settings(
+        kafka_bootstrap=stack.kafka,
+        mongo_url=stack.mongo,
+        kafka_partitions=1,
+        topic_events=f"{prefix}events",
+        consumer_group_prefix=prefix,
+        dlq_topic_prefix=f"{prefix}dlq.",
+        retry_backoff_ms=10,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+async def _produce(settings: Settings, values: list[bytes]) -> None:
+    producer = Producer(settings)
+    await producer.start()
+    try:
+        await producer.send_many(Outgoing(settings.topic_events, b"k", v) for v in values)
+    finally:
+        await producer.stop()
+
+
+async def _read_all(
+    settings: Settings, topic: str, count: int
+) -> list[tuple[bytes, dict[str, bytes]]]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"reader-{uuid.uuid4().hex}",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: list[tuple[bytes, dict[str, bytes]]] = []
+    try:
+
+        async def poll() -> int:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                seen.extend((m.value, dict(m.headers)) for m in batch)
+            return len(seen)
+
+        await eventually(poll, lambda n: n >= count)
+    finally:
+        await consumer.stop()
+    return seen
+
+
+class Recorder:
+    """A handler that records what it handled and always fails on the values in `poison`."""
+
+    def __init__(self, poison: set[bytes]) -> None:
+        self.poison = poison
+        self.handled: list[bytes] = []
+        self.calls = 0
+
+    async def __call__(self, records: Sequence[Record[bytes]]) -> None:
+        self.calls += 1
+        if any(r.value in self.poison for r in records):
+            raise ValueError("cannot handle " + ", ".join(r.value.decode() for r in records))
+        self.handled.extend(r.value for r in records)
+
+    async def count(self) -> int:
+        return len(self.handled)
+
+
+async def _run(loop: ConsumerLoop[bytes], until: asyncio.Event) -> asyncio.Task[None]:
+    return asyncio.create_task(loop.run(until))
+
+
+async def test_a_message_that_always_fails_is_dead_lettered_and_the_rest_is_handled(
+    stack: Stack,
+) -> None:
+    settings = _settings(stack)
+    await ensure_topics(settings, [settings.topic_events, settings.dlq_topic("recorder")])
+    values = [f"m{i}".encode() for i in range(10)]
+    await _produce(settings, values)
+    recorder = Recorder(poison={b"m4"})
+    spec = ConsumerSpec("recorder", [settings.topic_events], lambda raw: raw, recorder)
+    producer = Producer(settings)
+    await producer.start()
+    stop = asyncio.Event()
+    task = await _run(ConsumerLoop(spec, settings, producer), stop)
+    try:
+        await eventually(recorder.count, lambda n: n == 9)
+        [(value, headers)] = await _read_all(settings, settings.dlq_topic("recorder"), 1)
+    finally:
+        stop.set()
+        await task
+        await producer.stop()
+    assert recorder.handled == [v for v in values if v != b"m4"]
+    assert value == b"m4"
+    assert headers["dlq.reason"] == b"failed"
+    assert b"cannot handle m4" in headers["dlq.error"]
+    assert headers["dlq.consumer"] == b"recorder"
+
+
+async def test_committed_work_is_not_read_again_and_uncommitted_work_is(stack: Stack) -> None:
+    settings = _settings(stack)
+    await ensure_topics(settings, [settings.topic_events])
+    await _produce(settings, [b"a", b"b", b"c"])
+    producer = Producer(settings)
+    await producer.start()
+    first = Recorder(poison=set())
+    spec = ConsumerSpec("commits", [settings.topic_events], lambda raw: raw, first)
+    stop = asyncio.Event()
+    task = await _run(ConsumerLoop(spec, settings, producer), stop)
+    await eventually(first.count, lambda n: n == 3)
+    stop.set()
+    await task
+
+    await _produce(settings, [b"d"])
+    second = Recorder(poison=set())
+    spec = ConsumerSpec("commits", [settings.topic_events], lambda raw: raw, second)
+    stop = asyncio.Event()
+    task = await _run(ConsumerLoop(spec, settings, producer), stop)
+    try:
+        await eventually(second.count, lambda n: n >= 1)
+    finally:
+        stop.set()
+        await task
+        await producer.stop()
+    assert second.handled == [b"d"]
+
+
+async def test_the_consumer_stops_instead_of_dead_lettering_everything(stack: Stack) -> None:
+    settings = _settings(stack, dlq_max_consecutive=3, batch_max_messages=1)
+    await ensure_topics(settings, [settings.topic_events, settings.dlq_topic("broken")])
+    values = [f"x{i}".encode() for i in range(6)]
+    await _produce(settings, values)
+    broken = Recorder(poison=set(values))
+    spec = ConsumerSpec("broken", [settings.topic_events], lambda raw: raw, broken)
+    producer = Producer(settings)
+    await producer.start()
+    try:
+        with pytest.raises(TooManyDeadLetters):
+            await asyncio.wait_for(ConsumerLoop(spec, settings, producer).run(asyncio.Event()), 60)
+    finally:
+        await producer.stop()
+    assert broken.handled == []

@@ -1,0 +1,56 @@
+"""Store helpers against the real MongoDB-protocol server."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.analytics.counters import absorb
+from services.analytics.counting import Contribution
+from services.runtime.store import LatestWins, client, scoped, write_latest
+from tests.conftest import Stack
+
+T0 = datetime(2026, 11, 22, tzinfo=UTC)
+
+
+async def test_latest_wins_ignores_older_and_repeated_updates(stack: Stack) -> None:
+    mongo = client(stack.mongo)
+    collection = mongo["shequn_test"][f"latest_{uuid.uuid4().hex}"]
+    try:
+        newer = LatestWins("m-1", "changed_at", T0 + timedelta(minutes=5), {"in_group": False})
+        older = LatestWins("m-1", "changed_at", T0, {"in_group": True}, {"joined": True})
+        await write_latest(collection, [newer])
+        await write_latest(collection, [older, newer])
+        doc = await collection.find_one({"_id": "m-1"})
+    finally:
+        await mongo.close()
+    assert doc is not None
+    assert doc["in_group"] is False
+    assert doc["changed_at"] == T0 + timedelta(minutes=5)
+
+
+async def test_counters_absorb_each_event_once_across_overlapping_batches(stack: Stack) -> None:
+    mongo = client(stack.mongo)
+    collection = mongo["shequn_test"][f"counters_{uuid.uuid4().hex}"]
+
+    def c(event_id: str, poster: str) -> Contribution:
+        return Contribution("t:g:d", "t", "g", "d", event_id, {"messages": 1}, poster)
+
+    try:
+        assert await absorb(collection, [c("e1", "u1"), c("e2", "u2")]) == 2
+        assert await absorb(collection, [c("e2", "u2"), c("e3", "u1"), c("e3", "u1")]) == 1
+        assert await absorb(collection, [c("e1", "u1")]) == 0
+        doc = await collection.find_one({"_id": "t:g:d"})
+    finally:
+        await mongo.close()
+    assert doc is not None
+    assert doc["messages"] == 3
+    assert sorted(doc["posters"]) == ["u1", "u2"]
+
+
+def test_scoped_queries_cannot_name_another_tenant() -> None:
+    assert scoped("t1", {"group_id": "g"}) == {"tenant_id": "t1", "group_id": "g"}
+    with pytest.raises(ValueError, match="another tenant"):
+        scoped("t1", {"tenant_id": "t2"})

@@ -1,0 +1,49 @@
+"""`make dev`: the dev file appears, all five services are ready, and SIGTERM leaves nothing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from services.devstack import SERVICES
+from tests.conftest import start_dev_stack, stop_dev_stack
+
+
+def _processes_of(state_dir: Path) -> list[int]:
+    """Processes whose environment marks them as part of the stack in `state_dir`."""
+    marker = f"SHEQUN_DEV_STACK={state_dir}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in environ:
+            found.append(int(proc.name))
+    return found
+
+
+def test_make_dev_starts_everything_and_sigterm_stops_everything(tmp_path: Path) -> None:
+    state_dir = tmp_path / "dev"
+    env = {"SHEQUN_DEV_DIR": str(state_dir), "SHEQUN_KAFKA_BOOTSTRAP": "", "SHEQUN_MONGO_URL": ""}
+    process, info = start_dev_stack(state_dir, env, argv=["make", "--no-print-directory", "dev"])
+    try:
+        assert info["tenant_id"] == "dev"
+        assert info["api_key"].startswith("sq_")
+        assert set(info["services"]) == set(SERVICES)
+        for service in SERVICES:
+            response = httpx.get(info["services"][service]["http"] + "/readyz", timeout=5)
+            assert response.status_code == 200, (service, response.text)
+        assert len(_processes_of(state_dir)) >= 7  # broker, database, five services
+    finally:
+        stop_dev_stack(process)
+    # make exits at once on SIGTERM; the stack it started stops its children in order.
+    deadline = time.monotonic() + 60
+    while _processes_of(state_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_of(state_dir) == []
+    assert not (state_dir / "dev.json").exists()
