@@ -21,7 +21,7 @@ def build(rt: Runtime) -> ServiceParts:
         found = contributions((r.value for r in records), tz)
         await counters.absorb(group_daily, found)
         for r in records:
-            metrics.EVENTS_COUNTED.labels(r.value.WhichOneof("payload") or "").inc()
+            metrics.EVENTS_ANALYZED.labels(r.value.WhichOneof("payload") or "").inc()
 
     return ServiceParts(
         indexes=counters.INDEXES,

@@ -19,9 +19,8 @@ from services.ingestion.events import (
     parse_item,
     to_event,
 )
-from services.ingestion.intake import Intake, ItemResult
+from services.ingestion.intake import Intake, ItemResult, refused
 from services.ingestion.ratelimit import TenantRateLimiter
-from services.runtime import metrics
 from services.runtime.http import Operator
 
 _BODY_DOC = {
@@ -98,8 +97,7 @@ def router(intake: Intake, limiter: TenantRateLimiter) -> APIRouter:
                 valid = parse_item(item)
                 event = to_event(valid, tenant_id=principal.tenant_id, received_at=received_at)
             except Rejected as exc:
-                metrics.EVENTS_INGESTED.labels("invalid", "rejected").inc()
-                results.append(ItemResult(event_id_of(item), "rejected", str(exc)))
+                results.append(refused(principal.tenant_id, event_id_of(item), str(exc)))
                 continue
             results.append(None)
             events.append(event)

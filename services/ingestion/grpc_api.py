@@ -10,7 +10,7 @@ import grpc
 
 from services.gen.shequn.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
 from services.ingestion.events import MAX_BATCH, Rejected, check_event
-from services.ingestion.intake import Intake, ItemResult
+from services.ingestion.intake import Intake, ItemResult, refused
 from services.ingestion.ratelimit import TenantRateLimiter
 from services.runtime.auth import Authenticator, Role
 from services.runtime.rpc import GrpcService, authenticate
@@ -40,6 +40,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         try:
             check_event(event, tenant_id=principal.tenant_id, received_at=datetime.now(UTC))
         except Rejected as exc:
+            refused(principal.tenant_id, event.event_id, str(exc))
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         [result] = await self.intake.accept([event])
         return _result(result)
@@ -66,7 +67,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 chunk.append(event)
                 order.append(None)
             except Rejected as exc:
-                order.append(ItemResult(event.event_id, "rejected", str(exc)))
+                order.append(refused(principal.tenant_id, event.event_id, str(exc)))
             if len(order) >= MAX_BATCH:
                 await flush()
         if order:

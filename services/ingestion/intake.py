@@ -12,6 +12,7 @@ absorbs once because handlers are idempotent by event id."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC
 
@@ -21,9 +22,11 @@ from pymongo.errors import BulkWriteError
 from services.gen.shequn.v1 import events_pb2
 from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key
+from services.runtime.logs import log_context
 from services.runtime.settings import Settings
 from services.runtime.store import DUPLICATE_KEY, Document, Indexes, Store
 
+log = logging.getLogger(__name__)
 EVENTS = "events"
 
 
@@ -84,6 +87,14 @@ class Intake:
                 raise
             return {docs[e["index"]]["_id"] for e in errors}
         return set()
+
+
+def refused(tenant_id: str, event_id: str, error: str) -> ItemResult:
+    """The result of an item that failed validation, counted and logged."""
+    metrics.EVENTS_INGESTED.labels("invalid", "rejected").inc()
+    with log_context(tenant_id=tenant_id, event_id=event_id):
+        log.info("event rejected: %s", error)
+    return ItemResult(event_id, "rejected", error)
 
 
 def _key(event: events_pb2.Event) -> str:

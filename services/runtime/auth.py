@@ -17,6 +17,7 @@ from pymongo import AsyncMongoClient
 from services.runtime.store import Document
 
 IDENTITY_DATABASE = "identity"
+_CACHE_LIMIT = 10_000  # entries; random keys sent by a stranger must not grow it forever
 
 
 class Role(enum.IntEnum):
@@ -117,5 +118,7 @@ class Authenticator:
         principal = None
         if doc and not doc.get("revoked_at"):
             principal = Principal(doc["tenant_id"], Role.parse(doc["role"]), doc.get("name", ""))
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
         self._cache[digest] = (now, principal)
         return principal

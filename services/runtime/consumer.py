@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -27,6 +27,7 @@ from aiokafka.errors import CommitFailedError
 
 from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer
+from services.runtime.logs import log_context
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class ConsumerSpec(Generic[T]):
     topics: Sequence[str]
     decode: Callable[[bytes], T]
     handle: BatchHandler[T]
+    describe: Callable[[T], dict[str, str]] = lambda _: {}  # log fields, e.g. event_id
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class Failed:
     raw: ConsumerRecord[bytes, bytes]
     reason: str  # "invalid" or "failed"
     error: str
+    fields: dict[str, str] = field(default_factory=dict)  # what the record was, for the log
 
 
 def _decode(
@@ -181,11 +184,12 @@ class _DeadLetter:
         )
         for f in failed:
             metrics.DEAD_LETTERED.labels(self.consumer, f.reason).inc()
-            log.error(
-                "dead-lettered a message: %s",
-                f.error,
-                extra={"fields": {"consumer": self.consumer, "offset": f.raw.offset}},
-            )
+            with log_context(**f.fields):
+                log.error(
+                    "dead-lettered a message: %s",
+                    f.error,
+                    extra={"fields": {"consumer": self.consumer, "offset": f.raw.offset}},
+                )
 
 
 class ConsumerLoop(Generic[T]):
@@ -237,7 +241,9 @@ class ConsumerLoop(Generic[T]):
         unhandled = await self.handle(records)
         raw = {(m.topic, m.partition, m.offset): m for m in batch}
         failed += [
-            Failed(raw[(r.topic, r.partition, r.offset)], reason, error)
+            Failed(
+                raw[(r.topic, r.partition, r.offset)], reason, error, self.spec.describe(r.value)
+            )
             for r, reason, error in unhandled
         ]
         await self.dead_letter(failed, handled_ok=len(records) - len(unhandled))

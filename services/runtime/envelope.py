@@ -32,7 +32,11 @@ def events_consumer(
     name: str, settings: Settings, handle: BatchHandler[Event]
 ) -> ConsumerSpec[Event]:
     """A consumer of shequn.events.v1 in consumer group `name`."""
-    return ConsumerSpec(name, [settings.topic_events], decode_event, handle)
+    return ConsumerSpec(name, [settings.topic_events], decode_event, handle, _describe)
+
+
+def _describe(event: Event) -> dict[str, str]:
+    return {"event_id": event.event_id, "tenant_id": event.tenant_id}
 
 
 def occurred_at(event: Event) -> datetime:

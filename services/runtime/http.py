@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo.errors import PyMongoError
 from starlette.middleware.base import RequestResponseEndpoint
 
 from services.runtime import metrics
 from services.runtime.auth import Authenticator, AuthError, Principal, Role, bearer
 
+log = logging.getLogger(__name__)
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
 
@@ -42,6 +46,17 @@ def create_app(
     @app.exception_handler(AuthError)
     async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(KafkaError)
+    @app.exception_handler(PyMongoError)
+    async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # Nothing of the request was accepted; the client may send it again as it is.
+        log.error("infrastructure error: %r", exc)
+        return JSONResponse(
+            {"error": "temporarily unavailable; nothing was accepted, send the request again"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.middleware("http")
     async def _measure(request: Request, call_next: RequestResponseEndpoint) -> Response:

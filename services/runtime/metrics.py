@@ -44,6 +44,8 @@ HTTP_SECONDS = Histogram(
 EVENTS_INGESTED = Counter(
     "shequn_events_ingested_total", "Events offered to ingestion, by result.", ["type", "status"]
 )
-EVENTS_COUNTED = Counter(
-    "shequn_events_counted_total", "Events absorbed into analytics counters.", ["type"]
+EVENTS_ANALYZED = Counter(
+    "shequn_analytics_events_total",
+    "Events analytics consumed, by type (redeliveries too).",
+    ["type"],
 )

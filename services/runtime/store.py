@@ -1,6 +1,6 @@
 """MongoDB access on PyMongo's async API. Each service owns one database (prefix + its name) and
 declares its indexes, created at start. Documents that are looked up by a key carry it as their
-`_id` (ids begin with the tenant id), and every other query goes through `scoped()`."""
+`_id`, and those ids begin with the tenant id, so a lookup by id is scoped to its tenant."""
 
 from __future__ import annotations
 
@@ -24,14 +24,6 @@ class Indexes:
 
     collection: str
     models: Sequence[IndexModel] = field(default_factory=tuple)
-
-
-def scoped(tenant_id: str, query: Mapping[str, Any] | None = None) -> Document:
-    """A query limited to one tenant; a query naming another tenant is a bug, not a request."""
-    query = dict(query or {})
-    if query.setdefault("tenant_id", tenant_id) != tenant_id:
-        raise ValueError("a tenant-scoped query may not name another tenant")
-    return query
 
 
 def client(url: str) -> AsyncMongoClient[Document]:

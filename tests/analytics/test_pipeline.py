@@ -44,6 +44,17 @@ async def test_events_over_http_and_grpc_are_counted(
     assert row["active_members"] == 2
     assert row["kicks"] == 1
 
+    exported = (await http.get(stack.http("analytics") + "/metrics")).text
+    for series in (
+        'shequn_consumed_messages_total{consumer="analytics",topic="shequn.events.v1"}',
+        'shequn_handler_seconds_count{consumer="analytics"}',
+        'shequn_consumer_lag{consumer="analytics",partition=',
+        'shequn_dead_lettered_total{consumer="analytics",reason="invalid"}',
+    ):
+        assert series in exported
+    ingested = (await http.get(stack.http("ingestion") + "/metrics")).text
+    assert 'shequn_events_ingested_total{status="accepted",type="message_posted"}' in ingested
+
 
 async def test_same_event_id_posted_twice_is_counted_once(
     stack: Stack, tenant: Tenant, http: httpx.AsyncClient

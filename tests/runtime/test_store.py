@@ -5,11 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from services.analytics.counters import absorb
 from services.analytics.counting import Contribution
-from services.runtime.store import LatestWins, client, scoped, write_latest
+from services.runtime.store import LatestWins, client, write_latest
 from tests.conftest import Stack
 
 T0 = datetime(2026, 11, 22, tzinfo=UTC)
@@ -48,9 +46,3 @@ async def test_counters_absorb_each_event_once_across_overlapping_batches(stack:
     assert doc is not None
     assert doc["messages"] == 3
     assert sorted(doc["posters"]) == ["u1", "u2"]
-
-
-def test_scoped_queries_cannot_name_another_tenant() -> None:
-    assert scoped("t1", {"group_id": "g"}) == {"tenant_id": "t1", "group_id": "g"}
-    with pytest.raises(ValueError, match="another tenant"):
-        scoped("t1", {"tenant_id": "t2"})
