@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import grpc
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.gen.shequn.v1 import common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 from tests.clients import count, group_day, joined, message, post_events
 from tests.conftest import Stack, Tenant
+from tests.kafka import produce, read_topic
 from tests.waiting import eventually, stays
 
 
@@ -44,7 +43,11 @@ async def test_events_over_http_and_grpc_are_counted(
     assert row["active_members"] == 2
     assert row["kicks"] == 1
 
-    exported = (await http.get(stack.http("analytics") + "/metrics")).text
+    async def analytics_metrics() -> str:
+        return (await http.get(stack.http("analytics") + "/metrics")).text
+
+    # Lag is refreshed at most once a second, so it may trail the counts a little.
+    exported = await eventually(analytics_metrics, lambda text: "shequn_consumer_lag{" in text)
     for series in (
         'shequn_consumed_messages_total{consumer="analytics",topic="shequn.events.v1"}',
         'shequn_handler_seconds_count{consumer="analytics"}',
@@ -81,30 +84,10 @@ async def test_a_kafka_message_delivered_twice_is_counted_once(
 
     # Read the two messages back off the topic and put them on it again, byte for byte.
     wanted = {r["event_id"] for r in response.json()["results"]}
-    consumer = AIOKafkaConsumer(
-        "shequn.events.v1",
-        bootstrap_servers=stack.kafka,
-        auto_offset_reset="earliest",
-        group_id=f"test-{uuid.uuid4().hex}",
-        enable_auto_commit=False,
+    originals = await read_topic(
+        stack.kafka, "shequn.events.v1", 2, lambda m: _event_id(m.value) in wanted
     )
-    await consumer.start()
-    originals: list[Any] = []
-    try:
-        while len(originals) < 2:
-            for batch in (await consumer.getmany(timeout_ms=1000)).values():
-                for m in batch:
-                    if events_pb2.Event.FromString(m.value).event_id in wanted:
-                        originals.append(m)
-    finally:
-        await consumer.stop()
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka)
-    await producer.start()
-    try:
-        for m in originals:
-            await producer.send_and_wait(m.topic, m.value, key=m.key)
-    finally:
-        await producer.stop()
+    await produce(stack.kafka, [(m.topic, m.key, m.value) for m in originals])
 
     marker = message(group, member_id="u-marker")
     await post_events(http, stack, tenant, marker)
@@ -121,34 +104,16 @@ async def test_an_undecodable_message_is_dead_lettered_and_the_rest_flows(
 ) -> None:
     group = f"g-{uuid.uuid4().hex[:8]}"
     key = f"{tenant.id}:{group}".encode()
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka)
-    await producer.start()
-    try:
-        await producer.send_and_wait("shequn.events.v1", b"\xff\xffnot protobuf", key=key)
-    finally:
-        await producer.stop()
+    await produce(stack.kafka, [("shequn.events.v1", key, b"\xff\xffnot protobuf")])
     await post_events(http, stack, tenant, [message(group), message(group)])
     await eventually(lambda: group_day(http, stack, tenant, group), lambda r: r["messages"] == 2)
 
-    consumer = AIOKafkaConsumer(
-        "shequn.dlq.analytics",
-        bootstrap_servers=stack.kafka,
-        auto_offset_reset="earliest",
-        group_id=f"test-{uuid.uuid4().hex}",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-
-        async def dead_letters() -> list[dict[str, bytes]]:
-            polled = await consumer.getmany(timeout_ms=500)
-            found.extend(dict(m.headers) for b in polled.values() for m in b if m.key == key)
-            return found
-
-        found: list[dict[str, bytes]] = []
-        [headers] = await eventually(dead_letters, lambda f: len(f) >= 1)
-    finally:
-        await consumer.stop()
+    [dead] = await read_topic(stack.kafka, "shequn.dlq.analytics", 1, lambda m: m.key == key)
+    headers = dict(dead.headers)
     assert headers["dlq.reason"] == b"invalid"
     assert b"not a shequn.v1.Event" in headers["dlq.error"]
     assert headers["dlq.origin"].startswith(b"shequn.events.v1:")
+
+
+def _event_id(raw: bytes) -> str:
+    return events_pb2.Event.FromString(raw).event_id

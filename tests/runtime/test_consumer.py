@@ -8,12 +8,12 @@ import uuid
 from collections.abc import Sequence
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from services.runtime.bus import Outgoing, Producer, ensure_topics
 from services.runtime.consumer import ConsumerLoop, ConsumerSpec, Record, TooManyDeadLetters
 from services.runtime.settings import Settings
 from tests.conftest import Stack
+from tests.kafka import read_topic
 from tests.waiting import eventually
 
 
@@ -38,31 +38,6 @@ async def _produce(settings: Settings, values: list[bytes]) -> None:
         await producer.send_many(Outgoing(settings.topic_events, b"k", v) for v in values)
     finally:
         await producer.stop()
-
-
-async def _read_all(
-    settings: Settings, topic: str, count: int
-) -> list[tuple[bytes, dict[str, bytes]]]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"reader-{uuid.uuid4().hex}",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    seen: list[tuple[bytes, dict[str, bytes]]] = []
-    try:
-
-        async def poll() -> int:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                seen.extend((m.value, dict(m.headers)) for m in batch)
-            return len(seen)
-
-        await eventually(poll, lambda n: n >= count)
-    finally:
-        await consumer.stop()
-    return seen
 
 
 class Recorder:
@@ -102,7 +77,8 @@ async def test_a_message_that_always_fails_is_dead_lettered_and_the_rest_is_hand
     task = await _run(ConsumerLoop(spec, settings, producer), stop)
     try:
         await eventually(recorder.count, lambda n: n == 9)
-        [(value, headers)] = await _read_all(settings, settings.dlq_topic("recorder"), 1)
+        [dead] = await read_topic(stack.kafka, settings.dlq_topic("recorder"), 1)
+        value, headers = dead.value, dict(dead.headers)
     finally:
         stop.set()
         await task

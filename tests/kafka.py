@@ -1,0 +1,48 @@
+"""Reading and writing topics directly, for tests that look under the services."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from tests.waiting import eventually
+
+
+async def read_topic(
+    bootstrap: str, topic: str, count: int, keep: Callable[[Any], bool] = lambda _: True
+) -> list[Any]:
+    """The first `count` records of `topic` (from the start) that `keep` accepts."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"test-reader-{uuid.uuid4().hex}",
+        enable_auto_commit=False,
+    )
+    found: list[Any] = []
+
+    async def poll() -> int:
+        for batch in (await consumer.getmany(timeout_ms=500)).values():
+            found.extend(m for m in batch if keep(m))
+        return len(found)
+
+    await consumer.start()
+    try:
+        await eventually(poll, lambda n: n >= count)
+    finally:
+        await consumer.stop()
+    return found[:count]
+
+
+async def produce(bootstrap: str, messages: list[tuple[str, bytes | None, bytes]]) -> None:
+    """Write (topic, key, value) messages as they are."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for topic, key, value in messages:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
