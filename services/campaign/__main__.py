@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from services.campaign.directory import GROUPS, directory_changes
 from services.runtime.envelope import projection
+from services.runtime.projections import directory_changes
 from services.runtime.service import Runtime, ServiceParts, run
+
+# The group directory that SOP schedules and broadcasts select from (dismissed groups skipped).
+GROUPS = "groups"
 
 
 def build(rt: Runtime) -> ServiceParts:

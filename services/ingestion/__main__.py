@@ -2,23 +2,63 @@
 
 from __future__ import annotations
 
-from services.ingestion import api, grpc_api
+from collections.abc import Sequence
+
+import httpx
+
+from services.gen.shequn.v1 import common_pb2
+from services.ingestion import api, grpc_api, platform_api, timeline
+from services.ingestion.adapters.sim import SIM_GROUPS, SIM_MEMBERS, SimAdapter, sim_state_changes
+from services.ingestion.adapters.telegram import TelegramAdapter
+from services.ingestion.credentials import CredentialStore
+from services.ingestion.delivery import Delivery
 from services.ingestion.events import json_schemas
 from services.ingestion.intake import Intake, indexes
-from services.ingestion.ratelimit import TenantRateLimiter
+from services.ingestion.ratelimit import TokenBuckets
+from services.runtime.consumer import Record
+from services.runtime.envelope import Event, events_consumer
 from services.runtime.service import Runtime, ServiceParts, run
+from services.runtime.store import write_latest
 
 
 def build(rt: Runtime) -> ServiceParts:
-    intake = Intake(rt.store, rt.producer, rt.settings)
-    limiter = TenantRateLimiter(
-        rt.settings.ingest_rate_per_tenant, rt.settings.ingest_burst_per_tenant
+    settings = rt.settings
+    intake = Intake(rt.store, rt.producer, settings)
+    limiter = TokenBuckets(settings.ingest_rate_per_tenant, settings.ingest_burst_per_tenant)
+    credentials = CredentialStore(rt.store, settings.secrets_key)
+    http = httpx.AsyncClient()
+    delivery = Delivery(
+        rt.store,
+        rt.producer,
+        settings,
+        {
+            common_pb2.PLATFORM_SIM: SimAdapter(rt.store, intake.accept),
+            common_pb2.PLATFORM_TELEGRAM: TelegramAdapter(credentials, http, settings),
+        },
     )
+    entries = rt.store[timeline.TIMELINE]
+
+    async def follow_events(records: Sequence[Record[Event]]) -> None:
+        events = [r.value for r in records]
+        await timeline.record_events(entries, events)
+        groups, members = sim_state_changes(events)
+        await write_latest(rt.store[SIM_GROUPS], groups)
+        await write_latest(rt.store[SIM_MEMBERS], members)
+
     return ServiceParts(
-        indexes=indexes(rt.settings),
-        routers=[api.router(intake, limiter)],
+        indexes=[*indexes(settings), *timeline.indexes(settings.timeline_retention_days)],
+        routers=[
+            api.router(intake, limiter),
+            platform_api.router(credentials, rt.producer, settings),
+            timeline.router(entries),
+        ],
         schemas=json_schemas(),
         grpc=[grpc_api.service(intake, limiter, rt.auth)],
+        consumers=[
+            events_consumer("ingestion", settings, follow_events),
+            delivery.consumer(settings),
+        ],
+        on_stop=[http.aclose],
     )
 
 

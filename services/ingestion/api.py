@@ -20,7 +20,7 @@ from services.ingestion.events import (
     to_event,
 )
 from services.ingestion.intake import Intake, ItemResult, refused
-from services.ingestion.ratelimit import TenantRateLimiter
+from services.ingestion.ratelimit import TokenBuckets
 from services.runtime.http import Operator
 
 _BODY_DOC = {
@@ -69,7 +69,7 @@ def _items(body: Any) -> list[Any] | JSONResponse:
     return _refuse(422, "body", 'must be an event object or {"events": [...]}')
 
 
-def router(intake: Intake, limiter: TenantRateLimiter) -> APIRouter:
+def router(intake: Intake, limiter: TokenBuckets) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["events"])
 
     @api.post("/events", status_code=202, openapi_extra=_BODY_DOC)

@@ -11,7 +11,7 @@ import grpc
 from services.gen.shequn.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
 from services.ingestion.events import MAX_BATCH, Rejected, check_event
 from services.ingestion.intake import Intake, ItemResult, refused
-from services.ingestion.ratelimit import TenantRateLimiter
+from services.ingestion.ratelimit import TokenBuckets
 from services.runtime.auth import Authenticator, Role
 from services.runtime.rpc import GrpcService, authenticate
 
@@ -28,7 +28,7 @@ def _result(r: ItemResult) -> ingest_pb2.PublishResult:
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, intake: Intake, limiter: TenantRateLimiter, auth: Authenticator) -> None:
+    def __init__(self, intake: Intake, limiter: TokenBuckets, auth: Authenticator) -> None:
         self.intake, self.limiter, self.auth = intake, limiter, auth
 
     async def Publish(
@@ -83,7 +83,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             )
 
 
-def service(intake: Intake, limiter: TenantRateLimiter, auth: Authenticator) -> GrpcService:
+def service(intake: Intake, limiter: TokenBuckets, auth: Authenticator) -> GrpcService:
     return GrpcService(
         IngestServicer(intake, limiter, auth),
         ingest_pb2_grpc.add_IngestServiceServicer_to_server,

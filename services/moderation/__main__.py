@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from services.moderation.membership import INDEXES, MEMBERS, membership_changes
+from pymongo import ASCENDING, IndexModel
+
 from services.runtime.envelope import projection
+from services.runtime.projections import membership_changes
 from services.runtime.service import Runtime, ServiceParts, run
+from services.runtime.store import Indexes
+
+# Who is in which group, with role and join time: what probation, the invite policy and the
+# blacklist will be judged against.
+MEMBERS = "members"
+INDEXES = [Indexes(MEMBERS, [IndexModel([("tenant_id", ASCENDING), ("member_id", ASCENDING)])])]
 
 
 def build(rt: Runtime) -> ServiceParts:

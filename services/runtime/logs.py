@@ -60,3 +60,5 @@ def configure(service: str, level: str = "INFO") -> None:
     # aiokafka logs every rebalance step at INFO; keep warnings and errors.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every request URL at INFO, and a Telegram URL carries the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

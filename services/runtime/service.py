@@ -14,7 +14,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,7 @@ class ServiceParts:
     grpc: Sequence[GrpcService] = ()
     consumers: Sequence[ConsumerSpec[Any]] = ()
     background: Sequence[Background] = field(default_factory=list)
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = ()  # after consumers and servers stop
 
 
 class _Uvicorn(uvicorn.Server):
@@ -134,6 +135,8 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
     http.should_exit = True
     await grpc_server.stop()
     await asyncio.gather(http_task, return_exceptions=True)
+    for close in parts.on_stop:
+        await close()
     await producer.stop()
     await store.close()
     log.info("service stopped")

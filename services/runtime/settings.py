@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEVELOPMENT_SECRETS_KEY = "development-only: set SHEQUN_SECRETS_KEY in production"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHEQUN_", extra="ignore")
@@ -61,10 +63,28 @@ class Settings(BaseSettings):
     ingest_burst_per_tenant: int = Field(10_000, ge=500)
     ingest_dedupe_days: int = Field(7, ge=1)
 
+    # Platforms
+    secrets_key: str = Field(
+        DEVELOPMENT_SECRETS_KEY,
+        description="encrypts platform credentials at rest; any long random string",
+    )
+    timeline_retention_days: int = Field(30, ge=1)
+    delivery_attempts: int = Field(4, ge=1, description="tries of one action on transient errors")
+    delivery_backoff_ms: int = Field(500, ge=0)
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_group_messages_per_minute: float = Field(20, gt=0)
+    telegram_bot_messages_per_second: float = Field(30, gt=0)
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
+    wecom_calls_per_second: float = Field(
+        10, gt=0, description="per corp, under WeCom's per-app frequency limits"
+    )
+
     @model_validator(mode="after")
     def _production_needs_real_infrastructure(self) -> Settings:
         if self.env == "production" and "127.0.0.1" in self.mongo_url:
             raise ValueError("SHEQUN_MONGO_URL must point at the production MongoDB")
+        if self.env == "production" and self.secrets_key == DEVELOPMENT_SECRETS_KEY:
+            raise ValueError("SHEQUN_SECRETS_KEY must be set to a secret of its own in production")
         return self
 
     def database_name(self, service: str | None = None) -> str:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from services.ingestion.ratelimit import TenantRateLimiter
+from services.ingestion.ratelimit import TokenBuckets
 
 
 class Clock:
@@ -13,7 +13,7 @@ class Clock:
 
 def test_bursts_then_refills_at_the_rate_per_tenant() -> None:
     clock = Clock()
-    limiter = TenantRateLimiter(rate=100, burst=500, clock=clock)
+    limiter = TokenBuckets(rate=100, burst=500, clock=clock)
     assert limiter.take("a", 500) == 0
     assert limiter.take("a", 1) == 0.01
     assert limiter.take("b", 500) == 0, "each tenant has its own bucket"

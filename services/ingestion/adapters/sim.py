@@ -1,0 +1,123 @@
+"""The simulated platform (`sim`): groups and members live in ingestion's database, kept from
+the sim events that arrive like any platform's; actions change that state and, like a real
+platform, send back the events they cause (a kick comes back as `member_left` with reason
+`kicked`, a rename as `group_updated`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
+from services.ingestion.adapters import DELIVERED, Outcome, failed
+from services.runtime.projections import (
+    directory_changes,
+    group_doc_id,
+    member_doc_id,
+    membership_changes,
+)
+from services.runtime.store import LatestWins, Store
+
+SIM_GROUPS = "sim_groups"
+SIM_MEMBERS = "sim_members"
+BOT = common_pb2.Member(id="shequn-bot", name="Shequn", role=common_pb2.GROUP_ROLE_ADMIN)
+_BOT_MESSAGES_KEPT = 200
+
+Emit = Callable[[list[events_pb2.Event]], Awaitable[object]]
+
+
+def sim_state_changes(
+    events: Iterable[events_pb2.Event],
+) -> tuple[list[LatestWins], list[LatestWins]]:
+    """(group changes, member changes) from the events of sim groups."""
+    sim = [e for e in events if e.platform == common_pb2.PLATFORM_SIM]
+    return directory_changes(sim), membership_changes(sim)
+
+
+def _said(action: actions_pb2.Action) -> str:
+    kind = action.WhichOneof("kind")
+    if kind == "send_text":
+        return action.send_text.text
+    if kind == "send_link_card":
+        return f"[链接] {action.send_link_card.title} {action.send_link_card.url}".strip()
+    return f"[红包] {action.send_red_packet.greeting or '恭喜发财，大吉大利'}"
+
+
+class SimAdapter:
+    def __init__(self, store: Store, emit: Emit) -> None:
+        self.groups = store[SIM_GROUPS]
+        self.members = store[SIM_MEMBERS]
+        self.emit = emit
+
+    async def deliver(self, action: actions_pb2.Action) -> Outcome:
+        group_id = group_doc_id(action.tenant_id, action.group_id)
+        group = await self.groups.find_one({"_id": group_id}, {"bot_messages": 0})
+        if group is not None and group.get("status") == "dismissed":
+            return failed("the group is dismissed")
+        kind = action.WhichOneof("kind")
+        if kind in ("send_text", "send_link_card", "send_red_packet"):
+            message = {"action_id": action.action_id, "text": _said(action), "at": _now()}
+            await self.groups.update_one(
+                {"_id": group_id},
+                {
+                    "$push": {"bot_messages": {"$each": [message], "$slice": -_BOT_MESSAGES_KEPT}},
+                    "$setOnInsert": {"tenant_id": action.tenant_id, "group_id": action.group_id},
+                },
+                upsert=True,
+            )
+            return DELIVERED
+        if kind == "delete_message":
+            await self.groups.update_one(
+                {"_id": group_id},
+                {"$addToSet": {"deleted_messages": action.delete_message.message_id}},
+                upsert=True,
+            )
+            return DELIVERED
+        if kind == "kick_member":
+            member_id = action.kick_member.member_id
+            member = await self.members.find_one(
+                {"_id": member_doc_id(action.tenant_id, action.group_id, member_id)}
+            )
+            if member is None or not member.get("in_group"):
+                return failed(f"{member_id} is not a member of the group")
+            left = self._event(action, "member_left")
+            left.member_left.member.CopyFrom(
+                common_pb2.Member(id=member_id, name=member.get("name", ""))
+            )
+            left.member_left.reason = events_pb2.LEAVE_REASON_KICKED
+            left.member_left.actor.CopyFrom(BOT)
+            await self.emit([left])
+            return DELIVERED
+        if kind == "rename_group":
+            renamed = self._event(action, "group_updated")
+            renamed.group_updated.group.name = action.rename_group.name
+            renamed.group_updated.changes.append(events_pb2.GROUP_CHANGE_NAME)
+            renamed.group_updated.actor.CopyFrom(BOT)
+            await self.emit([renamed])
+            return DELIVERED
+        if kind == "dismiss_group":
+            dismissed = self._event(action, "group_dismissed")
+            dismissed.group_dismissed.actor.CopyFrom(BOT)
+            await self.emit([dismissed])
+            return DELIVERED
+        return failed(f"unknown action {kind!r}")
+
+    @staticmethod
+    def _event(action: actions_pb2.Action, kind: str) -> events_pb2.Event:
+        """The event the platform sends back; its id follows from the action's, so a repeated
+        delivery sends the same event, which ingestion's dedupe absorbs."""
+        event = events_pb2.Event(
+            event_id=f"sim:{action.action_id}",
+            tenant_id=action.tenant_id,
+            group_id=action.group_id,
+            platform=common_pb2.PLATFORM_SIM,
+        )
+        event.occurred_at.GetCurrentTime()
+        event.received_at.GetCurrentTime()
+        getattr(event, kind).SetInParent()
+        return event
+
+
+def _now() -> Any:
+    return datetime.now(UTC)

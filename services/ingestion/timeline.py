@@ -1,0 +1,168 @@
+"""What happened in a group, oldest first (API.md: GET /v1/groups/{group_id}/timeline): the
+inbound events and the outbound actions with their delivery status.
+
+Entries are keyed `"{tenant}:{group}:{time}:{e|a}:{id}"`, so one group's timeline in time order
+is a range of the primary key: reading a page is an `_id` range scan, and writing an entry twice
+is a duplicate key. Entries expire after the retention period."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
+
+from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
+from services.runtime.envelope import occurred_at
+from services.runtime.http import Viewer
+from services.runtime.store import DUPLICATE_KEY, Document, Indexes
+
+TIMELINE = "timeline"
+_END = "\U0010ffff"
+
+
+def indexes(retention_days: int) -> list[Indexes]:
+    return [
+        Indexes(
+            TIMELINE, [IndexModel([("at", ASCENDING)], expireAfterSeconds=retention_days * 86400)]
+        )
+    ]
+
+
+def _prefix(tenant_id: str, group_id: str) -> str:
+    return f"{tenant_id}:{group_id}:"
+
+
+def entry_id(tenant_id: str, group_id: str, at: datetime, kind: str, item_id: str) -> str:
+    return f"{_prefix(tenant_id, group_id)}{at.astimezone(UTC):%Y%m%dT%H%M%S%f}:{kind}:{item_id}"
+
+
+def _member(m: common_pb2.Member) -> dict[str, str] | None:
+    return {"id": m.id, "name": m.name} if m.id else None
+
+
+def event_entry(event: events_pb2.Event) -> Document:
+    kind = event.WhichOneof("payload") or ""
+    payload = getattr(event, kind)
+    member = None
+    text = ""
+    if kind == "message_posted":
+        member, text = _member(payload.member), payload.message.text
+    elif kind in ("member_joined", "order_placed", "coupon_redeemed"):
+        member = _member(payload.member)
+    elif kind == "member_left":
+        member = _member(payload.member)
+        text = "kicked" if payload.reason == events_pb2.LEAVE_REASON_KICKED else "quit"
+    elif kind in ("group_created", "group_updated"):
+        member, text = _member(payload.actor), payload.group.name
+    elif kind == "group_dismissed":
+        member = _member(payload.actor)
+    at = occurred_at(event)
+    return {
+        "_id": entry_id(event.tenant_id, event.group_id, at, "e", event.event_id),
+        "tenant_id": event.tenant_id,
+        "group_id": event.group_id,
+        "kind": "event",
+        "type": kind,
+        "at": at,
+        "member": member,
+        "text": text,
+        "event_id": event.event_id,
+        "platform": common_pb2.Platform.Name(event.platform).removeprefix("PLATFORM_").lower(),
+    }
+
+
+def action_text(action: actions_pb2.Action) -> tuple[str, dict[str, str] | None]:
+    kind = action.WhichOneof("kind")
+    if kind == "send_text":
+        return action.send_text.text, None
+    if kind == "send_link_card":
+        return f"{action.send_link_card.title} {action.send_link_card.url}".strip(), None
+    if kind == "kick_member":
+        return action.kick_member.reason, {"id": action.kick_member.member_id, "name": ""}
+    if kind == "rename_group":
+        return action.rename_group.name, None
+    if kind == "send_red_packet":
+        return action.send_red_packet.greeting, None
+    if kind == "dismiss_group":
+        return action.dismiss_group.farewell, None
+    if kind == "delete_message":
+        return action.delete_message.message_id, None
+    return "", None
+
+
+def action_entry_id(action: actions_pb2.Action) -> str:
+    created = action.created_at.ToDatetime(UTC)
+    return entry_id(action.tenant_id, action.group_id, created, "a", action.action_id)
+
+
+def action_entry(action: actions_pb2.Action) -> Document:
+    text, member = action_text(action)
+    return {
+        "tenant_id": action.tenant_id,
+        "group_id": action.group_id,
+        "kind": "action",
+        "type": action.WhichOneof("kind"),
+        "at": action.created_at.ToDatetime(UTC),
+        "member": member,
+        "text": text,
+        "action_id": action.action_id,
+        "source_service": action.source_service,
+        "cause_event_id": action.cause_event_id,
+    }
+
+
+async def record_events(
+    collection: AsyncCollection[Document], events: Iterable[events_pb2.Event]
+) -> None:
+    """One insert for a batch; entries already there (a redelivery) are left as they are."""
+    docs = [event_entry(e) for e in events]
+    if not docs:
+        return
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        if any(e["code"] != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+            raise
+
+
+def _item(doc: Document) -> dict[str, Any]:
+    item = {
+        k: v for k, v in doc.items() if k not in ("_id", "tenant_id", "group_id") and v is not None
+    }
+    item["at"] = doc["at"].astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return item
+
+
+def router(timeline: AsyncCollection[Document]) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["timeline"])
+
+    @api.get("/groups/{group_id}/timeline")
+    async def group_timeline(
+        group_id: str,
+        principal: Viewer,
+        after: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, Any]:
+        """A group's events and actions, oldest first, a page at a time."""
+        prefix = _prefix(principal.tenant_id, group_id)
+        if after is not None and (":" not in after or len(after) > 400):
+            raise HTTPException(
+                422, {"error": "after: not a cursor of this timeline", "field": "after"}
+            )
+        lower = {"$gt": prefix + after} if after else {"$gte": prefix}
+        docs = (
+            await timeline.find({"_id": {**lower, "$lt": prefix + _END}})
+            .sort("_id", ASCENDING)
+            .limit(limit)
+            .to_list(limit)
+        )
+        items = [_item(d) for d in docs]
+        more = len(docs) == limit
+        return {"items": items, "next": docs[-1]["_id"][len(prefix) :] if more else None}
+
+    return api

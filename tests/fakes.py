@@ -1,0 +1,96 @@
+"""A local stand-in for the Telegram Bot API: it records every request and answers like the
+real API — `{"ok": true, "result": …}`, its error objects and its 429 with `retry_after` — in
+the order a test scripts per chat."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from services.devstack import free_port
+
+
+@dataclass
+class Call:
+    token: str
+    method: str
+    params: dict[str, Any]
+    at: float
+
+
+@dataclass
+class FakeTelegram:
+    url: str = ""
+    calls: list[Call] = field(default_factory=list)
+    scripts: dict[str, list[tuple[int, dict[str, Any]]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    delay: float = 0.0
+
+    def answer(self, chat_id: str, *responses: tuple[int, dict[str, Any]]) -> None:
+        """The next answers for requests about `chat_id`; afterwards, success."""
+        self.scripts[chat_id].extend(responses)
+
+    def calls_for(self, chat_id: str) -> list[Call]:
+        return [c for c in self.calls if str(c.params.get("chat_id")) == chat_id]
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/bot{token}/{method}")
+        async def bot_api(token: str, method: str, request: Request) -> JSONResponse:
+            params = await request.json()
+            self.calls.append(Call(token, method, params, time.monotonic()))
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            script = self.scripts.get(str(params.get("chat_id")))
+            if script:
+                status, body = script.pop(0)
+                return JSONResponse(body, status_code=status)
+            result: Any = {"message_id": len(self.calls), "chat": {"id": params.get("chat_id")}}
+            return JSONResponse({"ok": True, "result": result if method == "sendMessage" else True})
+
+        return app
+
+
+TOO_MANY = (
+    429,
+    {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 1",
+        "parameters": {"retry_after": 1},
+    },
+)
+SERVER_ERROR = (500, {"ok": False, "error_code": 500, "description": "Internal Server Error"})
+NOT_FOUND = (
+    400,
+    {"ok": False, "error_code": 400, "description": "Bad Request: message to delete not found"},
+)
+
+
+@contextlib.asynccontextmanager
+async def fake_telegram() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.02)
+    fake.url = f"http://127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        server.should_exit = True
+        await task
