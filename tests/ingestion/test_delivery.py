@@ -226,7 +226,7 @@ async def test_a_redelivered_action_is_not_delivered_again(
         action_id=f"redelivered-{uuid.uuid4().hex}",
         tenant_id=tenant.id,
         group_id=chat,
-        platform=3,
+        platform=common_pb2.PLATFORM_TELEGRAM,
         source_service="test",
     )
     action.created_at.GetCurrentTime()
@@ -255,7 +255,7 @@ async def test_an_action_in_flight_at_a_restart_is_reported_not_repeated(
         action_id=f"in-flight-{uuid.uuid4().hex}",
         tenant_id=tenant.id,
         group_id=chat,
-        platform=3,
+        platform=common_pb2.PLATFORM_TELEGRAM,
         source_service="test",
     )
     action.created_at.GetCurrentTime()
