@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    RequestTimedOutError,
+)
+from pymongo.errors import ConnectionFailure
 
 from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer
@@ -32,6 +39,16 @@ from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+# Errors that say the database or the broker is unreachable, not that a message is bad.
+INFRASTRUCTURE_ERRORS = (
+    ConnectionFailure,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    RequestTimedOutError,
+    OSError,
+)
 
 
 class InvalidMessage(Exception):
@@ -93,12 +110,17 @@ def _decode(
 
 class _Handle(Generic[T]):
     """Run the handler on the batch with bounded retries; if it keeps failing, run it on each
-    record alone so that one poison message does not hold back the rest."""
+    record alone so that one poison message does not hold back the rest.
+
+    An infrastructure error (the database or the broker unreachable) is not the data's fault:
+    the batch is tried again, with backoff, until the outage limit, and then the consumer
+    stops; such a failure never sends a message to the dead-letter topic."""
 
     def __init__(self, spec: ConsumerSpec[T], settings: Settings) -> None:
         self.spec = spec
         self.attempts = settings.retry_attempts
         self.backoff = settings.retry_backoff_ms / 1000
+        self.outage_limit = settings.outage_retry_seconds
 
     async def __call__(self, records: list[Record[T]]) -> list[tuple[Record[T], str, str]]:
         """Returns the records that could not be handled, with reason and error."""
@@ -107,10 +129,8 @@ class _Handle(Generic[T]):
         error = await self._with_retries(records)
         if error is None:
             return []
-        if isinstance(error, InvalidMessage) and len(records) == 1:
-            return [(records[0], "invalid", repr(error))]
         if len(records) == 1:
-            return [(records[0], "failed", repr(error))]
+            return [(records[0], _reason(error), repr(error))]
         log.warning(
             "batch failed after retries; handling its records one by one",
             extra={"fields": {"consumer": self.spec.name, "records": len(records)}},
@@ -119,36 +139,44 @@ class _Handle(Generic[T]):
         for record in records:
             single = await self._with_retries([record])
             if single is not None:
-                reason = "invalid" if isinstance(single, InvalidMessage) else "failed"
-                poison.append((record, reason, repr(single)))
-        if len(poison) == len(records):
-            # Nothing succeeds alone either: the handler or its database is broken, not the data.
-            raise RuntimeError(f"every record of the batch fails: {poison[0][2]}")
+                poison.append((record, _reason(single), repr(single)))
         return poison
 
     async def _with_retries(self, records: list[Record[T]]) -> Exception | None:
         name = self.spec.name
-        for attempt in range(self.attempts):
-            if attempt:
-                metrics.RETRIES.labels(name).inc()
-                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+        attempt, outage_since = 0, 0.0
+        while True:
             started = time.perf_counter()
             try:
                 await self.spec.handle(records)
-            except InvalidMessage as exc:
+            except INFRASTRUCTURE_ERRORS as exc:
                 metrics.HANDLER_ERRORS.labels(name).inc()
-                if len(records) == 1:
-                    return exc
-                error: Exception = exc
+                outage_since = outage_since or time.monotonic()
+                if time.monotonic() - outage_since > self.outage_limit:
+                    raise
+                log.warning("infrastructure unavailable: %r; retrying", exc)
+                metrics.RETRIES.labels(name).inc()
+                await asyncio.sleep(min(self.backoff * 2**attempt + 0.1, 10.0))
+                continue
             except Exception as exc:
                 metrics.HANDLER_ERRORS.labels(name).inc()
-                log.warning("handler failed: %r", exc, extra={"fields": {"consumer": name}})
-                error = exc
-            else:
-                metrics.HANDLER_SECONDS.labels(name).observe(time.perf_counter() - started)
-                metrics.BATCH_SIZE.labels(name).observe(len(records))
-                return None
-        return error
+                if not isinstance(exc, InvalidMessage):
+                    log.warning("handler failed: %r", exc, extra={"fields": {"consumer": name}})
+                attempt += 1
+                if attempt >= self.attempts or (
+                    isinstance(exc, InvalidMessage) and len(records) == 1
+                ):
+                    return exc
+                metrics.RETRIES.labels(name).inc()
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+                continue
+            metrics.HANDLER_SECONDS.labels(name).observe(time.perf_counter() - started)
+            metrics.BATCH_SIZE.labels(name).observe(len(records))
+            return None
+
+
+def _reason(error: Exception) -> str:
+    return "invalid" if isinstance(error, InvalidMessage) else "failed"
 
 
 class _DeadLetter:
@@ -254,10 +282,12 @@ class ConsumerLoop(Generic[T]):
         for m in batch:
             tp = TopicPartition(m.topic, m.partition)
             offsets[tp] = max(offsets.get(tp, 0), m.offset + 1)
+        assigned = self.consumer.assignment()
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
         try:
             await self.consumer.commit(offsets)
             self.committed.update(offsets)
-        except CommitFailedError as exc:
+        except (CommitFailedError, IllegalStateError) as exc:
             # The partitions moved to another consumer during the batch; it reads them again,
             # and the handlers' idempotency makes that harmless.
             log.warning("commit refused after a rebalance: %s", exc)
@@ -274,16 +304,18 @@ class ConsumerLoop(Generic[T]):
         if now - self._lag_reported_at < 1.0:
             return
         self._lag_reported_at = now
-        for tp in self.consumer.assignment():
-            highwater: Any = self.consumer.highwater(tp)
-            if highwater is None:
-                continue
-            done = self.committed.get(tp)
-            if done is None:
-                done = await self.consumer.position(tp)
-            metrics.CONSUMER_LAG.labels(self.spec.name, tp.topic, str(tp.partition)).set(
-                max(highwater - done, 0)
-            )
+        for tp in list(self.consumer.assignment()):
+            try:
+                highwater: Any = self.consumer.highwater(tp)
+                done = self.committed.get(tp)
+                if done is None and highwater is not None:
+                    done = await self.consumer.position(tp)
+            except (IllegalStateError, AssertionError):
+                continue  # revoked while we looked
+            if highwater is not None and done is not None:
+                metrics.CONSUMER_LAG.labels(self.spec.name, tp.topic, str(tp.partition)).set(
+                    max(highwater - done, 0)
+                )
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

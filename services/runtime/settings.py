@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     batch_max_wait_ms: int = Field(50, ge=1)
     retry_attempts: int = Field(3, ge=1, description="handler attempts before isolating a message")
     retry_backoff_ms: int = Field(200, ge=0)
+    outage_retry_seconds: float = Field(
+        300, gt=0, description="how long a batch waits out a database or broker outage"
+    )
     dlq_max_consecutive: int = Field(
         50, ge=1, description="dead-lettered in a row before the consumer stops instead"
     )

@@ -4,10 +4,12 @@ commits. Each test has its own topics and consumer group."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Sequence
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.runtime.bus import Outgoing, Producer, ensure_topics
 from services.runtime.consumer import ConsumerLoop, ConsumerSpec, Record, TooManyDeadLetters
@@ -41,17 +43,23 @@ async def _produce(settings: Settings, values: list[bytes]) -> None:
 
 
 class Recorder:
-    """A handler that records what it handled and always fails on the values in `poison`."""
+    """A handler that records what it handled, always fails on the values in `poison`, hangs
+    on the values in `hang` (a process dying mid-batch) and, while `outage` is set, fails as a
+    handler does when its database is unreachable."""
 
-    def __init__(self, poison: set[bytes]) -> None:
+    def __init__(self, poison: set[bytes], hang: set[bytes] | None = None) -> None:
         self.poison = poison
+        self.hang = hang or set()
+        self.outage = False
         self.handled: list[bytes] = []
-        self.calls = 0
 
     async def __call__(self, records: Sequence[Record[bytes]]) -> None:
-        self.calls += 1
+        if self.outage:
+            raise ConnectionRefusedError("database unreachable")
         if any(r.value in self.poison for r in records):
             raise ValueError("cannot handle " + ", ".join(r.value.decode() for r in records))
+        if any(r.value in self.hang for r in records):
+            await asyncio.Event().wait()
         self.handled.extend(r.value for r in records)
 
     async def count(self) -> int:
@@ -69,40 +77,42 @@ async def test_a_message_that_always_fails_is_dead_lettered_and_the_rest_is_hand
     await ensure_topics(settings, [settings.topic_events, settings.dlq_topic("recorder")])
     values = [f"m{i}".encode() for i in range(10)]
     await _produce(settings, values)
-    recorder = Recorder(poison={b"m4"})
+    recorder = Recorder(poison={b"m4", b"m7"})
     spec = ConsumerSpec("recorder", [settings.topic_events], lambda raw: raw, recorder)
     producer = Producer(settings)
     await producer.start()
     stop = asyncio.Event()
     task = await _run(ConsumerLoop(spec, settings, producer), stop)
     try:
-        await eventually(recorder.count, lambda n: n == 9)
-        [dead] = await read_topic(stack.kafka, settings.dlq_topic("recorder"), 1)
-        value, headers = dead.value, dict(dead.headers)
+        await eventually(recorder.count, lambda n: n == 8, within=60)
+        dead = await read_topic(stack.kafka, settings.dlq_topic("recorder"), 2)
     finally:
         stop.set()
         await task
         await producer.stop()
-    assert recorder.handled == [v for v in values if v != b"m4"]
-    assert value == b"m4"
+    assert recorder.handled == [v for v in values if v not in (b"m4", b"m7")]
+    assert [d.value for d in dead] == [b"m4", b"m7"]
+    headers = dict(dead[0].headers)
     assert headers["dlq.reason"] == b"failed"
     assert b"cannot handle m4" in headers["dlq.error"]
     assert headers["dlq.consumer"] == b"recorder"
 
 
 async def test_committed_work_is_not_read_again_and_uncommitted_work_is(stack: Stack) -> None:
-    settings = _settings(stack)
+    settings = _settings(stack, batch_max_messages=1)
     await ensure_topics(settings, [settings.topic_events])
     await _produce(settings, [b"a", b"b", b"c"])
     producer = Producer(settings)
     await producer.start()
-    first = Recorder(poison=set())
+    # The first consumer handles a and b, then dies while handling c: c is never committed.
+    first = Recorder(poison=set(), hang={b"c"})
     spec = ConsumerSpec("commits", [settings.topic_events], lambda raw: raw, first)
-    stop = asyncio.Event()
-    task = await _run(ConsumerLoop(spec, settings, producer), stop)
-    await eventually(first.count, lambda n: n == 3)
-    stop.set()
-    await task
+    task = await _run(ConsumerLoop(spec, settings, producer), asyncio.Event())
+    await eventually(first.count, lambda n: n == 2, within=60)
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
     await _produce(settings, [b"d"])
     second = Recorder(poison=set())
@@ -110,12 +120,40 @@ async def test_committed_work_is_not_read_again_and_uncommitted_work_is(stack: S
     stop = asyncio.Event()
     task = await _run(ConsumerLoop(spec, settings, producer), stop)
     try:
-        await eventually(second.count, lambda n: n >= 1)
+        await eventually(second.count, lambda n: n >= 2, within=60)
     finally:
         stop.set()
         await task
         await producer.stop()
-    assert second.handled == [b"d"]
+    assert first.handled == [b"a", b"b"]
+    assert second.handled == [b"c", b"d"]
+
+
+async def test_an_outage_is_waited_out_and_nothing_is_dead_lettered(stack: Stack) -> None:
+    settings = _settings(stack)
+    await ensure_topics(settings, [settings.topic_events, settings.dlq_topic("outage")])
+    recorder = Recorder(poison=set())
+    recorder.outage = True
+    spec = ConsumerSpec("outage", [settings.topic_events], lambda raw: raw, recorder)
+    producer = Producer(settings)
+    await producer.start()
+    stop = asyncio.Event()
+    loop = ConsumerLoop(spec, settings, producer)
+    task = await _run(loop, stop)
+    try:
+        await _produce(settings, [b"p", b"q"])
+        await eventually(lambda: _sample("shequn_handler_errors_total"), lambda n: n >= 5)
+        recorder.outage = False
+        await eventually(recorder.count, lambda n: n == 2, within=60)
+    finally:
+        stop.set()
+        await task
+        await producer.stop()
+    assert await _sample("shequn_dead_lettered_total", reason="failed") == 0
+
+
+async def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, {"consumer": "outage", **labels}) or 0.0
 
 
 async def test_the_consumer_stops_instead_of_dead_lettering_everything(stack: Stack) -> None:
