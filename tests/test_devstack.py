@@ -32,9 +32,14 @@ def test_make_dev_starts_everything_and_sigterm_stops_everything(tmp_path: Path)
     env = {"SHEQUN_DEV_DIR": str(state_dir), "SHEQUN_KAFKA_BOOTSTRAP": "", "SHEQUN_MONGO_URL": ""}
     process, info = start_dev_stack(state_dir, env, argv=["make", "--no-print-directory", "dev"])
     try:
+        assert set(info) == {"tenant_id", "api_key", "kafka_bootstrap", "mongo_url", "services"}
         assert info["tenant_id"] == "dev"
         assert info["api_key"].startswith("sq_")
+        assert info["kafka_bootstrap"].startswith("127.0.0.1:")
+        assert info["mongo_url"].startswith("mongodb://127.0.0.1:")
         assert set(info["services"]) == set(SERVICES)
+        assert all(set(ends) == {"http", "grpc"} for ends in info["services"].values())
+        assert (state_dir / "dev.json").stat().st_mode & 0o077 == 0, "the dev file holds a key"
         for service in SERVICES:
             response = httpx.get(info["services"][service]["http"] + "/readyz", timeout=5)
             assert response.status_code == 200, (service, response.text)

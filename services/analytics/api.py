@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.analytics.counting import GROUP_DAY_FIELDS, group_day_id
+from services.analytics.counting import GROUP_DAY_FIELDS, group_day_ids
 from services.runtime.http import Viewer
 from services.runtime.store import Document
 
@@ -52,18 +52,20 @@ def router(group_daily: AsyncCollection[Document], tz: ZoneInfo) -> APIRouter:
     ) -> Response:
         """One group's messages, active members, joins, leaves and kicks per day."""
         days = _days(start, end, tz)
-        ids = [group_day_id(principal.tenant_id, group_id, d) for d in days]
-        found = {
-            doc["_id"]: doc
-            async for doc in group_daily.find({"_id": {"$in": ids}}, {"absorbed": 0})
+        ids = [i for d in days for i in group_day_ids(principal.tenant_id, group_id, d)]
+        rows: dict[str, dict[str, Any]] = {
+            d.isoformat(): {"date": d.isoformat(), **dict.fromkeys(GROUP_DAY_FIELDS, 0)}
+            for d in days
         }
-        rows = []
-        for day, doc_id in zip(days, ids, strict=True):
-            doc = found.get(doc_id, {})
-            row: dict[str, Any] = {"date": day.isoformat()}
-            row.update({name: int(doc.get(name, 0)) for name in GROUP_DAY_FIELDS})
-            row["active_members"] = len(doc.get("posters", []))
-            rows.append(row)
-        return _respond(rows, format, GROUP_DAY_FIELDS)
+        posters: dict[str, set[str]] = {d: set() for d in rows}
+        query = {"_id": {"$in": ids}, "tenant_id": principal.tenant_id}
+        async for doc in group_daily.find(query, {"absorbed": 0}):
+            row = rows[doc["date"]]
+            for name in GROUP_DAY_FIELDS:
+                row[name] += int(doc.get(name, 0))
+            posters[doc["date"]].update(doc.get("posters", []))
+        for date_, row in rows.items():
+            row["active_members"] = len(posters[date_])
+        return _respond(list(rows.values()), format, GROUP_DAY_FIELDS)
 
     return api

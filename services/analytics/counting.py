@@ -3,6 +3,7 @@ out; the store applies them exactly once."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,8 +23,21 @@ GROUP_DAY_FIELDS = (
 )
 
 
-def group_day_id(tenant_id: str, group_id: str, day: date) -> str:
-    return f"{tenant_id}:{group_id}:{day.isoformat()}"
+# A group-day's counters are spread over this many documents by event id, so that the list of
+# absorbed event ids each one keeps stays small however busy the group is.
+BUCKETS = 16
+
+
+def group_day_id(tenant_id: str, group_id: str, day: date, bucket: int) -> str:
+    return f"{tenant_id}:{group_id}:{day.isoformat()}:{bucket:02d}"
+
+
+def group_day_ids(tenant_id: str, group_id: str, day: date) -> list[str]:
+    return [group_day_id(tenant_id, group_id, day, b) for b in range(BUCKETS)]
+
+
+def bucket_of(event_id: str) -> int:
+    return zlib.crc32(event_id.encode()) % BUCKETS
 
 
 @dataclass(frozen=True)
@@ -56,7 +70,7 @@ def contribution(event: events_pb2.Event, tz: ZoneInfo) -> Contribution | None:
         return None
     day = occurred_at(event).astimezone(tz).date()
     return Contribution(
-        doc_id=group_day_id(event.tenant_id, event.group_id, day),
+        doc_id=group_day_id(event.tenant_id, event.group_id, day, bucket_of(event.event_id)),
         tenant_id=event.tenant_id,
         group_id=event.group_id,
         day=day.isoformat(),

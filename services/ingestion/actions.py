@@ -10,12 +10,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gen.shequn.v1 import actions_pb2, events_pb2
-from services.ingestion.events import PLATFORMS, Id
+from services.ingestion.events import PLATFORMS, Id, KeyPart
 
 
 class _ActionIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    group_id: Id
+    group_id: KeyPart
     platform: Literal["sim", "wecom", "telegram", "generic"] = "sim"
     action_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
@@ -41,7 +41,7 @@ class DeleteMessageIn(_ActionIn):
 
 class KickMemberIn(_ActionIn):
     type: Literal["kick_member"]
-    member_id: Id
+    member_id: KeyPart
     reason: str = ""
 
 

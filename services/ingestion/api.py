@@ -77,7 +77,7 @@ def router(intake: Intake, limiter: TokenBuckets) -> APIRouter:
         """Publish one event or a batch of up to 500; one result per item, in order."""
         try:
             body = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             return _refuse(400, "body", "not valid JSON")
         items = _items(body)
         if isinstance(items, JSONResponse):

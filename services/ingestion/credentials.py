@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from cryptography.fernet import Fernet
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.runtime.store import Store
+from services.runtime.store import Store, stamp
 
 PLATFORMS = "platforms"
 Platform = Literal["wecom", "telegram"]
@@ -96,7 +96,7 @@ class CredentialStore:
                     "tenant_id": tenant_id,
                     "platform": platform,
                     "fields": stored,
-                    "updated_at": datetime.now(UTC),
+                    "updated_at": stamp(datetime.now(UTC)),
                 }
             },
             upsert=True,

@@ -30,7 +30,8 @@ from services.runtime.bus import Outgoing, Producer, group_key
 from services.runtime.consumer import ConsumerSpec, InvalidMessage, Record
 from services.runtime.logs import log_context
 from services.runtime.settings import Settings
-from services.runtime.store import DUPLICATE_KEY, Store
+from services.runtime.store import DUPLICATE_KEY, Store, stamp
+from services.runtime.wellformed import problem
 
 log = logging.getLogger(__name__)
 DELIVERIES = "deliveries"
@@ -52,6 +53,8 @@ def decode_action(raw: bytes) -> actions_pb2.Action:
         raise InvalidMessage("action_id, tenant_id and group_id are required")
     if action.WhichOneof("kind") is None:
         raise InvalidMessage("the action has no kind")
+    if found := problem(action):
+        raise InvalidMessage(found)
     return action
 
 
@@ -129,7 +132,7 @@ class Delivery:
                 "tenant_id": a.tenant_id,
                 "group_id": a.group_id,
                 "status": "delivering",
-                "claimed_at": now,
+                "claimed_at": stamp(now),
                 "timeline_id": action_entry_id(a),
             }
             for a in actions
@@ -203,7 +206,7 @@ class Delivery:
                             "status": o.status,
                             "reason": o.reason,
                             "attempts": n,
-                            "finished_at": now,
+                            "finished_at": stamp(now),
                         }
                     },
                 )

@@ -4,6 +4,7 @@ or is refused with the field and the reason."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -11,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
+from services.runtime.wellformed import MAX_SECONDS, MIN_SECONDS, problem
 
 MAX_BATCH = 500
 EVENT_TYPES: tuple[str, ...] = tuple(
@@ -42,6 +44,10 @@ MESSAGE_KINDS = {
 }
 
 Id = Annotated[str, Field(min_length=1, max_length=200)]
+# Group and member ids are parts of natural keys ("{tenant}:{group}:{member}"), so no ':'.
+ID_RULE = "1-200 characters, no ':' or white space"
+GROUP_OR_MEMBER_ID = re.compile(r"[^:\s]{1,200}")
+KeyPart = Annotated[str, Field(pattern=r"^[^:\s]{1,200}$", description=ID_RULE)]
 
 
 class Rejected(ValueError):
@@ -53,7 +59,7 @@ class _In(BaseModel):
 
 
 class MemberIn(_In):
-    id: Id
+    id: KeyPart
     name: str = ""
     role: Literal["owner", "admin", "member"] = "member"
     tags: list[str] = []
@@ -77,21 +83,23 @@ class GroupIn(_In):
 
 
 class OrderIn(_In):
+    model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
     id: Id
-    amount: float = Field(ge=0)
+    amount: float = Field(ge=0, le=1e9)
     currency: str = Field("CNY", min_length=3, max_length=3)
     attribution: str = ""
 
 
 class CouponIn(_In):
+    model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
     id: Id
-    value: float = Field(0, ge=0)
+    value: float = Field(0, ge=0, le=1e9)
     currency: str = Field("CNY", min_length=3, max_length=3)
 
 
 class _Event(_In):
     event_id: Id
-    group_id: Id
+    group_id: KeyPart
     tenant_id: str | None = None
     platform: Literal["sim", "wecom", "telegram", "generic"] = "sim"
     occurred_at: str | None = None
@@ -221,6 +229,12 @@ def _parse_time(value: str) -> datetime:
         raise Rejected(f"occurred_at: not an ISO-8601 timestamp: {value!r}") from None
     if at.tzinfo is None:
         raise Rejected("occurred_at: needs a UTC offset, e.g. 2026-11-22T08:00:00+08:00")
+    try:
+        seconds = at.astimezone(UTC).timestamp()
+    except (OverflowError, ValueError):
+        seconds = -1
+    if not MIN_SECONDS <= seconds < MAX_SECONDS:
+        raise Rejected("occurred_at: out of range (1970..2100)")
     return at
 
 
@@ -322,6 +336,16 @@ def to_event(item: EventIn, *, tenant_id: str, received_at: datetime) -> events_
     return event
 
 
+def _member_ids(event: events_pb2.Event) -> list[tuple[str, str]]:
+    kind = event.WhichOneof("payload") or ""
+    payload = getattr(event, kind)
+    return [
+        (f"{kind}.{role}.id", getattr(payload, role).id)
+        for role in ("member", "inviter", "actor")
+        if role in payload.DESCRIPTOR.fields_by_name and getattr(payload, role).id
+    ]
+
+
 def check_event(event: events_pb2.Event, *, tenant_id: str, received_at: datetime) -> None:
     """The same rules for an Event that arrives already in protobuf form (gRPC)."""
     if not event.event_id:
@@ -351,6 +375,11 @@ def check_event(event: events_pb2.Event, *, tenant_id: str, received_at: datetim
         raise Rejected("livecode_scanned.livecode: required")
     if kind == "group_updated" and not payload.changes:
         raise Rejected("group_updated.changes: at least one change is required")
+    for name, value in (("group_id", event.group_id), *_member_ids(event)):
+        if not GROUP_OR_MEMBER_ID.fullmatch(value):
+            raise Rejected(f"{name}: {ID_RULE}")
+    if found := problem(event):
+        raise Rejected(found)
     event.tenant_id = tenant_id
     if event.platform == common_pb2.PLATFORM_UNSPECIFIED:
         event.platform = common_pb2.PLATFORM_SIM

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pymongo import AsyncMongoClient
 
-from services.runtime.store import Document
+from services.runtime.store import Document, stamp
 
 IDENTITY_DATABASE = "identity"
+# Tenant ids begin every natural key ("{tenant}:{group}:…"), so they are kept to a safe alphabet.
+TENANT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _CACHE_LIMIT = 10_000  # entries; random keys sent by a stranger must not grow it forever
 
 
@@ -71,12 +75,14 @@ class Authenticator:
     ) -> None:
         self.keys = mongo[f"{db_prefix}{IDENTITY_DATABASE}"]["api_keys"]
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
 
     async def create_key(
         self, tenant_id: str, role: Role, name: str, key: str | None = None
     ) -> str:
         """Store a new key (or the given one) and return it; this is the only time it is seen."""
+        if not TENANT_ID.fullmatch(tenant_id):
+            raise ValueError("tenant id: 1-63 of a-z, 0-9 and '-', starting with a letter or digit")
         key = key or new_key()
         await self.keys.update_one(
             {"_id": hash_key(key)},
@@ -91,7 +97,7 @@ class Authenticator:
 
     async def revoke(self, key: str) -> None:
         await self.keys.update_one(
-            {"_id": hash_key(key)}, {"$set": {"revoked_at": datetime.now(UTC)}}
+            {"_id": hash_key(key)}, {"$set": {"revoked_at": stamp(datetime.now(UTC))}}
         )
         self._cache.pop(hash_key(key), None)
 
@@ -118,7 +124,8 @@ class Authenticator:
         principal = None
         if doc and not doc.get("revoked_at"):
             principal = Principal(doc["tenant_id"], Role.parse(doc["role"]), doc.get("name", ""))
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
         self._cache[digest] = (now, principal)
+        self._cache.move_to_end(digest)
+        if len(self._cache) > _CACHE_LIMIT:
+            self._cache.popitem(last=False)
         return principal

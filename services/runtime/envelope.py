@@ -12,6 +12,7 @@ from services.gen.shequn.v1 import events_pb2
 from services.runtime.consumer import BatchHandler, ConsumerSpec, InvalidMessage, Record
 from services.runtime.settings import Settings
 from services.runtime.store import Document, LatestWins, write_latest
+from services.runtime.wellformed import problem
 
 Event = events_pb2.Event
 
@@ -25,6 +26,8 @@ def decode_event(raw: bytes) -> Event:
         raise InvalidMessage("event_id, tenant_id and group_id are required")
     if event.WhichOneof("payload") is None:
         raise InvalidMessage("the event has no payload")
+    if found := problem(event):
+        raise InvalidMessage(found)
     return event
 
 

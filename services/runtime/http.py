@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo.errors import PyMongoError
@@ -47,13 +49,32 @@ def create_app(
     async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path"))
+        field = field or "body"
+        return JSONResponse(
+            {
+                "error": f"{field}: {error['msg']}",
+                "field": field,
+                "errors": jsonable_encoder(exc.errors()),
+            },
+            status_code=422,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        body = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(KafkaError)
     @app.exception_handler(PyMongoError)
     async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
-        # Nothing of the request was accepted; the client may send it again as it is.
+        # Sending the same request again is safe: events are deduped by id downstream.
         log.error("infrastructure error: %r", exc)
         return JSONResponse(
-            {"error": "temporarily unavailable; nothing was accepted, send the request again"},
+            {"error": "temporarily unavailable; send the request again (repeating it is safe)"},
             status_code=503,
             headers={"Retry-After": "5"},
         )

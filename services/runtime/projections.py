@@ -10,7 +10,7 @@ from typing import Any
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime.envelope import occurred_at
-from services.runtime.store import LatestWins
+from services.runtime.store import LatestWins, stamp
 
 
 def member_doc_id(tenant_id: str, group_id: str, member_id: str) -> str:
@@ -33,12 +33,12 @@ def membership_changes(events: Iterable[events_pb2.Event]) -> list[LatestWins]:
                 "name": member.name,
                 "role": common_pb2.GroupRole.Name(member.role),
                 "tags": list(member.tags),
-                "joined_at": occurred_at(event),
+                "joined_at": stamp(occurred_at(event)),
                 "invited_by": event.member_joined.inviter.id,
             }
         elif kind == "member_left":
             member = event.member_left.member
-            fields = {"in_group": False, "left_at": occurred_at(event)}
+            fields = {"in_group": False, "left_at": stamp(occurred_at(event))}
         else:
             continue
         changes.append(

@@ -18,6 +18,15 @@ Document = dict[str, Any]
 DUPLICATE_KEY = 11000
 
 
+def stamp(at: datetime) -> int:
+    """A time as epoch microseconds, for every time that an update writes or a filter compares.
+
+    Dates are kept only where a document is inserted whole (TTL fields): the embedded
+    MongoDB-protocol server turns a date written by `$set` or `$max` into a string, after which
+    comparisons with it silently fail. Integers behave the same on both servers."""
+    return int(at.timestamp() * 1_000_000)
+
+
 @dataclass(frozen=True)
 class Indexes:
     """The indexes of one collection."""
@@ -57,8 +66,9 @@ class Store:
 @dataclass(frozen=True)
 class LatestWins:
     """Set `fields` on document `_id` unless it already holds something newer than `at`,
-    judged by the timestamp kept in `clock`: a redelivered or late event cannot undo a newer
-    one, and applying the same event twice changes nothing."""
+    judged by the timestamp kept in `clock`: a late event cannot undo a newer one, and applying
+    the same event twice changes nothing. Events of the same instant apply in partition order
+    (a join and a kick in the same second end with the kick)."""
 
     _id: str
     clock: str
@@ -75,8 +85,11 @@ async def write_latest(
         return
     ops = [
         UpdateOne(
-            {"_id": u._id, "$or": [{u.clock: {"$lt": u.at}}, {u.clock: {"$exists": False}}]},
-            {"$set": {**u.fields, u.clock: u.at}, "$setOnInsert": dict(u.on_insert)},
+            {
+                "_id": u._id,
+                "$or": [{u.clock: {"$lte": stamp(u.at)}}, {u.clock: {"$exists": False}}],
+            },
+            {"$set": {**u.fields, u.clock: stamp(u.at)}, "$setOnInsert": dict(u.on_insert)},
             upsert=True,
         )
         for u in updates

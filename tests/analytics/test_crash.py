@@ -11,6 +11,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
+
 from services.devstack import free_port
 from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime.bus import Outgoing, Producer, ensure_topics, group_key
@@ -23,16 +25,25 @@ TOTAL = 2000
 GROUPS = 20
 
 
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+async def _consumed(http_port: int) -> int:
+    """Events the restarted process read, from its own /metrics."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{http_port}/metrics")).text
+    for line in text.splitlines():
+        if line.startswith('shequn_consumed_messages_total{consumer="analytics"'):
+            return int(float(line.rsplit(" ", 1)[1]))
+    return 0
+
+
+def _start(env: dict[str, str], log: Path, http_port: int | None = None) -> subprocess.Popen[bytes]:
+    ports = {
+        "SHEQUN_HTTP_PORT": str(http_port or free_port()),
+        "SHEQUN_GRPC_PORT": str(free_port()),
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "services.analytics"],
         cwd=ROOT,
-        env={
-            **os.environ,
-            **env,
-            "SHEQUN_HTTP_PORT": str(free_port()),
-            "SHEQUN_GRPC_PORT": str(free_port()),
-        },
+        env={**os.environ, **env, **ports},
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
@@ -73,7 +84,7 @@ async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
     producer = Producer(settings)
     await producer.start()
 
-    async def stream(start: int, stop: int, per_tick: int = 25) -> None:
+    async def stream(start: int, stop: int, per_tick: int = 25, pause: float = 0.1) -> None:
         for first in range(start, stop, per_tick):
             await producer.send_many(
                 Outgoing(
@@ -81,23 +92,28 @@ async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
                 )
                 for e in map(_event, range(first, min(first + per_tick, stop)))
             )
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(pause)
 
     log = tmp_path / "analytics.log"
     first = _start(env, log)
     try:
         await stream(0, 100)
         await eventually(counted, lambda n: n > 0, within=60)
-        streaming = asyncio.create_task(stream(100, TOTAL))
+        # Faster than analytics absorbs it, so that the kill lands inside a batch.
+        streaming = asyncio.create_task(stream(100, TOTAL, per_tick=50, pause=0.02))
         at_kill = await eventually(counted, lambda n: n >= 600, within=60, every=0.05)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
+        after_kill = await counted()
         assert at_kill < TOTAL, "the stream was over before the kill; nothing was proven"
-        second = _start(env, log)
+        second = _start(env, log, http_port := free_port())
         try:
             await streaming
             await eventually(counted, lambda n: n >= TOTAL, within=90)
             await stays(counted, TOTAL, for_seconds=3)
+            read_again = await _consumed(http_port) - (TOTAL - after_kill)
+            print(f"killed at {after_kill} counted; {read_again} events read again and skipped")
+            assert read_again >= 0
         finally:
             second.terminate()
             assert second.wait(30) == 0

@@ -52,7 +52,6 @@ async def test_events_over_http_and_grpc_are_counted(
         'shequn_consumed_messages_total{consumer="analytics",topic="shequn.events.v1"}',
         'shequn_handler_seconds_count{consumer="analytics"}',
         'shequn_consumer_lag{consumer="analytics",partition=',
-        'shequn_dead_lettered_total{consumer="analytics",reason="invalid"}',
     ):
         assert series in exported
     ingested = (await http.get(stack.http("ingestion") + "/metrics")).text
@@ -111,6 +110,13 @@ async def test_an_undecodable_message_is_dead_lettered_and_the_rest_flows(
     [dead] = await read_topic(stack.kafka, "shequn.dlq.analytics", 1, lambda m: m.key == key)
     headers = dict(dead.headers)
     assert headers["dlq.reason"] == b"invalid"
+    exported = (await http.get(stack.http("analytics") + "/metrics")).text
+    [line] = [
+        line
+        for line in exported.splitlines()
+        if line.startswith('shequn_dead_lettered_total{consumer="analytics",reason="invalid"}')
+    ]
+    assert float(line.rsplit(" ", 1)[1]) >= 1
     assert b"not a shequn.v1.Event" in headers["dlq.error"]
     assert headers["dlq.origin"].startswith(b"shequn.events.v1:")
 

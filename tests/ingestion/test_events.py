@@ -137,6 +137,34 @@ REJECTED = [
     ),
     ({**BASE, "type": "group_dismissed", "tenant_id": "t-2"}, "tenant_id: does not match"),
     ({**BASE, "event_id": "", "type": "group_dismissed"}, "event_id: "),
+    ({**BASE, "group_id": "a:b", "type": "group_dismissed"}, "group_id: "),
+    ({**BASE, "type": "member_left", "member": {"id": "u 1"}}, "member.id: "),
+    (
+        {**BASE, "type": "group_dismissed", "occurred_at": "9999-12-31T23:59:59-14:00"},
+        "occurred_at: out of range",
+    ),
+    (
+        {**BASE, "type": "group_dismissed", "occurred_at": "0001-01-01T00:00:00+14:00"},
+        "occurred_at: out of range",
+    ),
+    (
+        {
+            **BASE,
+            "type": "order_placed",
+            "member": {"id": "u"},
+            "order": {"id": "o", "amount": float("inf")},
+        },
+        "order.amount: ",
+    ),
+    (
+        {
+            **BASE,
+            "type": "order_placed",
+            "member": {"id": "u"},
+            "order": {"id": "o", "amount": 1e300},
+        },
+        "order.amount: ",
+    ),
     ({**BASE, "event_id": "x" * 201, "type": "group_dismissed"}, "event_id: "),
 ]
 
@@ -162,3 +190,33 @@ def test_protobuf_events_get_the_same_rules() -> None:
     event.tenant_id = "t-2"
     with pytest.raises(Rejected, match=r"^tenant_id: does not match"):
         check_event(event, tenant_id="t-1", received_at=NOW)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "error"),
+    [
+        (
+            lambda e: setattr(e.message_posted.member, "role", 99),
+            "message_posted.member.role: unknown",
+        ),
+        (lambda e: setattr(e, "platform", 42), "platform: unknown"),
+        (
+            lambda e: setattr(e.occurred_at, "seconds", 10**12),
+            "occurred_at: timestamp out of range",
+        ),
+        (
+            lambda e: setattr(e.message_posted.message, "text", "x" * 20_001),
+            "message_posted.message.text",
+        ),
+        (lambda e: setattr(e, "group_id", "g:1"), "group_id: "),
+        (lambda e: setattr(e.message_posted.member, "id", "u 1"), "message_posted.member.id: "),
+    ],
+)
+def test_protobuf_events_that_would_break_a_consumer_are_refused(spoil: Any, error: str) -> None:
+    event = events_pb2.Event(event_id="e-1", group_id="g-1")
+    event.message_posted.member.id = "u-1"
+    event.occurred_at.FromDatetime(NOW)
+    spoil(event)
+    with pytest.raises(Rejected) as refused:
+        check_event(event, tenant_id="t-1", received_at=NOW)
+    assert str(refused.value).startswith(error)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.analytics.counters import absorb
 from services.analytics.counting import Contribution
-from services.runtime.store import LatestWins, client, write_latest
+from services.runtime.store import LatestWins, client, stamp, write_latest
 from tests.conftest import Stack
 
 T0 = datetime(2026, 11, 22, tzinfo=UTC)
@@ -25,8 +25,22 @@ async def test_latest_wins_ignores_older_and_repeated_updates(stack: Stack) -> N
     finally:
         await mongo.close()
     assert doc is not None
-    assert doc["in_group"] is False
-    assert doc["changed_at"] == T0 + timedelta(minutes=5)
+    assert not doc["in_group"]  # NX-27017 stores a $set False as 0; MongoDB keeps False
+    assert doc["changed_at"] == stamp(T0 + timedelta(minutes=5))
+
+
+async def test_latest_wins_applies_events_of_the_same_instant_in_order(stack: Stack) -> None:
+    mongo = client(stack.mongo)
+    collection = mongo["shequn_test"][f"latest_{uuid.uuid4().hex}"]
+    try:
+        join = LatestWins("m-1", "changed_at", T0, {"in_group": True})
+        kick = LatestWins("m-1", "changed_at", T0, {"in_group": False})
+        await write_latest(collection, [join])
+        await write_latest(collection, [kick])
+        doc = await collection.find_one({"_id": "m-1"})
+    finally:
+        await mongo.close()
+    assert doc is not None and not doc["in_group"]
 
 
 async def test_counters_absorb_each_event_once_across_overlapping_batches(stack: Stack) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.ingestion.adapters import DELIVERED, Outcome, failed
@@ -17,7 +16,7 @@ from services.runtime.projections import (
     member_doc_id,
     membership_changes,
 )
-from services.runtime.store import LatestWins, Store
+from services.runtime.store import LatestWins, Store, stamp
 
 SIM_GROUPS = "sim_groups"
 SIM_MEMBERS = "sim_members"
@@ -57,7 +56,7 @@ class SimAdapter:
             return failed("the group is dismissed")
         kind = action.WhichOneof("kind")
         if kind in ("send_text", "send_link_card", "send_red_packet"):
-            message = {"action_id": action.action_id, "text": _said(action), "at": _now()}
+            message = {"action_id": action.action_id, "text": _said(action), "at": stamp(_now())}
             await self.groups.update_one(
                 {"_id": group_id},
                 {
@@ -119,5 +118,5 @@ class SimAdapter:
         return event
 
 
-def _now() -> Any:
+def _now() -> datetime:
     return datetime.now(UTC)

@@ -1,0 +1,42 @@
+"""Structural checks of any protobuf message, shared by the gRPC intake (which refuses what
+fails them) and every consumer's decoder (which dead-letters it): enum values the schema knows,
+timestamps a datetime can hold, and bounded strings. A message that passes cannot make a
+handler raise on `Enum.Name()` or `Timestamp.ToDatetime()`."""
+
+from __future__ import annotations
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+MAX_STRING = 20_000
+# 1970-01-01 .. 2100-01-01: wide enough for any real event, narrow enough for every datetime.
+MIN_SECONDS, MAX_SECONDS = 0, 4_102_444_800
+
+
+def problem(message: Message, path: str = "") -> str | None:
+    """The first structural problem as `field: reason`, or None."""
+    if message.DESCRIPTOR.full_name == "google.protobuf.Timestamp":
+        seconds = getattr(message, "seconds", 0)
+        if not MIN_SECONDS <= seconds < MAX_SECONDS:
+            return f"{path}: timestamp out of range (1970..2100)"
+        return None
+    for field, value in message.ListFields():
+        name = f"{path}.{field.name}" if path else field.name
+        repeated = field.is_repeated
+        values = list(value) if repeated else [value]
+        for item in values:
+            found = _check(field, item, name)
+            if found:
+                return found
+    return None
+
+
+def _check(field: FieldDescriptor, value: object, name: str) -> str | None:
+    if field.type == FieldDescriptor.TYPE_MESSAGE and isinstance(value, Message):
+        return problem(value, name)
+    enum = field.enum_type if field.type == FieldDescriptor.TYPE_ENUM else None
+    if enum is not None and value not in enum.values_by_number:
+        return f"{name}: unknown value {value}"
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        return f"{name}: at most {MAX_STRING} characters"
+    return None
