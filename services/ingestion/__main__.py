@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import httpx
 
 from services.gen.shequn.v1 import common_pb2
-from services.ingestion import api, grpc_api, platform_api, timeline
+from services.ingestion import api, grpc_api, platform_api, timeline, webhooks
 from services.ingestion.adapters.sim import SIM_GROUPS, SIM_MEMBERS, SimAdapter, sim_state_changes
 from services.ingestion.adapters.telegram import TelegramAdapter
 from services.ingestion.credentials import CredentialStore
@@ -51,6 +51,7 @@ def build(rt: Runtime) -> ServiceParts:
             api.router(intake, limiter),
             platform_api.router(credentials, rt.producer, settings),
             timeline.router(entries),
+            webhooks.router(intake, limiter, credentials),
         ],
         schemas=json_schemas(),
         grpc=[grpc_api.service(intake, limiter, rt.auth)],

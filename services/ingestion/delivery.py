@@ -23,9 +23,10 @@ from google.protobuf.message import DecodeError
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from services.gen.shequn.v1 import actions_pb2
+from services.gen.shequn.v1 import actions_pb2, common_pb2
 from services.ingestion.adapters import Adapter, Outcome, failed
 from services.ingestion.timeline import TIMELINE, action_entry, action_entry_id
+from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key
 from services.runtime.consumer import ConsumerSpec, InvalidMessage, Record
 from services.runtime.logs import log_context
@@ -114,6 +115,10 @@ class Delivery:
         for action in interrupted:
             finished[_key(action)] = (action, failed(IN_FLIGHT_AT_RESTART), 1)
         await self._finish(list(finished.values()))
+        for action, outcome, _ in finished.values():
+            metrics.ACTIONS_FINISHED.labels(
+                common_pb2.Platform.Name(action.platform), action.WhichOneof("kind"), outcome.status
+            ).inc()
         for action, outcome, attempts in finished.values():
             results[_key(action)] = _result(action, outcome.status, outcome.reason, attempts)
         await self.producer.send_many(

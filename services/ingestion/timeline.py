@@ -26,11 +26,9 @@ _END = "\U0010ffff"
 
 
 def indexes(retention_days: int) -> list[Indexes]:
-    return [
-        Indexes(
-            TIMELINE, [IndexModel([("at", ASCENDING)], expireAfterSeconds=retention_days * 86400)]
-        )
-    ]
+    # Expiry counts from when an entry was recorded, so backfilled history is kept as long.
+    expiry = IndexModel([("recorded_at", ASCENDING)], expireAfterSeconds=retention_days * 86400)
+    return [Indexes(TIMELINE, [expiry])]
 
 
 def _prefix(tenant_id: str, group_id: str) -> str:
@@ -73,6 +71,7 @@ def event_entry(event: events_pb2.Event) -> Document:
         "text": text,
         "event_id": event.event_id,
         "platform": common_pb2.Platform.Name(event.platform).removeprefix("PLATFORM_").lower(),
+        "recorded_at": datetime.now(UTC),
     }
 
 
@@ -113,6 +112,7 @@ def action_entry(action: actions_pb2.Action) -> Document:
         "action_id": action.action_id,
         "source_service": action.source_service,
         "cause_event_id": action.cause_event_id,
+        "recorded_at": datetime.now(UTC),
     }
 
 

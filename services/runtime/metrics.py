@@ -49,3 +49,13 @@ EVENTS_ANALYZED = Counter(
     "Events analytics consumed, by type (redeliveries too).",
     ["type"],
 )
+WEBHOOK_UPDATES = Counter(
+    "shequn_webhook_updates_total",
+    "Platform webhook deliveries, by platform, update kind and what became of them.",
+    ["platform", "kind", "outcome"],
+)
+ACTIONS_FINISHED = Counter(
+    "shequn_actions_finished_total",
+    "Actions delivered, failed or unsupported, by platform and type.",
+    ["platform", "type", "status"],
+)

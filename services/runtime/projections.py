@@ -82,10 +82,12 @@ def directory_changes(events: Iterable[events_pb2.Event]) -> list[LatestWins]:
             changes.append(_group_change(event, "name_at", at, {"name": info.name}))
             changes.append(_group_change(event, "owner_at", at, {"owner_id": info.owner_id}))
         elif kind == "group_updated":
+            # A platform may report that the name changed without the new name (WeCom does):
+            # an empty value is unknown, not blank.
             info, changed = event.group_updated.group, set(event.group_updated.changes)
-            if events_pb2.GROUP_CHANGE_NAME in changed:
+            if events_pb2.GROUP_CHANGE_NAME in changed and info.name:
                 changes.append(_group_change(event, "name_at", at, {"name": info.name}))
-            if events_pb2.GROUP_CHANGE_OWNER in changed:
+            if events_pb2.GROUP_CHANGE_OWNER in changed and info.owner_id:
                 changes.append(_group_change(event, "owner_at", at, {"owner_id": info.owner_id}))
             if events_pb2.GROUP_CHANGE_NOTICE in changed:
                 changes.append(_group_change(event, "notice_at", at, {"notice": info.notice}))

@@ -1,0 +1,137 @@
+"""The platform webhooks through real HTTP into the pipeline."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import Stack, Tenant
+from tests.ingestion.test_delivery import BOT_TOKEN, timeline
+from tests.waiting import eventually
+
+DATA = Path(__file__).parent.parent / "data"
+SECRET = "s3cr3t-token"
+
+
+async def _configure_telegram(http: httpx.AsyncClient, stack: Stack, tenant: Tenant) -> None:
+    response = await http.put(
+        stack.http("ingestion") + "/v1/platforms/telegram",
+        json={"bot_token": BOT_TOKEN, "secret_token": SECRET},
+        headers=tenant.headers("owner"),
+    )
+    assert response.status_code == 200
+
+
+def _update(name: str, chat: int) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DATA / "telegram" / name).read_text())
+    for part in ("message", "chat_member"):
+        if part in data:
+            data[part]["chat"]["id"] = chat
+    return data
+
+
+async def test_telegram_updates_become_events(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    await _configure_telegram(http, stack, tenant)
+    chat = -(10**12) - uuid.uuid4().int % 10**9
+    url = stack.http("ingestion") + f"/v1/webhooks/telegram/{tenant.id}"
+    names = [
+        "new_chat_members.json",
+        "message_text_entities.json",
+        "message_photo.json",
+        "new_chat_title.json",
+        "chat_member.json",
+    ]
+    for name in names:
+        response = await http.post(
+            url, json=_update(name, chat), headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["accepted"] == 1
+
+    replay = await http.post(
+        url, json=_update(names[1], chat), headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    )
+    assert replay.json() == {"accepted": 0, "duplicates": 1}
+    ignored = await http.post(
+        url,
+        json=_update("my_chat_member.json", chat),
+        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+    )
+    assert ignored.json()["ignored"] == "my_chat_member"
+
+    items = await eventually(
+        lambda: timeline(http, stack, tenant, str(chat)), lambda i: len(i) == 5
+    )
+    # In the order the updates say things happened, not the order they were delivered in.
+    assert [i["type"] for i in items] == [
+        "message_posted",
+        "message_posted",
+        "member_joined",
+        "group_updated",
+        "member_left",
+    ]
+    assert all(i["platform"] == "telegram" for i in items)
+    exported = (await http.get(stack.http("ingestion") + "/metrics")).text
+    assert (
+        'shequn_webhook_updates_total{kind="my_chat_member",outcome="ignored",platform="telegram"}'
+        in exported
+    )
+
+
+async def test_telegram_wrong_secret_is_401_and_stores_nothing(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    await _configure_telegram(http, stack, tenant)
+    chat = -(10**12) - uuid.uuid4().int % 10**9
+    url = stack.http("ingestion") + f"/v1/webhooks/telegram/{tenant.id}"
+    update = _update("message_text_entities.json", chat)
+    for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+        assert (await http.post(url, json=update, headers=headers)).status_code == 401
+    unknown = await http.post(
+        stack.http("ingestion") + "/v1/webhooks/telegram/no-such-tenant",
+        json=update,
+        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+    )
+    assert unknown.status_code == 404
+    # A correct delivery afterwards is the first and only thing in the group's timeline.
+    ok = await http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    assert ok.json()["accepted"] == 1
+    items = await eventually(
+        lambda: timeline(http, stack, tenant, str(chat)), lambda i: len(i) >= 1
+    )
+    assert len(items) == 1
+
+
+async def test_platform_credentials_are_never_shown_in_full(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    url = stack.http("ingestion") + "/v1/platforms/telegram"
+    await _configure_telegram(http, stack, tenant)
+    shown = (await http.get(url, headers=tenant.headers("owner"))).json()
+    assert shown["bot_token"] == "…" + BOT_TOKEN[-4:] and shown["secret_token"] == "…" + SECRET[-4:]
+    assert BOT_TOKEN not in json.dumps(shown)
+    assert (await http.get(url, headers=tenant.headers("operator"))).status_code == 403
+    bad = await http.put(
+        url, json={"bot_token": "nope", "secret_token": SECRET}, headers=tenant.headers("owner")
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "bot_token"
+    wecom = await http.put(
+        stack.http("ingestion") + "/v1/platforms/wecom",
+        json={"corp_id": "ww1", "token": "t", "encoding_aes_key": "short", "secret": "s"},
+        headers=tenant.headers("owner"),
+    )
+    assert wecom.status_code == 422 and wecom.json()["field"] == "encoding_aes_key"
+    # Nothing of one tenant's credentials exists for another.
+    from tests.conftest import create_tenant
+
+    other = await create_tenant(stack)
+    assert (await http.get(url, headers=other.headers("owner"))).status_code == 404
+    # and the secret never reaches a log line
+    log = (stack.state_dir.parent / f"{stack.state_dir.name}.log").read_text(errors="replace")
+    assert BOT_TOKEN not in log and BOT_TOKEN.split(":")[1] not in log
