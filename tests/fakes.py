@@ -80,7 +80,76 @@ NOT_FOUND = (
 
 @contextlib.asynccontextmanager
 async def fake_telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram()
+    async with serve_fake(FakeTelegram()) as fake:
+        yield fake
+
+
+@dataclass
+class FakeWecom:
+    """A local stand-in for the WeCom server API: gettoken, groupchat/get and
+    add_msg_template, with scripted error answers (errcode/errmsg, HTTP 200 as WeCom does)."""
+
+    url: str = ""
+    calls: list[Call] = field(default_factory=list)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scripts: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    tokens_issued: int = 0
+
+    def answer(self, path: str, *answers: dict[str, Any]) -> None:
+        self.scripts[path].extend(answers)
+
+    def calls_to(self, path: str) -> list[Call]:
+        return [c for c in self.calls if c.method == path]
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/cgi-bin/gettoken")
+        async def gettoken(corpid: str, corpsecret: str) -> dict[str, Any]:
+            self.calls.append(Call(corpsecret, "gettoken", {"corpid": corpid}, time.monotonic()))
+            self.tokens_issued += 1
+            return {
+                "errcode": 0,
+                "errmsg": "ok",
+                "access_token": f"token-{self.tokens_issued}",
+                "expires_in": 7200,
+            }
+
+        @app.post("/cgi-bin/externalcontact/groupchat/get")
+        async def groupchat_get(access_token: str, request: Request) -> dict[str, Any]:
+            body = await request.json()
+            self.calls.append(Call(access_token, "groupchat/get", body, time.monotonic()))
+            if self.scripts.get("groupchat/get"):
+                return self.scripts["groupchat/get"].pop(0)
+            group = self.groups.get(body.get("chat_id"))
+            if group is None:
+                return {"errcode": 701008, "errmsg": "not a customer group"}
+            return {
+                "errcode": 0,
+                "errmsg": "ok",
+                "group_chat": {"chat_id": body["chat_id"], **group},
+            }
+
+        @app.post("/cgi-bin/externalcontact/{name}")
+        async def other(name: str, access_token: str, request: Request) -> dict[str, Any]:
+            body = await request.json()
+            self.calls.append(Call(access_token, name, body, time.monotonic()))
+            if self.scripts.get(name):
+                return self.scripts[name].pop(0)
+            if name == "add_msg_template":
+                return {
+                    "errcode": 0,
+                    "errmsg": "ok",
+                    "fail_list": [],
+                    "msgid": f"msg{len(self.calls)}",
+                }
+            return {"errcode": 40003, "errmsg": "invalid path"}
+
+        return app
+
+
+@contextlib.asynccontextmanager
+async def serve_fake(fake: Any) -> AsyncIterator[Any]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="warning")

@@ -10,6 +10,7 @@ from services.gen.shequn.v1 import common_pb2
 from services.ingestion import api, grpc_api, platform_api, timeline, webhooks
 from services.ingestion.adapters.sim import SIM_GROUPS, SIM_MEMBERS, SimAdapter, sim_state_changes
 from services.ingestion.adapters.telegram import TelegramAdapter
+from services.ingestion.adapters.wecom import WecomAdapter, WecomApi
 from services.ingestion.credentials import CredentialStore
 from services.ingestion.delivery import Delivery
 from services.ingestion.events import json_schemas
@@ -27,6 +28,7 @@ def build(rt: Runtime) -> ServiceParts:
     limiter = TokenBuckets(settings.ingest_rate_per_tenant, settings.ingest_burst_per_tenant)
     credentials = CredentialStore(rt.store, settings.secrets_key)
     http = httpx.AsyncClient()
+    wecom = WecomApi(credentials, http, settings)
     delivery = Delivery(
         rt.store,
         rt.producer,
@@ -34,6 +36,7 @@ def build(rt: Runtime) -> ServiceParts:
         {
             common_pb2.PLATFORM_SIM: SimAdapter(rt.store, intake.accept),
             common_pb2.PLATFORM_TELEGRAM: TelegramAdapter(credentials, http, settings),
+            common_pb2.PLATFORM_WECOM: WecomAdapter(wecom),
         },
     )
     entries = rt.store[timeline.TIMELINE]
@@ -51,7 +54,7 @@ def build(rt: Runtime) -> ServiceParts:
             api.router(intake, limiter),
             platform_api.router(credentials, rt.producer, settings),
             timeline.router(entries),
-            webhooks.router(intake, limiter, credentials),
+            webhooks.router(intake, limiter, credentials, wecom),
         ],
         schemas=json_schemas(),
         grpc=[grpc_api.service(intake, limiter, rt.auth)],

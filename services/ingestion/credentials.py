@@ -21,6 +21,9 @@ PLATFORMS = "platforms"
 Platform = Literal["wecom", "telegram"]
 
 
+BaseUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+\S*$", max_length=500)]
+
+
 class _Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     SECRETS: ClassVar[tuple[str, ...]] = ()
@@ -33,6 +36,8 @@ class WecomCredentials(_Credentials):
         str, StringConstraints(pattern=r"^[A-Za-z0-9]{43}$"), Field(description="43 characters")
     ]
     secret: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    # A private deployment of WeCom (私有化) or a proxy answers at another address.
+    api_base_url: BaseUrl | None = None
     SECRETS: ClassVar[tuple[str, ...]] = ("token", "encoding_aes_key", "secret")
 
 
@@ -47,9 +52,7 @@ class TelegramCredentials(_Credentials):
         StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,256}$"),
         Field(description="the secret_token given to setWebhook"),
     ]
-    api_base_url: (
-        Annotated[str, StringConstraints(pattern=r"^https?://[^\s/$.?#].[^\s]*$")] | None
-    ) = None
+    api_base_url: BaseUrl | None = None
     SECRETS: ClassVar[tuple[str, ...]] = ("bot_token", "secret_token")
 
 

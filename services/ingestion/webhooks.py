@@ -10,15 +10,21 @@ import logging
 import math
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from wechatpy.enterprise.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidSignatureException
 
 from services.gen.shequn.v1 import events_pb2
+from services.ingestion.adapters.wecom import WecomApi
 from services.ingestion.credentials import CredentialStore
+from services.ingestion.events import MAX_BATCH
 from services.ingestion.intake import Intake
 from services.ingestion.ratelimit import TokenBuckets
 from services.ingestion.telegram_updates import events_of as telegram_events
+from services.ingestion.wecom_callbacks import Callback, archive_events, group_change_events
 from services.runtime import metrics
+from services.runtime.http import Operator
 from services.runtime.logs import log_context
 
 log = logging.getLogger(__name__)
@@ -28,7 +34,9 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def router(intake: Intake, limiter: TokenBuckets, credentials: CredentialStore) -> APIRouter:
+def router(
+    intake: Intake, limiter: TokenBuckets, credentials: CredentialStore, wecom_api: WecomApi
+) -> APIRouter:
     api = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
     async def publish(
@@ -80,5 +88,87 @@ def router(intake: Intake, limiter: TokenBuckets, credentials: CredentialStore) 
                 metrics.WEBHOOK_UPDATES.labels("telegram", "malformed", "ignored").inc()
                 return JSONResponse({"accepted": 0, "duplicates": 0, "ignored": "malformed"})
             return await publish(tenant, "telegram", kind, events)
+
+    async def wecom_crypto(tenant: str) -> WeChatCrypto | None:
+        configured = await credentials.wecom(tenant)
+        if configured is None:
+            return None
+        return WeChatCrypto(configured.token, configured.encoding_aes_key, configured.corp_id)
+
+    @api.get("/wecom/{tenant}", response_class=PlainTextResponse)
+    async def wecom_verify(
+        tenant: str, msg_signature: str, timestamp: str, nonce: str, echostr: str
+    ) -> PlainTextResponse:
+        """WeCom's URL verification: answer the decrypted echostr."""
+        crypto = await wecom_crypto(tenant)
+        if crypto is None:
+            return PlainTextResponse("no WeCom app is configured for this tenant", status_code=404)
+        try:
+            return PlainTextResponse(
+                crypto.check_signature(msg_signature, timestamp, nonce, echostr)
+            )
+        except InvalidSignatureException:
+            return PlainTextResponse("msg_signature does not match", status_code=401)
+        except Exception:  # a malformed echostr or key: wechatpy raises plain errors
+            return PlainTextResponse("echostr cannot be decrypted", status_code=400)
+
+    @api.post("/wecom/{tenant}", response_class=PlainTextResponse)
+    async def wecom_callback(
+        tenant: str, msg_signature: str, timestamp: str, nonce: str, request: Request
+    ) -> Response:
+        """WeCom callbacks (客户群变更 and others), encrypted with the tenant's EncodingAESKey."""
+        crypto = await wecom_crypto(tenant)
+        if crypto is None:
+            return PlainTextResponse("no WeCom app is configured for this tenant", status_code=404)
+        try:
+            plain = crypto.decrypt_message(await request.body(), msg_signature, timestamp, nonce)
+        except InvalidSignatureException:
+            metrics.WEBHOOK_UPDATES.labels("wecom", "any", "refused").inc()
+            return PlainTextResponse("msg_signature does not match", status_code=401)
+        except Exception:
+            return PlainTextResponse("the body cannot be decrypted", status_code=400)
+        try:
+            callback = Callback(plain)
+        except ValueError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        with log_context(tenant_id=tenant):
+            group = None
+            if callback.needs_group_details:
+                group = await wecom_api.group_details(tenant, callback.chat_id)
+                if group is None:
+                    log.warning(
+                        "group %s details unavailable; recorded without them", callback.chat_id
+                    )
+            events = group_change_events(
+                callback, tenant_id=tenant, received_at=datetime.now(UTC), group=group
+            )
+            answer = await publish(tenant, "wecom", callback.kind, events)
+        if answer.status_code != 200:
+            return answer
+        return PlainTextResponse("success")  # what WeCom expects of a callback receiver
+
+    @api.post("/wecom/{tenant}/archive", status_code=202)
+    async def wecom_archive(tenant: str, request: Request, principal: Operator) -> JSONResponse:
+        """Chat-archive (会话存档) records, decrypted by the tenant's archive puller:
+        `{"records": [...]}`; group messages become message_posted events."""
+        if principal.tenant_id != tenant:
+            return _error(403, "this API key belongs to another tenant")
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            return _error(400, "body: not valid JSON")
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list) or not 1 <= len(records) <= MAX_BATCH:
+            return JSONResponse(
+                {"error": f"records: a list of 1 to {MAX_BATCH} records", "field": "records"},
+                status_code=422,
+            )
+        events, errors = archive_events(records, tenant_id=tenant, received_at=datetime.now(UTC))
+        answer = await publish(tenant, "wecom", "archive", events)
+        if answer.status_code != 200:
+            return answer
+        counts = json.loads(bytes(answer.body))
+        ignored = len(records) - len(events) - len(errors)
+        return JSONResponse({**counts, "ignored": ignored, "rejected": errors}, status_code=202)
 
     return api

@@ -16,7 +16,7 @@ from typing import Any
 _context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context", default={})  # noqa: B039 - never mutated, only replaced
 
 # A key or token that slipped into a message is masked before the line is written.
-_SECRET = re.compile(r"(Bearer\s+|sq_|bot\d{5,}:)[A-Za-z0-9_\-]{8,}")
+_SECRET = re.compile(r"(Bearer\s+|sq_|bot\d{5,}:|access_token=|corpsecret=)[A-Za-z0-9_\-]{8,}")
 
 
 @contextlib.contextmanager

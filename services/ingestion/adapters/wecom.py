@@ -1,0 +1,154 @@
+"""WeCom (企业微信): the server API for customer groups.
+
+WeCom lets an application do little in a customer group: a message to a group is a
+`add_msg_template` task that the group owner confirms in the WeCom client, so `send_text` and
+`send_link_card` are delivered as such tasks (the result says so); kicking, renaming, deleting a
+message, red packets and dismissing are not in the API and are reported unsupported.
+
+Access tokens are fetched per corp and reused until shortly before they expire; an answer that
+the token is invalid or expired (40014, 41001, 42001) fetches a new one and tries once more;
+WeCom's frequency limits (45009, 45033) and system-busy (-1) are transient failures."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from services.gen.shequn.v1 import actions_pb2
+from services.ingestion.adapters import Outcome, failed, unsupported
+from services.ingestion.credentials import CredentialStore, WecomCredentials
+from services.ingestion.ratelimit import TokenBuckets
+from services.runtime.settings import Settings
+
+TOKEN_INVALID = {40014, 41001, 42001}
+RATE_LIMITED = {45009, 45033}
+BUSY = -1
+_UNSUPPORTED = {
+    "kick_member": "WeCom customer groups cannot remove members through the API",
+    "rename_group": "WeCom customer groups cannot be renamed through the API",
+    "delete_message": "WeCom cannot delete or recall a message in a customer group",
+    "send_red_packet": "WeCom red packets cannot be sent through the API",
+    "dismiss_group": "WeCom customer groups cannot be dismissed through the API",
+}
+
+
+class WecomApi:
+    def __init__(
+        self, credentials: CredentialStore, http: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        self.credentials, self.http = credentials, http
+        self.default_base = settings.wecom_api_base
+        self.per_corp = TokenBuckets(
+            settings.wecom_calls_per_second, settings.wecom_calls_per_second
+        )
+        self._tokens: dict[str, tuple[str, float]] = {}
+
+    async def call(
+        self, tenant_id: str, path: str, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], Outcome | None]:
+        """POST `body` to `path`; (the answer, None) on success, else (answer, why it failed)."""
+        credentials = await self.credentials.wecom(tenant_id)
+        if credentials is None:
+            return {}, failed("WeCom is not configured for this tenant (PUT /v1/platforms/wecom)")
+        for fresh_token in (False, True):
+            await self.per_corp.acquire(credentials.corp_id)
+            try:
+                token = await self._token(credentials, fresh_token)
+                response = await self.http.post(
+                    self._base(credentials) + path,
+                    params={"access_token": token},
+                    json=body,
+                    timeout=10.0,
+                )
+                answer = response.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                return {}, failed(f"WeCom unreachable: {type(exc).__name__}", transient=True)
+            code = int(answer.get("errcode", 0)) if isinstance(answer, dict) else BUSY
+            if code == 0:
+                return answer, None
+            if code in TOKEN_INVALID and not fresh_token:
+                continue
+            reason = f"wecom {code}: {answer.get('errmsg', '')}".strip()
+            if code in RATE_LIMITED:
+                return answer, failed(reason, transient=True, retry_after=60.0)
+            return answer, failed(reason, transient=code == BUSY)
+        raise AssertionError("unreachable")
+
+    async def _token(self, credentials: WecomCredentials, fresh: bool) -> str:
+        # A token belongs to one app (corp id and secret) of one WeCom deployment.
+        app = f"{self._base(credentials)}|{credentials.corp_id}|{credentials.secret}"
+        cached = self._tokens.get(app)
+        if cached and not fresh and cached[1] > time.monotonic():
+            return cached[0]
+        response = await self.http.get(
+            self._base(credentials) + "/cgi-bin/gettoken",
+            params={"corpid": credentials.corp_id, "corpsecret": credentials.secret},
+            timeout=10.0,
+        )
+        answer = response.json()
+        if answer.get("errcode", 0) != 0 or "access_token" not in answer:
+            raise httpx.HTTPError(f"gettoken refused: {answer.get('errcode')}")
+        # Renew five minutes early, so that no call goes out with a token about to expire.
+        expires = time.monotonic() + int(answer.get("expires_in", 7200)) - 300
+        self._tokens[app] = (answer["access_token"], expires)
+        return str(answer["access_token"])
+
+    def _base(self, credentials: WecomCredentials) -> str:
+        return (credentials.api_base_url or self.default_base).rstrip("/")
+
+    async def group_details(self, tenant_id: str, chat_id: str) -> dict[str, Any] | None:
+        """name, owner and notice of a customer group (externalcontact/groupchat/get)."""
+        answer, problem = await self.call(
+            tenant_id,
+            "/cgi-bin/externalcontact/groupchat/get",
+            {"chat_id": chat_id, "need_name": 1},
+        )
+        group = answer.get("group_chat") if problem is None else None
+        return group if isinstance(group, dict) else None
+
+
+class WecomAdapter:
+    def __init__(self, api: WecomApi) -> None:
+        self.api = api
+
+    async def deliver(self, action: actions_pb2.Action) -> Outcome:
+        kind = action.WhichOneof("kind") or ""
+        if kind in _UNSUPPORTED:
+            return unsupported(_UNSUPPORTED[kind])
+        group = await self.api.group_details(action.tenant_id, action.group_id)
+        if group is None or not group.get("owner"):
+            return failed(
+                "cannot read the group's owner from WeCom (groupchat/get)", transient=True
+            )
+        task: dict[str, Any] = {
+            "chat_type": "group",
+            "sender": group["owner"],
+            "chat_id_list": [action.group_id],
+            "allow_select": False,
+        }
+        if kind == "send_text":
+            task["text"] = {"content": action.send_text.text}
+        else:
+            card = action.send_link_card
+            task["attachments"] = [
+                {
+                    "msgtype": "link",
+                    "link": {
+                        "title": card.title,
+                        "desc": card.description,
+                        "url": card.url,
+                        "picurl": card.image_url,
+                    },
+                }
+            ]
+        answer, problem = await self.api.call(
+            action.tenant_id, "/cgi-bin/externalcontact/add_msg_template", task
+        )
+        if problem is not None:
+            return problem
+        return Outcome(
+            "delivered",
+            f"WeCom task {answer.get('msgid', '')}: sent once the group owner confirms it",
+        )

@@ -1,0 +1,196 @@
+"""WeCom (企业微信) customer-group callbacks and chat-archive records → Shequn events. Plain
+code, no I/O: decryption happens at the edge, enrichment (names the callback does not carry)
+is passed in.
+
+`change_external_chat` (客户群变更): create; update with add_member (JoinScene 3 = QR code,
+otherwise an invitation), del_member (QuitScene 1 = removed by the owner or an admin),
+change_name, change_owner, change_notice; dismiss. WeCom repeats a callback it got no timely
+answer for, so event ids are made from the callback's own content: a repeat is a duplicate."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from services.gen.shequn.v1 import common_pb2, events_pb2
+
+GROUP_CHANGE = "change_external_chat"
+_CHANGES = {
+    "change_name": events_pb2.GROUP_CHANGE_NAME,
+    "change_owner": events_pb2.GROUP_CHANGE_OWNER,
+    "change_notice": events_pb2.GROUP_CHANGE_NOTICE,
+}
+_ARCHIVE_KINDS = {
+    "text": events_pb2.MESSAGE_KIND_TEXT,
+    "image": events_pb2.MESSAGE_KIND_IMAGE,
+    "link": events_pb2.MESSAGE_KIND_LINK,
+    "weapp": events_pb2.MESSAGE_KIND_MINI_PROGRAM,
+    "file": events_pb2.MESSAGE_KIND_FILE,
+    "redpacket": events_pb2.MESSAGE_KIND_RED_PACKET,
+    "external_redpacket": events_pb2.MESSAGE_KIND_RED_PACKET,
+}
+
+
+class Callback:
+    """The fields of a decrypted callback that Shequn reads."""
+
+    def __init__(self, xml: str) -> None:
+        try:
+            root = ElementTree.fromstring(xml)
+        except ElementTree.ParseError as exc:
+            raise ValueError(f"callback: not XML: {exc}") from None
+        self.fields = {child.tag: (child.text or "").strip() for child in root}
+        changed = root.find("MemChangeList")
+        items = [] if changed is None else [(i.text or "").strip() for i in changed.iter("Item")]
+        if changed is not None and not items and changed.text:  # older pushes: "a,b,c"
+            items = [p.strip() for p in changed.text.split(",")]
+        self.members = [m for m in items if m]
+
+    def get(self, name: str) -> str:
+        return self.fields.get(name, "")
+
+    @property
+    def kind(self) -> str:
+        event = self.get("Event")
+        return f"{self.get('MsgType')}:{event}" if event else self.get("MsgType") or "unknown"
+
+    @property
+    def chat_id(self) -> str:
+        return self.get("ChatId")
+
+    @property
+    def needs_group_details(self) -> bool:
+        """True when the event means a group value that the callback does not carry."""
+        return self.get("Event") == GROUP_CHANGE and (
+            self.get("ChangeType") == "create" or self.get("UpdateDetail") in _CHANGES
+        )
+
+
+def _envelope(
+    event_id: str, group_id: str, at: datetime, tenant_id: str, received_at: datetime
+) -> events_pb2.Event:
+    event = events_pb2.Event(
+        event_id=event_id,
+        tenant_id=tenant_id,
+        group_id=group_id,
+        platform=common_pb2.PLATFORM_WECOM,
+    )
+    event.occurred_at.FromDatetime(at)
+    event.received_at.FromDatetime(received_at)
+    return event
+
+
+def group_change_events(
+    callback: Callback,
+    *,
+    tenant_id: str,
+    received_at: datetime,
+    group: Mapping[str, Any] | None = None,
+) -> list[events_pb2.Event]:
+    """Events of a `change_external_chat` callback; `group` is what `groupchat/get` answered
+    (name, owner, notice), when it could be asked."""
+    if callback.get("Event") != GROUP_CHANGE or not callback.chat_id:
+        return []
+    chat, change, detail = (
+        callback.chat_id,
+        callback.get("ChangeType"),
+        callback.get("UpdateDetail"),
+    )
+    created = callback.get("CreateTime")
+    at = datetime.fromtimestamp(int(created), UTC) if created.isdigit() else received_at
+    base = f"wecom:{chat}:{created}:{change}"
+    info = events_pb2.GroupInfo(
+        name=str((group or {}).get("name", "")),
+        owner_id=str((group or {}).get("owner", "")),
+        notice=str((group or {}).get("notice", "")),
+    )
+
+    def envelope(suffix: str) -> events_pb2.Event:
+        return _envelope(f"{base}:{suffix}", chat, at, tenant_id, received_at)
+
+    if change == "create":
+        event = envelope("group")
+        event.group_created.group.CopyFrom(info)
+        return [event]
+    if change == "dismiss":
+        event = envelope("group")
+        event.group_dismissed.SetInParent()
+        return [event]
+    if change != "update":
+        return []
+    if detail == "add_member":
+        scene = (
+            events_pb2.JOIN_SCENE_QR
+            if callback.get("JoinScene") == "3"
+            else events_pb2.JOIN_SCENE_INVITE
+        )
+        events = []
+        for member in callback.members:
+            event = envelope(f"add_member:{member}")
+            event.member_joined.member.CopyFrom(common_pb2.Member(id=member))
+            event.member_joined.scene = scene
+            events.append(event)
+        return events
+    if detail == "del_member":
+        kicked = callback.get("QuitScene") == "1"
+        events = []
+        for member in callback.members:
+            event = envelope(f"del_member:{member}")
+            event.member_left.member.CopyFrom(common_pb2.Member(id=member))
+            event.member_left.reason = (
+                events_pb2.LEAVE_REASON_KICKED if kicked else events_pb2.LEAVE_REASON_QUIT
+            )
+            events.append(event)
+        return events
+    if detail in _CHANGES:
+        event = envelope(detail)
+        event.group_updated.group.CopyFrom(info)
+        event.group_updated.changes.append(_CHANGES[detail])
+        return [event]
+    return []
+
+
+def archive_events(
+    records: list[Any], *, tenant_id: str, received_at: datetime
+) -> tuple[list[events_pb2.Event], list[str]]:
+    """(events, errors) of chat-archive (会话存档) records: group messages become
+    `message_posted`; recalls, switches and one-to-one chats are not group activity."""
+    events, errors = [], []
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            errors.append(f"records.{i}: must be an object")
+            continue
+        msgid, sender, room = record.get("msgid"), record.get("from"), record.get("roomid")
+        if record.get("action") != "send" or not room:
+            continue
+        if not (isinstance(msgid, str) and msgid and isinstance(sender, str) and sender):
+            errors.append(f"records.{i}: msgid and from are required")
+            continue
+        msgtime = record.get("msgtime")
+        if not isinstance(msgtime, int) or not 0 < msgtime < 4_102_444_800_000:
+            errors.append(f"records.{i}.msgtime: milliseconds since 1970 required")
+            continue
+        kind = str(record.get("msgtype", "text"))
+        found = record.get(kind)
+        body: dict[str, Any] = found if isinstance(found, dict) else {}
+        message = events_pb2.ChatMessage(
+            id=msgid,
+            kind=_ARCHIVE_KINDS.get(kind, events_pb2.MESSAGE_KIND_TEXT),
+            text=str(body.get("content") or body.get("title") or body.get("wish") or ""),
+            urls=[str(body["link_url"])] if body.get("link_url") else [],
+            app_id=str(body.get("username") or "") if kind == "weapp" else "",
+            title=str(body.get("title") or ""),
+        )
+        event = _envelope(
+            f"wecom-archive:{msgid}",
+            room,
+            datetime.fromtimestamp(msgtime / 1000, UTC),
+            tenant_id,
+            received_at,
+        )
+        event.message_posted.member.CopyFrom(common_pb2.Member(id=sender))
+        event.message_posted.message.CopyFrom(message)
+        events.append(event)
+    return events, errors

@@ -1,0 +1,252 @@
+"""WeCom (企业微信): callback crypto against WeCom's official sample vector, customer-group
+callbacks and chat-archive records into events, and the outbound adapter against a local
+stand-in of the WeCom server API."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import xmltodict
+from wechatpy.enterprise.crypto import WeChatCrypto
+
+from services.gen.shequn.v1 import events_pb2
+from services.ingestion.wecom_callbacks import Callback, archive_events, group_change_events
+from tests.conftest import Stack, Tenant, create_tenant
+from tests.fakes import FakeWecom, serve_fake
+from tests.ingestion.test_delivery import _action, _finished, act, timeline
+from tests.waiting import eventually
+
+DATA = Path(__file__).parent.parent / "data" / "wecom"
+# WeCom's published sample (WXBizMsgCrypt): Token, EncodingAESKey, CorpID and one URL check.
+TOKEN, AES_KEY, CORP_ID = (
+    "QDG6eK",
+    "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+    "wx5823bf96d3bd56c7",
+)
+VERIFY = {
+    "msg_signature": "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3",
+    "timestamp": "1409659589",
+    "nonce": "263014780",
+    "echostr": "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO"
+    "+FZXvnaqQ==",
+}
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
+
+
+def _xml(name: str, chat: str = "CHAT_ID") -> str:
+    return (DATA / f"change_external_chat_{name}.xml").read_text().replace("CHAT_ID", chat)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("create", [("group_created", "")]),
+        ("dismiss", [("group_dismissed", "")]),
+        ("update_add_member", [("member_joined", "Jack"), ("member_joined", "Rose")]),
+        (
+            "update_del_member",
+            [("member_left", "wmEJiCwAAA9KG2qlSq6rKwASSgAAAA"), ("member_left", "zhangsan")],
+        ),
+        ("update_change_name", [("group_updated", "")]),
+    ],
+)
+def test_group_change_callbacks(name: str, expected: list[tuple[str, str]]) -> None:
+    events = group_change_events(Callback(_xml(name)), tenant_id="t", received_at=NOW)
+    found = []
+    for e in events:
+        kind = e.WhichOneof("payload") or ""
+        member = getattr(getattr(e, kind), "member", None)
+        found.append((kind, member.id if member is not None else ""))
+    assert found == expected
+    assert all(e.group_id == "CHAT_ID" and e.occurred_at.seconds == 1403610513 for e in events)
+
+
+def test_join_and_quit_scenes() -> None:
+    [qr] = group_change_events(
+        Callback(_xml("update_add_member_qrcode")), tenant_id="t", received_at=NOW
+    )
+    assert qr.member_joined.scene == events_pb2.JOIN_SCENE_QR
+    invited = group_change_events(
+        Callback(_xml("update_add_member")), tenant_id="t", received_at=NOW
+    )
+    assert {e.member_joined.scene for e in invited} == {events_pb2.JOIN_SCENE_INVITE}
+    removed = group_change_events(
+        Callback(_xml("update_del_member")), tenant_id="t", received_at=NOW
+    )
+    assert {e.member_left.reason for e in removed} == {events_pb2.LEAVE_REASON_KICKED}
+
+
+def test_group_details_fill_what_the_callback_lacks() -> None:
+    callback = Callback(_xml("update_change_name"))
+    assert callback.needs_group_details
+    [event] = group_change_events(
+        callback, tenant_id="t", received_at=NOW, group={"name": "福利群", "owner": "zhangsan"}
+    )
+    assert event.group_updated.group.name == "福利群"
+    assert list(event.group_updated.changes) == [events_pb2.GROUP_CHANGE_NAME]
+
+
+def test_archive_records() -> None:
+    group_text = json.loads((DATA / "archive_group_text.json").read_text())
+    recall = json.loads((DATA / "archive_revoke.json").read_text())
+    events, errors = archive_events(
+        [group_text, recall, {"action": "send", "roomid": "r"}, 7], tenant_id="t", received_at=NOW
+    )
+    [event] = events
+    assert event.event_id == "wecom-archive:2500536226619379798_1576034482"
+    assert event.group_id == "wrjc7bDwYAOAhf9quEwRRxyyoMm0QAAA"
+    assert event.message_posted.message.text == "@nick 货到了吗？"
+    assert event.message_posted.member.id == "wmErxtDgAA9AW32YyyuYRimKr7D1KWlw"
+    assert errors == ["records.2: msgid and from are required", "records.3: must be an object"]
+
+
+def test_the_official_vector_verifies_with_the_library_we_use() -> None:
+    crypto = WeChatCrypto(TOKEN, AES_KEY, CORP_ID)
+    assert (
+        crypto.check_signature(
+            VERIFY["msg_signature"], VERIFY["timestamp"], VERIFY["nonce"], VERIFY["echostr"]
+        )
+        == "1616140317555161061"
+    )
+
+
+@pytest.fixture
+async def wecom(stack: Stack, tenant: Tenant, http: httpx.AsyncClient) -> AsyncIterator[FakeWecom]:
+    async with serve_fake(FakeWecom()) as fake:
+        response = await http.put(
+            stack.http("ingestion") + "/v1/platforms/wecom",
+            json={
+                "corp_id": CORP_ID,
+                "token": TOKEN,
+                "encoding_aes_key": AES_KEY,
+                "secret": "app-secret-1234",
+                "api_base_url": fake.url,
+            },
+            headers=tenant.headers("owner"),
+        )
+        assert response.status_code == 200, response.text
+        yield fake
+
+
+def _encrypted(xml: str) -> tuple[dict[str, str], str]:
+    sealed = WeChatCrypto(TOKEN, AES_KEY, CORP_ID).encrypt_message(xml, "1372623149", "1409659813")
+    parts: dict[str, Any] = xmltodict.parse(sealed)["xml"]
+    query = {
+        "msg_signature": parts["MsgSignature"],
+        "timestamp": parts["TimeStamp"],
+        "nonce": parts["Nonce"],
+    }
+    return query, sealed
+
+
+async def test_url_verification(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient, wecom: FakeWecom
+) -> None:
+    url = stack.http("ingestion") + f"/v1/webhooks/wecom/{tenant.id}"
+    answer = await http.get(url, params=VERIFY)
+    assert answer.status_code == 200 and answer.text == "1616140317555161061"
+    wrong = await http.get(url, params={**VERIFY, "msg_signature": "0" * 40})
+    assert wrong.status_code == 401
+
+
+async def test_encrypted_callbacks_become_events_once(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient, wecom: FakeWecom
+) -> None:
+    chat = f"wr{uuid.uuid4().hex}"
+    url = stack.http("ingestion") + f"/v1/webhooks/wecom/{tenant.id}"
+    query, body = _encrypted(_xml("update_add_member", chat))
+    for _ in range(2):  # WeCom repeats a callback it is not sure we got
+        answer = await http.post(url, params=query, content=body)
+        assert answer.status_code == 200 and answer.text == "success"
+
+    wecom.groups[chat] = {"name": "宝妈交流群", "owner": "zhangsan", "notice": "群规：禁止广告"}
+    query, body = _encrypted(_xml("update_change_name", chat))
+    assert (await http.post(url, params=query, content=body)).text == "success"
+
+    items = await eventually(lambda: timeline(http, stack, tenant, chat), lambda i: len(i) >= 3)
+    assert [(i["type"], (i.get("member") or {}).get("id"), i["text"]) for i in items] == [
+        ("member_joined", "Jack", ""),
+        ("member_joined", "Rose", ""),
+        ("group_updated", None, "宝妈交流群"),
+    ]
+    assert all(i["platform"] == "wecom" for i in items)
+
+
+async def test_a_wrong_signature_is_401_and_stores_nothing(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient, wecom: FakeWecom
+) -> None:
+    chat = f"wr{uuid.uuid4().hex}"
+    url = stack.http("ingestion") + f"/v1/webhooks/wecom/{tenant.id}"
+    query, body = _encrypted(_xml("update_add_member", chat))
+    refused = await http.post(url, params={**query, "msg_signature": "f" * 40}, content=body)
+    assert refused.status_code == 401
+    other = await create_tenant(stack)
+    assert (
+        await http.post(
+            stack.http("ingestion") + f"/v1/webhooks/wecom/{other.id}", params=query, content=body
+        )
+    ).status_code == 404
+    # A marker delivered correctly afterwards is all the group's timeline holds.
+    query, body = _encrypted(_xml("dismiss", chat))
+    assert (await http.post(url, params=query, content=body)).text == "success"
+    items = await eventually(lambda: timeline(http, stack, tenant, chat), lambda i: len(i) >= 1)
+    assert [i["type"] for i in items] == ["group_dismissed"]
+
+
+async def test_chat_archive_records(stack: Stack, tenant: Tenant, http: httpx.AsyncClient) -> None:
+    room = f"wr{uuid.uuid4().hex}"
+    record = {
+        **json.loads((DATA / "archive_group_text.json").read_text()),
+        "roomid": room,
+        "msgid": f"m-{uuid.uuid4().hex}",
+    }
+    url = stack.http("ingestion") + f"/v1/webhooks/wecom/{tenant.id}/archive"
+    answer = await http.post(
+        url, json={"records": [record, record]}, headers=tenant.headers("operator")
+    )
+    assert answer.status_code == 202
+    assert answer.json() == {"accepted": 1, "duplicates": 1, "ignored": 0, "rejected": []}
+    other = await create_tenant(stack)
+    assert (
+        await http.post(url, json={"records": [record]}, headers=other.headers("operator"))
+    ).status_code == 403
+    items = await eventually(lambda: timeline(http, stack, tenant, room), lambda i: len(i) >= 1)
+    assert items[0]["type"] == "message_posted" and items[0]["text"] == "@nick 货到了吗？"
+
+
+async def test_sending_to_a_customer_group_is_an_owner_confirmed_task(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient, wecom: FakeWecom
+) -> None:
+    chat = f"wr{uuid.uuid4().hex}"
+    wecom.groups[chat] = {"name": "福利群", "owner": "zhangsan"}
+    wecom.answer("add_msg_template", {"errcode": 42001, "errmsg": "access_token expired"})
+    sent = await act(
+        http, stack, tenant, type="send_text", platform="wecom", group_id=chat, text="早上好"
+    )
+    kick = await act(
+        http, stack, tenant, type="kick_member", platform="wecom", group_id=chat, member_id="wm1"
+    )
+    items = await eventually(
+        lambda: timeline(http, stack, tenant, chat),
+        lambda i: _finished(sent)(i) and _finished(kick)(i),
+    )
+    delivered = _action(items, sent) or {}
+    assert delivered["status"] == "delivered" and "confirms" in delivered["reason"]
+    assert (_action(items, kick) or {})["status"] == "unsupported"
+    [first, second] = wecom.calls_to("add_msg_template")
+    assert first.token != second.token, "an expired token is replaced and the call made again"
+    assert second.params == {
+        "chat_type": "group",
+        "sender": "zhangsan",
+        "chat_id_list": [chat],
+        "allow_select": False,
+        "text": {"content": "早上好"},
+    }
+    assert all(c.token == "app-secret-1234" for c in wecom.calls_to("gettoken"))
