@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 dev: $(STAMP)
 	$(BIN)/shequn dev
 
+## demo: a week of simulated group life sent to the running dev stack (DEMO_ARGS=--seed 8 ...)
+demo: $(STAMP)
+	$(BIN)/shequn demo $(DEMO_ARGS)
+
 ## test: run the whole suite against real broker and database processes
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -33,6 +33,18 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(os.environ.get("SHEQUN_DEV_DIR", ".shequn")),
         help="where the dev file, database files and logs go (default .shequn, or $SHEQUN_DEV_DIR)",
     )
+    demo = commands.add_parser(
+        "demo", help="send a week of simulated group life to the running dev stack"
+    )
+    demo.add_argument(
+        "--dev-file",
+        type=Path,
+        default=None,
+        help="the running stack's dev file (default .shequn/dev.json, or $SHEQUN_DEV_DIR/dev.json)",
+    )
+    demo.add_argument("--seed", type=int, default=7, help="the same seed sends the same events")
+    demo.add_argument("--groups", type=int, default=20, help="how many groups (default 20)")
+    demo.add_argument("--members", type=int, default=2000, help="how many members (default 2000)")
     keys = commands.add_parser(
         "create-key", help="create an API key (printed once) in SHEQUN_MONGO_URL"
     )
@@ -45,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         from services.devstack import run_dev
 
         return asyncio.run(run_dev(args.state_dir.resolve()))
+    if args.command == "demo":
+        from services.demo import run_demo
+
+        dev_file = args.dev_file or Path(os.environ.get("SHEQUN_DEV_DIR", ".shequn")) / "dev.json"
+        return asyncio.run(
+            run_demo(dev_file, seed=args.seed, groups=args.groups, members=args.members)
+        )
     print(asyncio.run(_create_key(args.tenant, Role.parse(args.role), args.name)))
     return 0
 

@@ -40,6 +40,9 @@ class FakeTelegram:
         """The next answers for requests about `chat_id`; afterwards, success."""
         self.scripts[chat_id].extend(responses)
 
+    async def count(self) -> int:
+        return len(self.calls)
+
     def calls_for(self, chat_id: str) -> list[Call]:
         return [c for c in self.calls if str(c.params.get("chat_id")) == chat_id]
 

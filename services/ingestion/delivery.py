@@ -1,15 +1,20 @@
 """Outbound delivery: the consumer of shequn.actions.v1.
 
-For each batch: read the delivery ledger once; actions already finished are answered again
-from it (a redelivery changes nothing); the rest are claimed with one insert (the `_id` is the
-action id, so two consumers cannot both claim one), delivered through their platform's adapter
-— groups in parallel, each group's actions in order, transient failures retried with backoff or
-after the wait the platform asked for — and their results written to the ledger and the
-timeline and published to shequn.action-results.v1 before the batch is committed.
+Each action has a ledger document keyed by its id that moves `claimed` → `delivering` →
+`delivered | failed | unsupported`:
+- a batch reads the ledger once; finished actions are answered again from it (a redelivery
+  changes nothing), new ones are claimed with one insert;
+- just before the platform is called, the action is switched from `claimed` to `delivering`
+  by a conditional update, so that of two consumers only one ever calls the platform; right
+  after, its result is written;
+- groups are delivered in parallel, each group's actions in order; transient failures are
+  retried with backoff, or after the wait the platform asked for;
+- results go to the timeline and to shequn.action-results.v1 before the batch is committed.
 
-An action found claimed but unfinished was in flight when a gateway stopped. Whether the
-platform carried it out cannot be known, so it is reported `failed` and not tried again:
-nothing is ever delivered twice."""
+An action found `delivering` was in flight when a gateway stopped. Whether the platform carried
+it out cannot be known, so it is reported `failed` and not tried again: nothing is ever
+delivered twice. A `claimed` action was never attempted and is simply delivered. The two
+single-document writes per action cost little next to the platform call they surround."""
 
 from __future__ import annotations
 
@@ -43,6 +48,8 @@ _STATUS = {
 }
 _PARALLEL_GROUPS = 32
 IN_FLIGHT_AT_RESTART = "outcome unknown: the gateway stopped during delivery; not retried"
+
+Finished = tuple[actions_pb2.Action, Outcome, int]
 
 
 def decode_action(raw: bytes) -> actions_pb2.Action:
@@ -94,131 +101,127 @@ class Delivery:
             d["_id"]: d
             async for d in self.ledger.find({"_id": {"$in": [_key(a) for a in actions]}})
         }
-        results: dict[str, actions_pb2.ActionResult] = {}
-        interrupted = []
+        answered: list[Finished] = []  # finished before: the same result again
+        finished: list[Finished] = []  # finished now
+        to_deliver = []
         for action in actions:
             doc = known.get(_key(action))
-            if doc is None:
-                continue
-            if doc["status"] == "delivering":
-                interrupted.append(action)
+            status = doc["status"] if doc else None
+            if status is None or status == "claimed":
+                to_deliver.append(action)
+            elif status == "delivering":
+                finished.append((action, failed(IN_FLIGHT_AT_RESTART), 1))
             else:
-                results[_key(action)] = _result(
-                    action, doc["status"], doc.get("reason", ""), doc.get("attempts", 0)
-                )
-        claimed = await self._claim([a for a in actions if _key(a) not in known])
-        outcomes = await self._deliver_all(claimed)
-        finished = {
-            _key(a): (a, outcome, attempts)
-            for a, (outcome, attempts) in zip(claimed, outcomes, strict=True)
-        }
-        for action in interrupted:
-            finished[_key(action)] = (action, failed(IN_FLIGHT_AT_RESTART), 1)
-        await self._finish(list(finished.values()))
-        for action, outcome, _ in finished.values():
-            metrics.ACTIONS_FINISHED.labels(
-                common_pb2.Platform.Name(action.platform), action.WhichOneof("kind"), outcome.status
-            ).inc()
-        for action, outcome, attempts in finished.values():
-            results[_key(action)] = _result(action, outcome.status, outcome.reason, attempts)
+                outcome = Outcome(status, doc.get("reason", "") if doc else "")
+                answered.append((action, outcome, doc.get("attempts", 0) if doc else 0))
+        await self._claim([a for a in to_deliver if _key(a) not in known])
+        finished += await self._deliver_all(to_deliver)
+        await self._record(finished)
         await self.producer.send_many(
-            Outgoing(self.results_topic, group_key(r.tenant_id, r.group_id), r.SerializeToString())
-            for r in results.values()
+            Outgoing(self.results_topic, group_key(a.tenant_id, a.group_id), _result(a, o, n))
+            for a, o, n in answered + finished
         )
 
-    async def _claim(self, actions: list[actions_pb2.Action]) -> list[actions_pb2.Action]:
-        """Mark actions as being delivered; returns those this consumer got."""
+    async def _claim(self, actions: list[actions_pb2.Action]) -> None:
+        """One insert marks the batch's new actions as claimed, with a pending timeline entry."""
         if not actions:
-            return []
-        now = datetime.now(UTC)
+            return
+        now = stamp(datetime.now(UTC))
         docs = [
             {
                 "_id": _key(a),
                 "tenant_id": a.tenant_id,
                 "group_id": a.group_id,
-                "status": "delivering",
-                "claimed_at": stamp(now),
-                "timeline_id": action_entry_id(a),
+                "status": "claimed",
+                "claimed_at": now,
             }
             for a in actions
         ]
-        taken: set[int] = set()
         try:
             await self.ledger.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e["code"] != DUPLICATE_KEY for e in errors):
+            # Claimed meanwhile by another consumer: the conditional start decides who delivers.
+            if any(e["code"] != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                 raise
-            taken = {e["index"] for e in errors}
-        mine = [a for i, a in enumerate(actions) if i not in taken]
-        if mine:
-            await self.timeline.bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": action_entry_id(a)},
-                        {"$setOnInsert": {**action_entry(a), "status": "pending"}},
-                        upsert=True,
-                    )
-                    for a in mine
-                ],
-                ordered=False,
-            )
-        return mine
-
-    async def _deliver_all(self, actions: list[actions_pb2.Action]) -> list[tuple[Outcome, int]]:
-        by_group: dict[str, list[int]] = defaultdict(list)
-        for i, action in enumerate(actions):
-            by_group[f"{action.tenant_id}:{action.group_id}"].append(i)
-        outcomes: list[tuple[Outcome, int]] = [(failed("not delivered"), 0)] * len(actions)
-        limit = asyncio.Semaphore(_PARALLEL_GROUPS)
-
-        async def group(indexes: list[int]) -> None:
-            async with limit:
-                for i in indexes:
-                    outcomes[i] = await self._deliver(actions[i])
-
-        await asyncio.gather(*(group(ix) for ix in by_group.values()))
-        return outcomes
-
-    async def _deliver(self, action: actions_pb2.Action) -> tuple[Outcome, int]:
-        adapter = self.adapters.get(action.platform)
-        if adapter is None:
-            return failed(f"no adapter for platform {action.platform}"), 0
-        with log_context(tenant_id=action.tenant_id, action_id=action.action_id):
-            for attempt in range(1, self.attempts + 1):
-                try:
-                    outcome = await adapter.deliver(action)
-                except Exception as exc:
-                    log.exception("adapter error")
-                    outcome = failed(f"adapter error: {type(exc).__name__}", transient=True)
-                if outcome.status != "failed" or not outcome.transient or attempt == self.attempts:
-                    if outcome.status != "delivered":
-                        log.warning("action %s: %s", outcome.status, outcome.reason)
-                    return outcome, attempt
-                await asyncio.sleep(outcome.retry_after or self.backoff * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")
-
-    async def _finish(self, finished: list[tuple[actions_pb2.Action, Outcome, int]]) -> None:
-        if not finished:
-            return
-        now = datetime.now(UTC)
-        await self.ledger.bulk_write(
+        await self.timeline.bulk_write(
             [
                 UpdateOne(
-                    {"_id": _key(a)},
-                    {
-                        "$set": {
-                            "status": o.status,
-                            "reason": o.reason,
-                            "attempts": n,
-                            "finished_at": stamp(now),
-                        }
-                    },
+                    {"_id": action_entry_id(a)},
+                    {"$setOnInsert": {**action_entry(a), "status": "pending"}},
+                    upsert=True,
                 )
-                for a, o, n in finished
+                for a in actions
             ],
             ordered=False,
         )
+
+    async def _deliver_all(self, actions: list[actions_pb2.Action]) -> list[Finished]:
+        by_group: dict[str, list[actions_pb2.Action]] = defaultdict(list)
+        for action in actions:
+            by_group[f"{action.tenant_id}:{action.group_id}"].append(action)
+        finished: list[Finished] = []
+        limit = asyncio.Semaphore(_PARALLEL_GROUPS)
+
+        async def group(queue: list[actions_pb2.Action]) -> None:
+            async with limit:
+                for action in queue:
+                    done = await self._deliver(action)
+                    if done is not None:
+                        finished.append(done)
+
+        await asyncio.gather(*(group(q) for q in by_group.values()))
+        return finished
+
+    async def _deliver(self, action: actions_pb2.Action) -> Finished | None:
+        """Deliver one action, or None when another consumer has started it."""
+        started = await self.ledger.update_one(
+            {"_id": _key(action), "status": "claimed"},
+            {"$set": {"status": "delivering", "started_at": stamp(datetime.now(UTC))}},
+        )
+        if started.modified_count == 0:
+            return None
+        with log_context(tenant_id=action.tenant_id, action_id=action.action_id):
+            outcome, attempts = await self._attempt(action)
+        await self.ledger.update_one(
+            {"_id": _key(action)},
+            {
+                "$set": {
+                    "status": outcome.status,
+                    "reason": outcome.reason,
+                    "attempts": attempts,
+                    "finished_at": stamp(datetime.now(UTC)),
+                }
+            },
+        )
+        return action, outcome, attempts
+
+    async def _attempt(self, action: actions_pb2.Action) -> tuple[Outcome, int]:
+        adapter = self.adapters.get(action.platform)
+        if adapter is None:
+            return failed(f"no adapter for platform {action.platform}"), 0
+        for attempt in range(1, self.attempts + 1):
+            try:
+                outcome = await adapter.deliver(action)
+            except Exception as exc:
+                log.exception("adapter error")
+                outcome = failed(f"adapter error: {type(exc).__name__}", transient=True)
+            if outcome.status != "failed" or not outcome.transient or attempt == self.attempts:
+                if outcome.status != "delivered":
+                    log.warning("action %s: %s", outcome.status, outcome.reason)
+                return outcome, attempt
+            await asyncio.sleep(outcome.retry_after or self.backoff * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    async def _record(self, finished: list[Finished]) -> None:
+        """Results into the timeline (and the ledger, for actions found in flight)."""
+        if not finished:
+            return
+        interrupted = [a for a, o, _ in finished if o.reason == IN_FLIGHT_AT_RESTART]
+        if interrupted:
+            await self.ledger.update_many(
+                {"_id": {"$in": [_key(a) for a in interrupted]}, "status": "delivering"},
+                {"$set": {"status": "failed", "reason": IN_FLIGHT_AT_RESTART, "attempts": 1}},
+            )
         await self.timeline.bulk_write(
             [
                 UpdateOne(
@@ -233,11 +236,13 @@ class Delivery:
             ],
             ordered=False,
         )
+        for action, outcome, _ in finished:
+            metrics.ACTIONS_FINISHED.labels(
+                common_pb2.Platform.Name(action.platform), action.WhichOneof("kind"), outcome.status
+            ).inc()
 
 
-def _result(
-    action: actions_pb2.Action, status: str, reason: str, attempts: int
-) -> actions_pb2.ActionResult:
+def _result(action: actions_pb2.Action, outcome: Outcome, attempts: int) -> bytes:
     result = actions_pb2.ActionResult(
         action_id=action.action_id,
         tenant_id=action.tenant_id,
@@ -245,9 +250,9 @@ def _result(
         platform=action.platform,
         action_type=action.WhichOneof("kind") or "",
         source_service=action.source_service,
-        status=_STATUS[status],
-        reason=reason,
+        status=_STATUS[outcome.status],
+        reason=outcome.reason,
         attempts=attempts,
     )
     result.finished_at.GetCurrentTime()
-    return result
+    return result.SerializeToString()

@@ -86,8 +86,11 @@ class Settings(BaseSettings):
     def _production_needs_real_infrastructure(self) -> Settings:
         if self.env == "production" and "127.0.0.1" in self.mongo_url:
             raise ValueError("SHEQUN_MONGO_URL must point at the production MongoDB")
-        if self.env == "production" and self.secrets_key == DEVELOPMENT_SECRETS_KEY:
-            raise ValueError("SHEQUN_SECRETS_KEY must be set to a secret of its own in production")
+        placeholder = (
+            self.secrets_key == DEVELOPMENT_SECRETS_KEY or "change-me" in self.secrets_key.lower()
+        )
+        if self.env == "production" and (placeholder or len(self.secrets_key) < 16):
+            raise ValueError("SHEQUN_SECRETS_KEY must be a secret of its own (16+ characters)")
         return self
 
     def database_name(self, service: str | None = None) -> str:
