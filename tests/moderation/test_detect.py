@@ -1,0 +1,134 @@
+"""Detection without I/O: normalization and every check, table-driven, evasions included."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.moderation.detect import normalize
+from services.moderation.detect.behaviour import FloodWatch, cross_group, probation
+from services.moderation.detect.content import ContentChecks, Message
+from services.moderation.detect.ruleset import CrossGroup, Flood, Ruleset, merged
+from services.moderation.detect.verdict import Verdict
+
+CHECKS = ContentChecks(
+    Ruleset(
+        banned_keywords=["竞品A"],
+        url_whitelist=["example.com"],
+        mini_program_whitelist=["wx-brand"],
+    )
+)
+T0 = datetime(2026, 11, 22, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("加 微 信", "加微信"),
+        ("加.微.信", "加微信"),
+        ("加_微-信", "加微信"),
+        ("加😀微😀信", "加微信"),
+        ("加\u200b微\u200d信", "加微信"),
+        ("ＶＸ：ＡＢＣ１２３", "vxabc123"),
+        ("加微信領取優惠", "加微信领取优惠"),
+        ("①③⑧", "138"),
+    ],
+)
+def test_compact_normalization_undoes_evasions(text: str, expected: str) -> None:
+    assert normalize.compact(text).text == expected
+
+
+def test_spans_point_at_the_original_text() -> None:
+    text = "亲，请 加.微.信 领取"
+    [finding] = [f for a in CHECKS.check(Message(text)) for f in a.findings]
+    assert finding.span is not None
+    assert text[finding.span[0] : finding.span[1]] == "加.微.信" == finding.evidence
+
+
+def _hits(text: str, **message: object) -> set[str]:
+    answers = CHECKS.check(Message(text, **message))  # type: ignore[arg-type]
+    return {a.check for a in answers if a.hit}
+
+
+@pytest.mark.parametrize(
+    ("text", "checks"),
+    [
+        ("大家早上好☀️", set()),
+        ("这个奶粉有优惠吗", set()),
+        ("群里发的微信红包抢到了吗", set()),
+        ("加油！今天打卡第3天", set()),
+        ("vivo手机好用吗", set()),
+        ("usb接口坏了怎么办", set()),
+        ("滚筒洗衣机多少钱", set()),
+        ("价格199元，订单号202611220001", set()),
+        ("11月22日 19:30 直播", set()),
+        ("官方店 https://shop.example.com/item/1", set()),
+        ("加 微 信 领福利", {"ad_phrase"}),
+        ("薇信 mm12345 私聊", {"wechat_id", "ad_phrase"}),
+        ("ｖｘ：ａｂｃ１２３", {"wechat_id"}),
+        ("有需要的联系 138 0013 8000", {"phone"}),
+        ("电话 壹叁捌零零壹叁捌零零零", {"phone"}),
+        ("l38OOl38OOO", {"phone"}),
+        ("①③⑧⓪⓪①③⑧⓪⓪⓪", {"phone"}),
+        ("看这里 http://spam.top/x", {"url"}),
+        ("www.abc-deal.xyz 全场一折", {"url"}),
+        ("扣扣 123456789", {"ad_phrase", "qq"}),
+        ("你个傻 逼", {"abuse"}),
+        ("腦殘", {"abuse"}),
+        ("滚", {"abuse"}),
+        ("sb客服", {"abuse"}),
+        ("买竞品A吧", {"banned_keyword"}),
+    ],
+)
+def test_content_checks(text: str, checks: set[str]) -> None:
+    assert _hits(text) == checks
+
+
+def test_links_and_mini_programs_from_the_message_itself() -> None:
+    assert _hits("看看", urls=("https://evil.cn/a",)) == {"url"}
+    assert _hits("", urls=("https://www.example.com/a",)) == set()
+    assert _hits("", kind="mini_program", app_id="wx-other") == {"mini_program"}
+    assert _hits("", kind="mini_program", app_id="wx-brand") == set()
+
+
+def test_ads_can_be_switched_off_and_lists_replaced() -> None:
+    quiet = ContentChecks(Ruleset(ads=False, abuse_lexicon=["坏蛋"]))
+    answers = quiet.check(Message("加微信 138 0013 8000 你个坏蛋"))
+    assert {a.check for a in answers if a.hit} == {"abuse"}
+
+
+def test_flood() -> None:
+    watch, rule = FloodWatch(), Flood()
+    hits = [watch.observe("g:u", T0 + timedelta(seconds=i), f"消息{i}", rule).hit for i in range(6)]
+    assert hits == [False] * 5 + [True]
+    later = T0 + timedelta(seconds=30)
+    assert not watch.observe("g:u", later, "新消息", rule).hit, "the window slides"
+    same = [watch.observe("g:v", T0 + timedelta(seconds=5 * i), "在吗", rule).hit for i in range(3)]
+    assert same == [False, False, True]
+    assert not watch.observe("g:w", T0, "在吗", rule).hit, "each member has a window"
+
+
+def test_probation_and_cross_group() -> None:
+    ad = CHECKS.check(Message("http://spam.top"))
+    clean = CHECKS.check(Message("大家好"))
+    assert probation(T0, T0 + timedelta(minutes=3), 10, ad).hit
+    assert not probation(T0, T0 + timedelta(minutes=11), 10, ad).hit
+    assert not probation(T0, T0 + timedelta(minutes=3), 10, clean).hit
+    assert not probation(None, T0, 10, ad).hit
+    assert cross_group(3, CrossGroup(), "同一条").hit and not cross_group(2, CrossGroup(), "x").hit
+
+
+def test_the_verdict_names_one_rule_and_explains_every_check() -> None:
+    verdict = Verdict(tuple(CHECKS.check(Message("傻逼 加微信"))))
+    assert verdict.violation is not None and verdict.violation.check == "abuse"
+    explained = verdict.explain()
+    assert {e["check"] for e in explained} >= {"abuse", "ad_phrase", "url", "phone"}
+    assert Verdict(tuple(CHECKS.check(Message("早")))).violation is None
+
+
+def test_group_overrides_merge_over_the_tenant_ruleset() -> None:
+    tenant = Ruleset(url_whitelist=["a.com"])
+    group = merged(tenant, {"flood": {"max_messages": 20}, "rename_lock": True})
+    assert group.flood.max_messages == 20 and group.flood.window_seconds == 10
+    assert group.rename_lock and group.url_whitelist == ["a.com"]
