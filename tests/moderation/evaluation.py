@@ -29,7 +29,21 @@ def label_of(checks: ContentChecks, text: str) -> str:
 def _keywords(count: int) -> list[str]:
     rng = Random(20261122)
     # Random 2-4 character words from the common CJK range, like a large tenant's banned list.
-    return ["".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(rng.randint(2, 4))) for _ in range(count)]
+    return [
+        "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(rng.randint(2, 4)))
+        for _ in range(count)
+    ]
+
+
+def _rate(checks: ContentChecks, texts: list[str], seconds: float = 3.0) -> float:
+    for text in texts:  # warm the caches, as a running service has them
+        checks.check(Message(text))
+    rounds, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for text in texts:
+            checks.check(Message(text))
+        rounds += 1
+    return rounds * len(texts) / (time.perf_counter() - started)
 
 
 def load_eval() -> list[dict[str, str]]:
@@ -42,17 +56,14 @@ def bench_detection() -> None:
     built = time.perf_counter()
     checks = ContentChecks(Ruleset(banned_keywords=_keywords(KEYWORDS)))
     built = time.perf_counter() - built
-    for text in texts:  # warm the caches, as a running service has them
-        checks.check(Message(text))
-    rounds, started = 0, time.perf_counter()
-    while time.perf_counter() - started < 3.0:
-        for text in texts:
-            checks.check(Message(text))
-        rounds += 1
-    rate = rounds * len(texts) / (time.perf_counter() - started)
-    print(f"detection          {rate:,.0f} messages/s on one core with {KEYWORDS:,} keywords "
-          f"(target {TARGET_PER_SECOND:,}: ratio {rate / TARGET_PER_SECOND:.2f}); "
-          f"ruleset compiled in {built * 1000:.0f} ms")
+    normal = [r["text"] for r in rows if r["label"] == "normal"]
+    print(f"detection          {KEYWORDS:,} keywords, ruleset compiled in {built * 1000:.0f} ms")
+    for name, sample in (("whole evaluation set", texts), ("its normal chat only", normal)):
+        rate = _rate(checks, sample)
+        print(
+            f"  {name:<22} {rate:>9,.0f} messages/s on one core "
+            f"(target {TARGET_PER_SECOND:,}: ratio {rate / TARGET_PER_SECOND:.2f})"
+        )
 
     default = ContentChecks(Ruleset())
     confusion = Counter((r["label"], label_of(default, r["text"])) for r in rows)
@@ -65,6 +76,6 @@ def bench_detection() -> None:
         precision = true_positive / predicted if predicted else 0.0
         recall = true_positive / actual if actual else 0.0
         print(f"  {label:<8} {precision:9.3f} {recall:7.3f} {actual:4d}")
-    normal = sum(n for (want, _), n in confusion.items() if want == "normal")
+    chat = sum(n for (want, _), n in confusion.items() if want == "normal")
     flagged = sum(n for (want, got), n in confusion.items() if want == "normal" and got != "normal")
-    print(f"  false positives on normal chat: {flagged}/{normal} = {flagged / max(normal, 1):.1%}")
+    print(f"  false positives on normal chat: {flagged}/{chat} = {flagged / max(chat, 1):.1%}")

@@ -19,31 +19,43 @@ Rule = Literal["keyword", "abuse", "ad", "flood", "cross_group", "probation"]
 
 _URL = re.compile(
     r"(?:https?://|www\.)[^\s<>\"'，。！？、）】]+"
-    r"|(?<![\w@.])(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?\.)+(?:"
+    r"|(?<![a-z0-9@.\-])(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?\.)+(?:"
     + "|".join(TLDS)
-    + r")\b(?:/[^\s，。！？]*)?",
+    + r")(?![a-z0-9])(?:/[^\s，。！？]*)?",
     re.IGNORECASE,
 )
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _ANY_DIGIT = re.compile(r"\d")
+# Solicitations that are not words: a plus sign or heart for "add my WeChat", mini-program
+# links, Taobao share codes.
+_SOLICIT = re.compile(
+    r"(?:\+|➕)\s*(?:v|我)|(?:v|威)\s*❤|#小程序://|￥[a-z0-9]{8,14}￥", re.IGNORECASE
+)
+# Characters that stand for a dot in obfuscated domains ("www点abc点com", "fuli。top").
+_DOTS = str.maketrans({"点": ".", "。": ".", "．": "."})
+_URL_NOISE = re.compile(r"[\s\[\]【】()（）]+")
 # What every pattern check needs to find anything: a dot between letters, "://", "www", or a
 # WeChat/QQ marker. Messages without any of it skip the pattern checks.
 _SUSPECT = re.compile(
-    r"[a-z0-9]\.[a-z]|://|www|vx|wx|v信|微信|薇信|威信|徽信|weixin|wechat|\+v|➕v|qq|扣扣|企鹅|q群|加q|加v",
+    r"[a-z0-9]\s*[.点。．]\s*[a-z]|://|www|vx|wx|v信|微信|薇信|威信|徽信|卫星|绿泡泡|weixin|wechat"
+    r"|\+|➕|❤|q\s*q|扣扣|企鹅|🐧|q群|加q|加扣|群号|加v|薇|#小程序|￥|h\s*t\s*t\s*p",
     re.IGNORECASE,
 )
-_PHONE_SEPARATORS = re.compile(r"(?<=\d)[\s\-._·/,，~]+(?=\d)")
+_PHONE_SEPARATORS = re.compile(r"(?<=\d)[\s\-._·/~•–—x×*]+(?=\d)")
 _WECHAT_ID = re.compile(
-    r"(?:vx|wx|v信|微信|薇信|威信|徽信|weixin|wechat|加v|\+v|➕v)\s*(?:号|id)?\s*[:：=]?\s*"
+    r"(?:vx|wx|v信|微信|薇信|威信|徽信|卫星|绿泡泡|weixin|wechat|加v|\+v|➕v|v\s*❤|薇)\s*(?:号|id)?\s*[:：=]?\s*"
     r"([a-z][-_a-z0-9]{5,19})(?![-_a-z0-9])",
     re.IGNORECASE,
 )
 _QQ = re.compile(
-    r"(?:qq|扣扣|企鹅|q群|qq群|加q)\s*(?:号|群)?\s*[:：=]?\s*(\d{5,11})(?!\d)", re.IGNORECASE
+    r"(?:q\s*q|扣扣|企鹅|🐧|q群|加q|加扣|群号)\s*(?:号|群)?\s*[:：=]?\s*(\d{5,11})(?!\d)",
+    re.IGNORECASE,
 )
 
 
-AD_CHECKS = frozenset({"ad_phrase", "url", "wechat_id", "qq", "phone", "mini_program"})
+AD_CHECKS = frozenset(
+    {"ad_phrase", "url", "wechat_id", "solicitation", "qq", "phone", "mini_program"}
+)
 
 
 @dataclass(frozen=True)
@@ -151,7 +163,7 @@ class ContentChecks:
         self.apps = frozenset(ruleset.mini_program_whitelist)
         names = ["banned_keyword", "abuse"]
         if ruleset.ads:
-            names += ["ad_phrase", "url", "wechat_id", "qq", "mini_program"]
+            names += ["ad_phrase", "url", "wechat_id", "solicitation", "qq", "mini_program"]
             names += ["phone"] if ruleset.detect_phone_numbers else []
         self.clean = [Answer(name) for name in names]
 
@@ -174,6 +186,7 @@ class ContentChecks:
                 _words("ad_phrase", "ad", found, compact, original),
                 self._urls(message, light, original),
                 self._pattern("wechat_id", _WECHAT_ID, light, original),
+                self._pattern("solicitation", _SOLICIT, light, original),
                 self._pattern("qq", _QQ, numbers, original),
                 self._mini_program(message),
             ]
@@ -195,13 +208,18 @@ class ContentChecks:
 
     def _urls(self, message: Message, light: Normalized, original: str) -> Answer:
         findings = []
-        for match in _URL.finditer(light.text):
-            if not self._allowed(match.group()):
-                span = light.span(match.start(), match.end())
-                findings.append(
-                    Finding("url", "ad", original[span[0] : span[1]], span, _domain(match.group()))
-                )
-        seen = {f.detail for f in findings}
+        # As written, then with spaces and brackets gone and 点/。 read as dots ("www点a点com").
+        dotted = _without(light, _URL_NOISE)
+        dotted = Normalized(dotted.text.translate(_DOTS), base=None, origin=_origins(dotted))
+        seen: set[str] = set()
+        for form in (light, dotted):
+            for match in _URL.finditer(form.text):
+                domain = _domain(match.group())
+                if domain in seen or self._allowed(match.group()):
+                    continue
+                seen.add(domain)
+                span = form.span(match.start(), match.end())
+                findings.append(Finding("url", "ad", original[span[0] : span[1]], span, domain))
         for url in message.urls:
             if not self._allowed(url) and _domain(url) not in seen:
                 findings.append(Finding("url", "ad", url, None, _domain(url)))
@@ -236,14 +254,25 @@ def _digit_form(text: Normalized) -> Normalized:
     digits = normalize.digits(text.text)
     if not _ANY_DIGIT.search(digits) or len(_ANY_DIGIT.findall(digits)) < 5:
         return Normalized("")  # too few digits for a QQ or phone number
-    cuts = list(_PHONE_SEPARATORS.finditer(digits))
+    return _without(Normalized(digits, _origins(text)), _PHONE_SEPARATORS)
+
+
+def _origins(text: Normalized) -> tuple[int, ...] | None:
+    if text.origin is None and text.base is None:
+        return None
+    return tuple(text.index(i) for i in range(len(text.text)))
+
+
+def _without(text: Normalized, pattern: re.Pattern[str]) -> Normalized:
+    """`text` with what `pattern` matches removed, still mapped to the original."""
+    cuts = list(pattern.finditer(text.text))
     if not cuts:
-        return Normalized(digits, text.origin)
-    keep = [True] * len(digits)
+        return text
+    keep = [True] * len(text.text)
     for match in cuts:
         for i in range(match.start(), match.end()):
             keep[i] = False
     return Normalized(
-        "".join(c for c, k in zip(digits, keep, strict=True) if k),
+        "".join(c for c, k in zip(text.text, keep, strict=True) if k),
         tuple(text.index(i) for i, k in enumerate(keep) if k),
     )

@@ -23,13 +23,15 @@ _T2S = opencc.OpenCC("t2s")
 _DIGITS = str.maketrans(
     {
         **{c: str(i) for i, c in enumerate("零一二三四五六七八九")},
+        "幺": "1",
         **{c: str(i) for i, c in enumerate("〇壹贰叁肆伍陆柒捌玖")},
         **{c: str(i) for i, c in enumerate("➓❶❷❸❹❺❻❼❽❾")},
         **{c: str(i) for i, c in enumerate("⓿➀➁➂➃➄➅➆➇➈")},
         "o": "0", "O": "0", "l": "1", "I": "1", "|": "1",
     }
 )  # fmt: skip
-_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# Invisible characters, and the parts of keycap emoji (1️⃣) that are not the digit.
+_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\ufe0f\u20e3]")
 _WORD_RUNS = re.compile(r"[^\W_]+")
 _NON_WORD = re.compile(r"[\W_]+")
 

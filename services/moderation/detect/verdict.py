@@ -8,7 +8,7 @@ from services.moderation.detect.content import Answer, Finding
 
 # When a message breaks several rules, the warning names the first of these.
 PRIORITY = ("banned_keyword", "abuse", "url", "wechat_id", "phone", "qq", "mini_program",
-            "ad_phrase", "probation", "cross_group", "flood")  # fmt: skip
+            "solicitation", "ad_phrase", "probation", "cross_group", "flood")  # fmt: skip
 
 
 @dataclass(frozen=True)
