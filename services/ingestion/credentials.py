@@ -63,7 +63,9 @@ def redacted(credentials: _Credentials) -> dict[str, Any]:
     """What an API may show: secrets reduced to their last 4 characters."""
     shown = credentials.model_dump()
     for name in credentials.SECRETS:
-        shown[name] = "…" + str(shown[name])[-4:]
+        value = str(shown[name])
+        # The tail of a short secret would be most of it.
+        shown[name] = "…" + value[-4:] if len(value) >= 12 else "…"
     return shown
 
 

@@ -116,7 +116,10 @@ class Delivery:
                 answered.append((action, outcome, doc.get("attempts", 0) if doc else 0))
         await self._claim([a for a in to_deliver if _key(a) not in known])
         finished += await self._deliver_all(to_deliver)
-        await self._record(finished)
+        # Entries of actions answered from the ledger are written again too: the batch that
+        # finished them may have stopped before their timeline entry was.
+        entries = {k: str(d["timeline_id"]) for k, d in known.items() if d.get("timeline_id")}
+        await self._record(finished, answered, entries)
         await self.producer.send_many(
             Outgoing(self.results_topic, group_key(a.tenant_id, a.group_id), _result(a, o, n))
             for a, o, n in answered + finished
@@ -134,6 +137,7 @@ class Delivery:
                 "group_id": a.group_id,
                 "status": "claimed",
                 "claimed_at": now,
+                "timeline_id": action_entry_id(a),
             }
             for a in actions
         ]
@@ -169,7 +173,11 @@ class Delivery:
                     if done is not None:
                         finished.append(done)
 
-        await asyncio.gather(*(group(q) for q in by_group.values()))
+        # A failure in one group cancels the others, so no delivery goes on unrecorded while
+        # the batch is retried.
+        async with asyncio.TaskGroup() as groups:
+            for queue in by_group.values():
+                groups.create_task(group(queue))
         return finished
 
     async def _deliver(self, action: actions_pb2.Action) -> Finished | None:
@@ -182,8 +190,10 @@ class Delivery:
             return None
         with log_context(tenant_id=action.tenant_id, action_id=action.action_id):
             outcome, attempts = await self._attempt(action)
-        await self.ledger.update_one(
-            {"_id": _key(action)},
+        # Only the consumer that started the action finishes it; if another one has meanwhile
+        # reported it in flight (this one lost the partition), that report stands.
+        finished = await self.ledger.update_one(
+            {"_id": _key(action), "status": "delivering"},
             {
                 "$set": {
                     "status": outcome.status,
@@ -193,6 +203,8 @@ class Delivery:
                 }
             },
         )
+        if finished.modified_count == 0:
+            return None
         return action, outcome, attempts
 
     async def _attempt(self, action: actions_pb2.Action) -> tuple[Outcome, int]:
@@ -212,9 +224,11 @@ class Delivery:
             await asyncio.sleep(outcome.retry_after or self.backoff * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
 
-    async def _record(self, finished: list[Finished]) -> None:
+    async def _record(
+        self, finished: list[Finished], answered: list[Finished], entries: dict[str, str]
+    ) -> None:
         """Results into the timeline (and the ledger, for actions found in flight)."""
-        if not finished:
+        if not finished and not answered:
             return
         interrupted = [a for a, o, _ in finished if o.reason == IN_FLIGHT_AT_RESTART]
         if interrupted:
@@ -225,14 +239,14 @@ class Delivery:
         await self.timeline.bulk_write(
             [
                 UpdateOne(
-                    {"_id": action_entry_id(a)},
+                    {"_id": entries.get(_key(a)) or action_entry_id(a)},
                     {
                         "$set": {"status": o.status, "reason": o.reason, "attempts": n},
                         "$setOnInsert": action_entry(a),
                     },
                     upsert=True,
                 )
-                for a, o, n in finished
+                for a, o, n in finished + answered
             ],
             ordered=False,
         )

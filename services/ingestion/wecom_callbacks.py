@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
+from services.ingestion.events import GROUP_OR_MEMBER_ID, ID_RULE
 
 GROUP_CHANGE = "change_external_chat"
 _CHANGES = {
@@ -168,6 +169,10 @@ def archive_events(
         if not (isinstance(msgid, str) and msgid and isinstance(sender, str) and sender):
             errors.append(f"records.{i}: msgid and from are required")
             continue
+        bad = next((f for f, v in (("roomid", room), ("from", sender)) if not _id_ok(v)), None)
+        if bad:
+            errors.append(f"records.{i}.{bad}: {ID_RULE}")
+            continue
         msgtime = record.get("msgtime")
         if not isinstance(msgtime, int) or not 0 < msgtime < 4_102_444_800_000:
             errors.append(f"records.{i}.msgtime: milliseconds since 1970 required")
@@ -194,3 +199,7 @@ def archive_events(
         event.message_posted.message.CopyFrom(message)
         events.append(event)
     return events, errors
+
+
+def _id_ok(value: object) -> bool:
+    return isinstance(value, str) and GROUP_OR_MEMBER_ID.fullmatch(value) is not None

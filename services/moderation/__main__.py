@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, IndexModel
-
-from services.runtime.envelope import projection
-from services.runtime.projections import membership_changes
+from services.moderation import api
+from services.moderation.pipeline import INDEXES, Moderation
+from services.moderation.rulesets import RULESETS, Rulesets
+from services.runtime.envelope import events_consumer
 from services.runtime.service import Runtime, ServiceParts, run
-from services.runtime.store import Indexes
-
-# Who is in which group, with role and join time: what probation, the invite policy and the
-# blacklist will be judged against.
-MEMBERS = "members"
-INDEXES = [Indexes(MEMBERS, [IndexModel([("tenant_id", ASCENDING), ("member_id", ASCENDING)])])]
 
 
 def build(rt: Runtime) -> ServiceParts:
+    rulesets = Rulesets(rt.store[RULESETS])
+    moderation = Moderation(rt.store, rt.producer, rt.settings, rulesets)
     return ServiceParts(
         indexes=INDEXES,
-        consumers=[projection("moderation", rt.settings, rt.store[MEMBERS], membership_changes)],
+        routers=[api.router(rt.store, rulesets, rt.producer, rt.settings)],
+        consumers=[events_consumer("moderation", rt.settings, moderation.handle)],
     )
 
 

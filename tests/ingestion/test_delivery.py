@@ -285,3 +285,10 @@ async def test_an_action_in_flight_at_a_restart_is_reported_not_repeated(
     assert parsed.status == actions_pb2.DELIVERY_STATUS_FAILED
     assert parsed.reason == IN_FLIGHT_AT_RESTART
     assert telegram.calls_for(chat) == []
+
+
+async def test_no_secret_reaches_a_log_line(stack: Stack) -> None:
+    """After the deliveries above: the bot token went into every Bot API URL, never a log."""
+    log = (stack.state_dir.parent / f"{stack.state_dir.name}.log").read_text(errors="replace")
+    assert BOT_TOKEN not in log and BOT_TOKEN.split(":")[1] not in log
+    assert "s3cr3t-token" not in log

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from services.ingestion.ratelimit import TokenBuckets
+from services.ingestion.ratelimit import SlidingWindow, TokenBuckets
 
 
 class Clock:
@@ -23,3 +23,24 @@ def test_bursts_then_refills_at_the_rate_per_tenant() -> None:
     clock.now = 100.0
     assert limiter.take("a", 500) == 0, "the bucket never holds more than the burst"
     assert limiter.take("a", 1) > 0
+
+
+def test_a_sliding_window_never_lets_more_than_the_limit_through_any_window() -> None:
+    clock = Clock()
+    window = SlidingWindow(limit=20, seconds=60, clock=clock)
+    sent = []
+    for tick in range(0, 1440):  # every 1/8 s (exact in binary) for three minutes
+        clock.now = tick / 8
+        if window.wait("chat") == 0:
+            sent.append(clock.now)
+    assert max(sum(1 for t in sent if start <= t < start + 60) for start in sent) == 20
+    assert len(sent) == 60
+
+
+def test_a_blocked_key_waits_what_the_platform_asked() -> None:
+    clock = Clock()
+    window = SlidingWindow(limit=30, seconds=1, clock=clock)
+    window.block("bot", 5)
+    assert window.wait("bot") == 5
+    clock.now = 5
+    assert window.wait("bot") == 0

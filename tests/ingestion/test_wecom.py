@@ -250,3 +250,10 @@ async def test_sending_to_a_customer_group_is_an_owner_confirmed_task(
         "text": {"content": "早上好"},
     }
     assert all(c.token == "app-secret-1234" for c in wecom.calls_to("gettoken"))
+
+
+async def test_no_wecom_secret_reaches_a_log_line(stack: Stack) -> None:
+    """After the calls above: the app secret and access tokens were sent, never logged."""
+    log = (stack.state_dir.parent / f"{stack.state_dir.name}.log").read_text(errors="replace")
+    for secret in ("app-secret-1234", AES_KEY, "access_token=token-"):
+        assert secret not in log

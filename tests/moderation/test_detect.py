@@ -100,13 +100,23 @@ def test_ads_can_be_switched_off_and_lists_replaced() -> None:
 
 def test_flood() -> None:
     watch, rule = FloodWatch(), Flood()
-    hits = [watch.observe("g:u", T0 + timedelta(seconds=i), f"消息{i}", rule).hit for i in range(6)]
+    hits = [
+        watch.observe("g:u", f"e{i}", T0 + timedelta(seconds=i), f"消息{i}", rule).hit
+        for i in range(6)
+    ]
     assert hits == [False] * 5 + [True]
+    after = watch.observe("g:u", "e6", T0 + timedelta(seconds=6), "消息6", rule).hit
+    assert not after, "one violation per burst: the window starts again"
     later = T0 + timedelta(seconds=30)
-    assert not watch.observe("g:u", later, "新消息", rule).hit, "the window slides"
-    same = [watch.observe("g:v", T0 + timedelta(seconds=5 * i), "在吗", rule).hit for i in range(3)]
+    assert not watch.observe("g:u", "e9", later, "新消息", rule).hit, "the window slides"
+    same = [
+        watch.observe("g:v", f"s{i}", T0 + timedelta(seconds=5 * i), "在吗", rule).hit
+        for i in range(3)
+    ]
     assert same == [False, False, True]
-    assert not watch.observe("g:w", T0, "在吗", rule).hit, "each member has a window"
+    assert not watch.observe("g:w", "w1", T0, "在吗", rule).hit, "each member has a window"
+    again = [watch.observe("g:x", "same", T0, "在吗", rule).hit for _ in range(4)]
+    assert again == [False] * 4, "a redelivered message is not counted twice"
 
 
 def test_probation_and_cross_group() -> None:

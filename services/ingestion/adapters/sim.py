@@ -75,10 +75,22 @@ class SimAdapter:
             return DELIVERED
         if kind == "kick_member":
             member_id = action.kick_member.member_id
-            member = await self.members.find_one(
-                {"_id": member_doc_id(action.tenant_id, action.group_id, member_id)}
+            # Removed here and now, so that a second kick of the same member fails instead of
+            # sending a second member_left; the event updates the rest of the state.
+            member = await self.members.find_one_and_update(
+                {
+                    "_id": member_doc_id(action.tenant_id, action.group_id, member_id),
+                    "in_group": True,
+                },
+                {"$set": {"in_group": False}},
             )
-            if member is None or not member.get("in_group"):
+            if member is None:
+                known = await self.members.find_one(
+                    {"_id": member_doc_id(action.tenant_id, action.group_id, member_id)}
+                )
+                if known is None:
+                    # Joins reach this state through the events topic, a moment after them.
+                    return failed(f"{member_id} is not (yet) a member of the group", transient=True)
                 return failed(f"{member_id} is not a member of the group")
             left = self._event(action, "member_left")
             left.member_left.member.CopyFrom(

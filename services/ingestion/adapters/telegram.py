@@ -12,7 +12,7 @@ import httpx
 from services.gen.shequn.v1 import actions_pb2
 from services.ingestion.adapters import DELIVERED, Outcome, failed, unsupported
 from services.ingestion.credentials import CredentialStore
-from services.ingestion.ratelimit import TokenBuckets
+from services.ingestion.ratelimit import SlidingWindow
 from services.runtime.settings import Settings
 
 
@@ -78,10 +78,8 @@ class TelegramAdapter:
         self, credentials: CredentialStore, http: httpx.AsyncClient, settings: Settings
     ) -> None:
         self.credentials, self.http, self.base = credentials, http, settings.telegram_api_base
-        per_minute = settings.telegram_group_messages_per_minute
-        self.per_group = TokenBuckets(per_minute / 60, per_minute)
-        per_second = settings.telegram_bot_messages_per_second
-        self.per_bot = TokenBuckets(per_second, per_second)
+        self.per_group = SlidingWindow(int(settings.telegram_group_messages_per_minute), 60.0)
+        self.per_bot = SlidingWindow(int(settings.telegram_bot_messages_per_second), 1.0)
 
     async def deliver(self, action: actions_pb2.Action) -> Outcome:
         request = bot_request(action)
@@ -100,11 +98,18 @@ class TelegramAdapter:
             response = await self.http.post(
                 f"{base}/bot{credentials.bot_token}/{method}", json=params, timeout=10.0
             )
-        except httpx.HTTPError as exc:
-            # The exception text can carry the URL, and with it the token: name the kind only.
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # Nothing reached Telegram: safe to try again. (The exception text can carry the
+            # URL, and with it the token: only its kind is reported.)
             return failed(f"telegram unreachable: {type(exc).__name__}", transient=True)
+        except httpx.HTTPError as exc:
+            # The request may have arrived: trying again could post the message twice.
+            return failed(f"outcome unknown: {type(exc).__name__}; not retried")
         try:
             body = response.json()
         except ValueError:
             body = None
-        return outcome_of(response.status_code, body)
+        outcome = outcome_of(response.status_code, body)
+        if outcome.retry_after:
+            self.per_bot.block(bot, outcome.retry_after)  # Telegram's wait holds for the bot
+        return outcome

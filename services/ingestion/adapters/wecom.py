@@ -63,8 +63,11 @@ class WecomApi:
                     timeout=10.0,
                 )
                 answer = response.json()
-            except (httpx.HTTPError, ValueError) as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 return {}, failed(f"WeCom unreachable: {type(exc).__name__}", transient=True)
+            except (httpx.HTTPError, ValueError) as exc:
+                # The call may have arrived: trying again could create the task twice.
+                return {}, failed(f"outcome unknown: {type(exc).__name__}; not retried")
             code = int(answer.get("errcode", 0)) if isinstance(answer, dict) else BUSY
             if code == 0:
                 return answer, None

@@ -16,41 +16,48 @@ from services.moderation.detect.ruleset import CrossGroup, Flood
 
 @dataclass
 class _Recent:
-    times: deque[datetime] = field(default_factory=deque)
-    texts: deque[tuple[datetime, str]] = field(default_factory=deque)
+    times: deque[tuple[datetime, str]] = field(default_factory=deque)  # (at, event id)
+    texts: deque[tuple[datetime, str]] = field(default_factory=deque)  # (at, text)
 
 
 class FloodWatch:
-    """Per member of a group: more than N messages in a window, or the same text M times."""
+    """Per member of a group: more than N messages in a window, or the same text M times.
+    A message seen again (a redelivery) is not counted twice."""
 
     def __init__(self) -> None:
         self._members: dict[str, _Recent] = {}
 
-    def observe(self, key: str, at: datetime, text: str, rule: Flood) -> Answer:
+    def observe(self, key: str, event_id: str, at: datetime, text: str, rule: Flood) -> Answer:
         recent = self._members.setdefault(key, _Recent())
+        if all(seen != event_id for _, seen in recent.times):
+            recent.times.append((at, event_id))
+            if text:
+                recent.texts.append((at, text))
         window = timedelta(seconds=rule.window_seconds)
-        same_window = timedelta(seconds=rule.same_text_window_seconds)
-        recent.times.append(at)
-        while recent.times and recent.times[0] <= at - window:
+        while recent.times and recent.times[0][0] <= at - window:
             recent.times.popleft()
-        if text:
-            recent.texts.append((at, text))
+        same_window = timedelta(seconds=rule.same_text_window_seconds)
         while recent.texts and recent.texts[0][0] <= at - same_window:
             recent.texts.popleft()
         if not rule.enabled:
             return Answer("flood")
+        detail = ""
         if len(recent.times) > rule.max_messages:
             detail = f"{len(recent.times)} messages in {rule.window_seconds}s"
-            return Answer("flood", (Finding("flood", "flood", text, None, detail),))
-        repeats = sum(1 for _, t in recent.texts if t == text) if text else 0
-        if repeats >= rule.same_text:
+        elif text and (repeats := sum(1 for _, t in recent.texts if t == text)) >= rule.same_text:
             detail = f"the same text {repeats} times"
-            return Answer("flood", (Finding("flood", "flood", text, None, detail),))
-        return Answer("flood")
+        if not detail:
+            return Answer("flood")
+        # One violation per burst: the member's windows start again.
+        recent.texts.clear()
+        recent.times = deque([(at, event_id)])
+        return Answer("flood", (Finding("flood", "flood", text, None, detail),))
 
-    def forget(self, prefix: str) -> None:
-        """Drop the windows of a group whose partition this consumer no longer owns."""
-        for key in [k for k in self._members if k.startswith(prefix)]:
+    def prune(self, now: datetime, keep: timedelta = timedelta(hours=1)) -> None:
+        """Forget members who have been quiet for longer than any window."""
+        for key in [
+            k for k, r in self._members.items() if not r.times or r.times[-1][0] < now - keep
+        ]:
             del self._members[key]
 
 

@@ -1,0 +1,88 @@
+"""Rulesets in the moderation database: one per tenant (`_id = tenant`) and an override per
+group (`_id = "{tenant}:{group}"`). A tenant without one has the zh-CN defaults. Reads for a
+batch are one `$in` query, cached for a few seconds; compiled checks are cached by version."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from services.moderation.detect.content import ContentChecks
+from services.moderation.detect.ruleset import Ruleset, merged
+from services.runtime.store import Document, stamp
+
+RULESETS = "rulesets"
+_CACHE_SECONDS = 5.0
+_COMPILED_KEPT = 256
+
+
+class Rulesets:
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+        self._docs: dict[str, tuple[float, Document | None]] = {}
+        self._compiled: OrderedDict[str, tuple[Ruleset, ContentChecks]] = OrderedDict()
+
+    async def put_tenant(self, tenant_id: str, ruleset: Ruleset) -> None:
+        await self._put(tenant_id, {"tenant_id": tenant_id, "ruleset": ruleset.model_dump()})
+
+    async def put_group(self, tenant_id: str, group_id: str, override: dict[str, Any]) -> None:
+        doc = {"tenant_id": tenant_id, "group_id": group_id, "override": override}
+        await self._put(f"{tenant_id}:{group_id}", doc)
+
+    async def delete_group(self, tenant_id: str, group_id: str) -> bool:
+        self._docs.pop(f"{tenant_id}:{group_id}", None)
+        result = await self.collection.delete_one({"_id": f"{tenant_id}:{group_id}"})
+        return result.deleted_count > 0
+
+    async def _put(self, doc_id: str, fields: Document) -> None:
+        version = stamp(datetime.now(UTC))
+        await self.collection.update_one(
+            {"_id": doc_id}, {"$set": {**fields, "version": version}}, upsert=True
+        )
+        self._docs.pop(doc_id, None)
+
+    async def tenant(self, tenant_id: str) -> Ruleset:
+        [doc] = (await self._load([tenant_id])).values()
+        return Ruleset.model_validate(doc["ruleset"]) if doc else Ruleset()
+
+    async def override(self, tenant_id: str, group_id: str) -> dict[str, Any] | None:
+        [doc] = (await self._load([f"{tenant_id}:{group_id}"])).values()
+        return dict(doc["override"]) if doc else None
+
+    async def for_groups(
+        self, groups: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[Ruleset, ContentChecks]]:
+        """The effective ruleset of each (tenant, group), and its compiled checks."""
+        ids = {t for t, _ in groups} | {f"{t}:{g}" for t, g in groups}
+        docs = await self._load(sorted(ids))
+        found = {}
+        for tenant_id, group_id in groups:
+            base, over = docs[tenant_id], docs[f"{tenant_id}:{group_id}"]
+            versions = ((base or {}).get("version"), (over or {}).get("version"))
+            version = f"{tenant_id}:{group_id}:{versions}"
+            if version not in self._compiled:
+                tenant = Ruleset.model_validate(base["ruleset"]) if base else Ruleset()
+                ruleset = merged(tenant, over["override"] if over else None)
+                self._compiled[version] = (ruleset, ContentChecks(ruleset))
+                if len(self._compiled) > _COMPILED_KEPT:
+                    self._compiled.popitem(last=False)
+            self._compiled.move_to_end(version)
+            found[(tenant_id, group_id)] = self._compiled[version]
+        return found
+
+    async def _load(self, ids: list[str]) -> dict[str, Document | None]:
+        now = time.monotonic()
+        fresh = {
+            i: hit[1] for i in ids if (hit := self._docs.get(i)) and now - hit[0] < _CACHE_SECONDS
+        }
+        missing = [i for i in ids if i not in fresh]
+        if missing:
+            loaded = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": missing}})}
+            for i in missing:
+                self._docs[i] = (now, loaded.get(i))
+                fresh[i] = loaded.get(i)
+        return fresh
