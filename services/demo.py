@@ -588,6 +588,7 @@ class DevStack:
     api_key: str
     ingestion: str
     analytics: str
+    moderation: str
     docs: dict[str, str]
 
     @classmethod
@@ -599,6 +600,7 @@ class DevStack:
                 api_key=info["api_key"],
                 ingestion=services["ingestion"]["http"],
                 analytics=services["analytics"]["http"],
+                moderation=services["moderation"]["http"],
                 docs={name: ends["http"] + "/docs" for name, ends in services.items()},
             )
         except FileNotFoundError:
@@ -688,16 +690,62 @@ class Sender:
         days = await self._get(url, {"from": start.isoformat(), "to": end.isoformat()})
         return sum(int(day["messages"]) for day in days["days"])
 
-    async def timeline_events(self, group_id: str) -> int:
+    async def timeline(self, group_id: str) -> list[dict[str, Any]]:
         url = f"{self.stack.ingestion}/v1/groups/{group_id}/timeline"
-        found, after = 0, None
+        items: list[dict[str, Any]] = []
+        after = None
         while True:
             params: dict[str, Any] = {"limit": 500} | ({"after": after} if after else {})
             page = await self._get(url, params)
-            found += sum(1 for item in page["items"] if item["kind"] == "event")
+            items += page["items"]
             after = page["next"]
             if not after:
-                return found
+                return items
+
+    async def timeline_events(self, group_id: str) -> int:
+        return sum(1 for item in await self.timeline(group_id) if item["kind"] == "event")
+
+    async def decisions(self) -> list[dict[str, Any]]:
+        page = await self._get(f"{self.stack.moderation}/v1/moderation/decisions", {"limit": 500})
+        found: list[dict[str, Any]] = page["decisions"]
+        return found
+
+
+@dataclass
+class Outcomes:
+    """What the system did with the week: moderation decisions and deliveries."""
+
+    decisions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    deliveries: Counter[str] = field(default_factory=Counter)
+    excerpt: list[str] = field(default_factory=list)
+
+
+async def wait_for_outcomes(sender: Sender, scenario: Scenario, within: float = 30.0) -> Outcomes:
+    """Poll until every action in the first focus group's timeline has a final status, then
+    count moderation's decisions and the focus groups' deliveries."""
+    started = time.monotonic()
+    group = scenario.focus[0].id
+    while True:
+        items = await sender.timeline(group)
+        pending = [i for i in items if i["kind"] == "action" and i.get("status") == "pending"]
+        if not pending or time.monotonic() - started > within:
+            break
+        await asyncio.sleep(1.0)
+    outcomes = Outcomes()
+    for decision in await sender.decisions():
+        outcomes.decisions[(decision["rule"], decision["penalty"])] += 1
+    for focus in scenario.focus:
+        for item in await sender.timeline(focus.id):
+            if item["kind"] == "action":
+                outcomes.deliveries[item.get("status", "pending")] += 1
+    for item in items[-10:]:
+        who = (item.get("member") or {}).get("id", "")
+        state = item.get("status", "")
+        text = str(item.get("text") or "")[:36]
+        outcomes.excerpt.append(
+            f"{item['at'][:19]}  {item['kind']:<6} {item['type']:<15} {who:<12} {state:<9} {text}"
+        )
+    return outcomes
 
 
 def stats_window(scenario: Scenario) -> tuple[date, date]:
@@ -735,6 +783,7 @@ def summary(
     dev_file: Path,
     seconds: float,
     counted: tuple[int, float],
+    outcomes: Outcomes | None = None,
 ) -> str:
     events = scenario.events
     kinds = Counter(e["type"] for e in events)
@@ -764,6 +813,18 @@ def summary(
         )
     else:
         lines.append(f"  analytics     nothing counted in {first.name} after {waited:.0f} s")
+    if outcomes is not None:
+        ruled = ", ".join(
+            f"{rule} {penalty} {n}" for (rule, penalty), n in sorted(outcomes.decisions.items())
+        )
+        delivered = ", ".join(f"{status} {n}" for status, n in sorted(outcomes.deliveries.items()))
+        lines += [
+            f"  moderation    {sum(outcomes.decisions.values())} decisions: {ruled or 'none'}",
+            f"  deliveries    in the groups below: {delivered or 'none'}",
+            "",
+            f"The end of {first.name}'s timeline:",
+            *(f"  {line}" for line in outcomes.excerpt),
+        ]
     window = f"from={start.isoformat()}&to={end.isoformat()}"
     lines += ["", "Where to look:"]
     for group in scenario.focus:
@@ -811,10 +872,11 @@ async def run_demo(
             counted = await wait_for_pipeline(sender, scenario, tally)
             for action in scenario.actions:
                 await sender.send_action(action)
+            outcomes = await wait_for_outcomes(sender, scenario)
     except (DemoError, ValueError) as exc:
         print(f"shequn demo: {exc}", file=err)
         return 1
-    print(summary(scenario, tally, stack, dev_file, seconds, counted), file=out)
+    print(summary(scenario, tally, stack, dev_file, seconds, counted, outcomes), file=out)
     if not counted[0]:
         print("shequn demo: analytics counted nothing within a minute; is it running?", file=err)
         return 1

@@ -46,3 +46,16 @@ async def produce(bootstrap: str, messages: list[tuple[str, bytes | None, bytes]
             await producer.send_and_wait(topic, value, key=key)
     finally:
         await producer.stop()
+
+
+def event_id_of(raw: bytes) -> str | None:
+    """The event id of a message on the events topic; None for one that is not an Event (the
+    dead-letter tests put such messages there on purpose)."""
+    from google.protobuf.message import DecodeError
+
+    from services.gen.shequn.v1 import events_pb2
+
+    try:
+        return events_pb2.Event.FromString(raw).event_id
+    except DecodeError:
+        return None

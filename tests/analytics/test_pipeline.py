@@ -10,7 +10,7 @@ import httpx
 from services.gen.shequn.v1 import common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 from tests.clients import count, group_day, joined, message, post_events
 from tests.conftest import Stack, Tenant
-from tests.kafka import produce, read_topic
+from tests.kafka import event_id_of, produce, read_topic
 from tests.waiting import eventually, stays
 
 
@@ -121,5 +121,5 @@ async def test_an_undecodable_message_is_dead_lettered_and_the_rest_flows(
     assert headers["dlq.origin"].startswith(b"shequn.events.v1:")
 
 
-def _event_id(raw: bytes) -> str:
-    return events_pb2.Event.FromString(raw).event_id
+def _event_id(raw: bytes) -> str | None:
+    return event_id_of(raw)

@@ -11,7 +11,7 @@ import httpx
 from tests.clients import joined, message, post_events
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.ingestion.test_delivery import timeline
-from tests.kafka import produce, read_topic
+from tests.kafka import event_id_of, produce, read_topic
 from tests.waiting import eventually, stays
 
 
@@ -100,13 +100,8 @@ async def test_the_penalty_ladder_across_two_groups_and_the_blacklist(
 
 
 async def _raw_events(stack: Stack, event_id: str) -> list[tuple[str, bytes | None, bytes]]:
-    from services.gen.shequn.v1 import events_pb2
-
     [record] = await read_topic(
-        stack.kafka,
-        "shequn.events.v1",
-        1,
-        lambda m: events_pb2.Event.FromString(m.value).event_id == event_id,
+        stack.kafka, "shequn.events.v1", 1, lambda m: event_id_of(m.value) == event_id
     )
     return [(record.topic, record.key, record.value)]
 
