@@ -39,6 +39,8 @@ CONCURRENCY = 3
 WAIT_SECONDS = 60.0
 LIVECODE = "lc-spring"
 CHANNELS = ("store-A", "store-B", "douyin")
+# The brand's own domains: staff share articles and the shop (whitelisted before sending).
+WHITELIST = ("mp.weixin.qq.com", "example.com")
 
 # Waking hours in Asia/Shanghai, with a lunch bump and the evening peak.
 HOUR_WEIGHTS = {
@@ -676,6 +678,15 @@ class Sender:
             raise failed.exceptions[0] from None
         return tally
 
+    async def set_rules(self) -> None:
+        """What an operator does first: the shop's own domains are not ads."""
+        url = f"{self.stack.moderation}/v1/rulesets/default"
+        current = await self._get(url, {})
+        current["url_whitelist"] = sorted(set(current["url_whitelist"]) | set(WHITELIST))
+        response = await self.http.put(url, json=current, headers=self.headers)
+        if response.status_code != 200:
+            raise DemoError(f"PUT {url} → HTTP {response.status_code}: {response.text[:300]}")
+
     async def send_action(self, action: Body) -> None:
         await self._post(self.stack.ingestion + "/v1/actions", action)
 
@@ -862,6 +873,7 @@ async def run_demo(
         scenario = build_scenario(seed, groups=groups, members=members)
         async with httpx.AsyncClient(timeout=60.0) as http:
             sender = Sender(http, stack)
+            await sender.set_rules()
             progress = Progress(len(scenario.events), err)
             started = time.monotonic()
             try:

@@ -99,10 +99,14 @@ def verdict_of(
     key = f"{event.tenant_id}:{event.group_id}:{posted.member.id}"
     flooded = flood.observe(key, event.event_id, at, posted.message.text, ruleset.flood)
     if exempt(ruleset, member):
-        skipped = ("flood", "probation")
+        # An admin's announcement is the same text in every group by design (群发).
+        skipped = ("flood", "probation", "cross_group")
     else:
-        answers += [flooded, probation(member.joined_at, at, ruleset.probation_minutes, answers)]
-    answers.append(cross_group(groups_with_same_text, ruleset.cross_group, posted.message.text))
+        answers += [
+            flooded,
+            probation(member.joined_at, at, ruleset.probation_minutes, answers),
+            cross_group(groups_with_same_text, ruleset.cross_group, posted.message.text),
+        ]
     return Verdict(tuple(answers), skipped)
 
 

@@ -50,7 +50,7 @@ GROUPS = "groups"  # each group's name and owner: what a locked name is restored
 VIOLATIONS = "violations"  # one document per violation, keyed by the event
 BLACKLIST = "blacklist"  # tenant-wide, keyed "{tenant}:{member}"
 DECISIONS = "decisions"  # the audit log, keyed "{tenant}:{event}:{rule}"
-CROSS_GROUP = "cross_group"  # recent groups a normalized text was posted in
+CROSS_GROUP = "cross_group"  # recent groups a member posted a normalized text in
 _CROSS_GROUP_MIN_LENGTH = 6  # shorter texts ("好的", "谢谢") are said everywhere
 
 INDEXES = [
@@ -68,11 +68,14 @@ INDEXES = [
 ]
 
 
-def _text_key(tenant_id: str, text: str) -> str | None:
+def _text_key(tenant_id: str, member_id: str, text: str) -> str | None:
+    """One member's one text, normalized: the unit of cross-group spam. (Many members posting
+    one text is coordinated spam, a different rule.)"""
     compact = normalize.compact(text).text
     if len(compact) < _CROSS_GROUP_MIN_LENGTH:
         return None
-    return f"{tenant_id}:{hashlib.sha1(compact.encode()).hexdigest()[:20]}"
+    digest = hashlib.sha1(f"{member_id}\0{compact}".encode()).hexdigest()[:24]
+    return f"{tenant_id}:{digest}"
 
 
 def _state(doc: Document | None) -> MemberState | None:
@@ -236,12 +239,15 @@ class Moderation:
         seen: dict[str, list[tuple[events_pb2.Event, str]]] = defaultdict(list)
         for e in events:
             if e.WhichOneof("payload") == "message_posted":
-                key = _text_key(e.tenant_id, e.message_posted.message.text)
+                posted = e.message_posted
+                key = _text_key(e.tenant_id, posted.member.id, posted.message.text)
                 if key:
                     seen[key].append((e, key))
         if not seen:
             return {}
         collection = self.store[CROSS_GROUP]
+        # Entries are "group|time|event" strings: NX-27017 turns pushed sub-documents into
+        # JSON strings on the second push, so plain strings are what both servers keep alike.
         await collection.bulk_write(
             [
                 UpdateOne(
@@ -250,7 +256,7 @@ class Moderation:
                         "$push": {
                             "posts": {
                                 "$each": [
-                                    {"g": e.group_id, "t": stamp(occurred_at(e)), "e": e.event_id}
+                                    f"{e.group_id}|{stamp(occurred_at(e))}|{e.event_id}"
                                     for e, _ in posts
                                 ],
                                 "$slice": -200,
@@ -266,15 +272,12 @@ class Moderation:
         docs = {d["_id"]: d async for d in collection.find({"_id": {"$in": list(seen)}})}
         counts = {}
         for key, posts in seen.items():
+            entries = [p.split("|") for p in docs.get(key, {}).get("posts", [])]
             for event, _ in posts:
                 ruleset = rules[(event.tenant_id, event.group_id)][0]
                 window = ruleset.cross_group.window_seconds * 1_000_000
                 at = stamp(occurred_at(event))
-                groups = {
-                    p["g"]
-                    for p in docs.get(key, {}).get("posts", [])
-                    if at - window <= p["t"] <= at
-                }
+                groups = {g for g, t, _ in entries if at - window <= int(t) <= at}
                 counts[event.event_id] = len(groups)
         return counts
 

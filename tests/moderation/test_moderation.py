@@ -193,3 +193,18 @@ async def test_rulesets_are_validated_and_kept_per_tenant(
     theirs = (await http.get(url, headers=other.headers("viewer"))).json()
     assert theirs["banned_keywords"] == []
     assert await decisions(http, stack, other) == []
+
+
+async def test_the_same_text_in_three_groups_is_cross_group_spam(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    groups = [_group() for _ in range(3)]
+    spreader = f"u-{uuid.uuid4().hex[:6]}"
+    await post_events(http, stack, tenant, [joined(g, spreader) for g in groups])
+    text = "新品上市全场五折，快来抢购吧"
+    for group in groups:  # one request each, so the count crosses batches
+        await post_events(http, stack, tenant, message(group, spreader, text))
+    found = await eventually(
+        lambda: decisions(http, stack, tenant, member_id=spreader), lambda d: len(d) >= 1
+    )
+    assert [(d["rule"], d["group_id"]) for d in found] == [("cross_group", groups[2])]

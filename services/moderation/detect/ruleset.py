@@ -59,7 +59,7 @@ class Ruleset(_Part):
     penalties: Penalties = Penalties()
     exempt_roles: list[Role] = Field(
         default_factory=lambda: list[Role](["owner", "admin"]),
-        description="exempt from flood and probation (never from the blacklist)",
+        description="exempt from flood, probation and cross-group (never from the blacklist)",
     )
     exempt_tags: list[str] = Field(default_factory=lambda: ["kol"])
 
