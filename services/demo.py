@@ -678,14 +678,22 @@ class Sender:
             raise failed.exceptions[0] from None
         return tally
 
-    async def set_rules(self) -> None:
-        """What an operator does first: the shop's own domains are not ads."""
+    async def set_rules(self, strict_group: str) -> None:
+        """What an operator does first: the shop's own domains are not ads; and one group
+        where only admins may invite or rename (拉人者踢, 禁止改群名)."""
         url = f"{self.stack.moderation}/v1/rulesets/default"
         current = await self._get(url, {})
         current["url_whitelist"] = sorted(set(current["url_whitelist"]) | set(WHITELIST))
-        response = await self.http.put(url, json=current, headers=self.headers)
-        if response.status_code != 200:
-            raise DemoError(f"PUT {url} → HTTP {response.status_code}: {response.text[:300]}")
+        strict = {"invite_policy": True, "rename_lock": True}
+        for target, body in (
+            (url, current),
+            (f"{self.stack.moderation}/v1/rulesets/groups/{strict_group}", strict),
+        ):
+            response = await self.http.put(target, json=body, headers=self.headers)
+            if response.status_code != 200:
+                raise DemoError(
+                    f"PUT {target} → HTTP {response.status_code}: {response.text[:300]}"
+                )
 
     async def send_action(self, action: Body) -> None:
         await self._post(self.stack.ingestion + "/v1/actions", action)
@@ -873,7 +881,7 @@ async def run_demo(
         scenario = build_scenario(seed, groups=groups, members=members)
         async with httpx.AsyncClient(timeout=60.0) as http:
             sender = Sender(http, stack)
-            await sender.set_rules()
+            await sender.set_rules(scenario.focus[-1].id)
             progress = Progress(len(scenario.events), err)
             started = time.monotonic()
             try:

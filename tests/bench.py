@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -20,7 +21,7 @@ from typing import Any
 import grpc
 import httpx
 
-from services.gen.shequn.v1 import common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
+from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 from tests.conftest import Stack, create_tenant, start_dev_stack, stop_dev_stack
 from tests.moderation.evaluation import bench_detection
 from tests.waiting import eventually
@@ -108,6 +109,90 @@ async def bench_grpc(stack: Stack) -> None:
     print(f"gRPC PublishStream {accepted} events in {took:.2f}s = {accepted / took:,.0f} events/s")
 
 
+async def bench_moderation_latency(stack: Stack, rate: int = 500, seconds: int = 20) -> None:
+    """Events produced to Kafka at a steady rate, one in 20 an ad from a new member; the time
+    from an ad entering the events topic to its warning leaving on the actions topic (both
+    Kafka record timestamps, one clock)."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    tenant = await create_tenant(stack)
+    run = uuid.uuid4().hex[:6]
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, linger_ms=2)
+    consumer = AIOKafkaConsumer(
+        "shequn.actions.v1", bootstrap_servers=stack.kafka, group_id=f"bench-{run}",
+        auto_offset_reset="latest", enable_auto_commit=False,
+    )  # fmt: skip
+    await producer.start()
+    await consumer.start()
+    await asyncio.sleep(6)  # the consumer's group join, so that no action is missed
+    entered: dict[str, int] = {}
+    left: dict[str, int] = {}
+    pending: dict[str, Any] = {}
+
+    async def collect() -> None:
+        while True:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                for m in batch:
+                    action = actions_pb2.Action.FromString(m.value)
+                    if action.cause_event_id.startswith(f"lat-{run}-") and action.HasField(
+                        "send_text"
+                    ):
+                        left.setdefault(action.cause_event_id, m.timestamp)
+
+    collector = asyncio.create_task(collect())
+    started = time.perf_counter()
+    for i in range(rate * seconds):
+        event = events_pb2.Event(
+            event_id=f"lat-{run}-{i}", tenant_id=tenant.id, group_id=f"g-{i % 50}",
+            platform=common_pb2.PLATFORM_SIM,
+        )  # fmt: skip
+        event.occurred_at.GetCurrentTime()
+        event.received_at.GetCurrentTime()
+        ad = i % 20 == 0
+        event.message_posted.member.CopyFrom(
+            common_pb2.Member(id=f"u-{i}" if ad else f"u-{i % 997}")
+        )
+        event.message_posted.message.text = (
+            "加微信 vx: shop_8888 领福利" if ad else f"今天有什么优惠吗 {i}"
+        )
+        key = f"{tenant.id}:{event.group_id}".encode()
+        sent = await producer.send("shequn.events.v1", event.SerializeToString(), key=key)
+        if ad:
+            pending[event.event_id] = sent
+        behind = (i + 1) / rate - (time.perf_counter() - started)
+        if behind > 0:
+            await asyncio.sleep(behind)
+    sent_for = time.perf_counter() - started
+    for event_id, sent in pending.items():
+        entered[event_id] = (await sent).timestamp
+
+    async def answered() -> int:
+        return len(left)
+
+    with contextlib.suppress(AssertionError):  # report what arrived within the minute
+        await eventually(answered, lambda n: n >= len(entered), within=60, every=0.5)
+    collector.cancel()
+    await producer.stop()
+    await consumer.stop()
+    latencies = sorted(left[e] - entered[e] for e in left)
+    if not latencies:
+        print("moderation latency: no actions seen")
+        return
+
+    def pct(p: float) -> int:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
+
+    print(
+        f"moderation         {rate * seconds} events at {rate * seconds / sent_for:,.0f}/s; "
+        f"{len(latencies)}/{len(entered)} ads answered"
+    )
+    print(
+        f"  event in Kafka → warning on the actions topic: p50 {pct(0.5)} ms, "
+        f"p99 {pct(0.99)} ms, max {latencies[-1]} ms "
+        f"(target p99 < 100 ms: ratio {pct(0.99) / 100:.2f})"
+    )
+
+
 async def main() -> None:
     bench_detection()
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,6 +207,7 @@ async def main() -> None:
         try:
             stack = Stack(info, Path(tmp) / "stack")
             print(f"machine: {sys.platform}, python {sys.version.split()[0]}")
+            await bench_moderation_latency(stack)
             await bench_http(stack)
             await bench_grpc(stack)
         finally:
