@@ -138,12 +138,9 @@ class Moderation:
             at = occurred_at(event)
             kind = event.WhichOneof("payload")
             ruling = None
-            if (
-                kind == "message_posted"
-                and f"{event.tenant_id}:{event.message_posted.member.id}" in blacklisted
-            ):
-                pass  # being removed already: no further warnings or kicks
-            elif kind == "message_posted":
+            # A blacklisted member is being removed already: no further warnings or kicks.
+            removing = f"{event.tenant_id}:{event.message_posted.member.id}" in blacklisted
+            if kind == "message_posted" and not removing:
                 who = event.message_posted.member
                 state = states.get(member_doc_id(event.tenant_id, event.group_id, who.id))
                 member = MemberState(

@@ -218,19 +218,25 @@ async def test_telegram_permanent_errors_and_unsupported_actions(
     assert telegram.calls_for(chat)[0].params == {"chat_id": chat, "message_id": 42}
 
 
-async def test_a_redelivered_action_is_not_delivered_again(
-    stack: Stack, tenant: Tenant, http: httpx.AsyncClient, telegram: FakeTelegram
-) -> None:
-    chat = _chat()
+def _telegram_text(tenant: Tenant, chat: str, text: str) -> actions_pb2.Action:
+    """An action as a service would put it on the actions topic."""
     action = actions_pb2.Action(
-        action_id=f"redelivered-{uuid.uuid4().hex}",
+        action_id=f"test-{uuid.uuid4().hex}",
         tenant_id=tenant.id,
         group_id=chat,
         platform=common_pb2.PLATFORM_TELEGRAM,
         source_service="test",
     )
     action.created_at.GetCurrentTime()
-    action.send_text.text = "只发一次"
+    action.send_text.text = text
+    return action
+
+
+async def test_a_redelivered_action_is_not_delivered_again(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient, telegram: FakeTelegram
+) -> None:
+    chat = _chat()
+    action = _telegram_text(tenant, chat, "只发一次")
     message = ("shequn.actions.v1", f"{tenant.id}:{chat}".encode(), action.SerializeToString())
 
     def is_result(m: Any) -> bool:
@@ -251,15 +257,7 @@ async def test_an_action_in_flight_at_a_restart_is_reported_not_repeated(
 ) -> None:
     """What a gateway finds after it died during a platform call: the claim without a result."""
     chat = _chat()
-    action = actions_pb2.Action(
-        action_id=f"in-flight-{uuid.uuid4().hex}",
-        tenant_id=tenant.id,
-        group_id=chat,
-        platform=common_pb2.PLATFORM_TELEGRAM,
-        source_service="test",
-    )
-    action.created_at.GetCurrentTime()
-    action.send_text.text = "发到一半"
+    action = _telegram_text(tenant, chat, "发到一半")
     mongo = client(stack.mongo)
     try:
         await mongo["shequn_ingestion"]["deliveries"].insert_one(
