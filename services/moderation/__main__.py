@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.moderation import api
+from services.moderation import api, grpc_api
 from services.moderation.pipeline import INDEXES, Moderation
 from services.moderation.rulesets import RULESETS, Rulesets
 from services.runtime.envelope import events_consumer
@@ -15,6 +15,7 @@ def build(rt: Runtime) -> ServiceParts:
     return ServiceParts(
         indexes=INDEXES,
         routers=[api.router(rt.store, rulesets, rt.producer, rt.settings)],
+        grpc=[grpc_api.service(rt.store, rulesets, rt.auth)],
         consumers=[events_consumer("moderation", rt.settings, moderation.handle)],
     )
 

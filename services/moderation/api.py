@@ -20,10 +20,16 @@ from services.runtime.store import Document, Store, stamp
 UNBANNED = "{name} 已从黑名单移除，可以重新入群。"
 
 
-def _invalid(exc: ValidationError) -> HTTPException:
+def invalid_field(exc: ValidationError) -> tuple[str, str]:
+    """(field, "field: reason") of the first problem of a ruleset."""
     error = exc.errors(include_url=False)[0]
     field = ".".join(str(p) for p in error["loc"]) or "body"
-    return HTTPException(422, {"error": f"{field}: {error['msg']}", "field": field})
+    return field, f"{field}: {error['msg']}"
+
+
+def _invalid(exc: ValidationError) -> HTTPException:
+    field, message = invalid_field(exc)
+    return HTTPException(422, {"error": message, "field": field})
 
 
 def _decision(doc: Document) -> dict[str, Any]:
@@ -31,6 +37,30 @@ def _decision(doc: Document) -> dict[str, Any]:
     shown["decision_id"] = doc["_id"].split(":", 1)[1]
     shown["decided_at"] = datetime.fromtimestamp(doc["decided_at"] / 1e6, UTC).isoformat()
     return shown
+
+
+async def list_decisions(
+    store: Store,
+    tenant_id: str,
+    group_id: str | None = None,
+    member_id: str | None = None,
+    rule: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Decisions of a tenant, newest first (HTTP and gRPC)."""
+    query: dict[str, Any] = {"tenant_id": tenant_id}
+    for name, value in (("group_id", group_id), ("member_id", member_id), ("rule", rule)):
+        if value:
+            query[name] = value
+    if start or end:
+        query["decided_at"] = {
+            **({"$gte": stamp(start)} if start else {}),
+            **({"$lt": stamp(end)} if end else {}),
+        }
+    docs = await store[DECISIONS].find(query).sort("decided_at", -1).limit(limit).to_list(limit)
+    return [_decision(d) for d in docs]
 
 
 def router(store: Store, rulesets: Rulesets, producer: Producer, settings: Settings) -> APIRouter:
@@ -83,7 +113,7 @@ def router(store: Store, rulesets: Rulesets, producer: Producer, settings: Setti
             raise HTTPException(404, {"error": "this group has no override"})
 
     @api.get("/moderation/decisions", tags=["moderation"])
-    async def list_decisions(
+    async def audit_log(
         principal: Viewer,
         group_id: str | None = None,
         member_id: str | None = None,
@@ -93,17 +123,10 @@ def router(store: Store, rulesets: Rulesets, producer: Producer, settings: Setti
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
         """The audit log: every decision with its rule, evidence and every check's answer."""
-        query: dict[str, Any] = {"tenant_id": principal.tenant_id}
-        for name, value in (("group_id", group_id), ("member_id", member_id), ("rule", rule)):
-            if value:
-                query[name] = value
-        if start or end:
-            query["decided_at"] = {
-                **({"$gte": stamp(start)} if start else {}),
-                **({"$lt": stamp(end)} if end else {}),
-            }
-        docs = await store[DECISIONS].find(query).sort("decided_at", -1).limit(limit).to_list(limit)
-        return {"decisions": [_decision(d) for d in docs]}
+        found = await list_decisions(
+            store, principal.tenant_id, group_id, member_id, rule, start, end, limit
+        )
+        return {"decisions": found}
 
     @api.post("/moderation/decisions/{decision_id}/appeal", tags=["moderation"])
     async def appeal(

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.clients import joined, message, post_events
 from tests.conftest import Stack, Tenant, create_tenant
@@ -208,3 +209,46 @@ async def test_the_same_text_in_three_groups_is_cross_group_spam(
         lambda: decisions(http, stack, tenant, member_id=spreader), lambda d: len(d) >= 1
     )
     assert [(d["rule"], d["group_id"]) for d in found] == [("cross_group", groups[2])]
+
+
+async def test_rulesets_and_decisions_over_grpc(stack: Stack, tenant: Tenant) -> None:
+    import grpc
+    from google.protobuf import json_format
+    from google.protobuf.struct_pb2 import Struct
+
+    from services.gen.shequn.v1 import moderation_pb2, moderation_pb2_grpc
+
+    def auth(key: str) -> tuple[tuple[str, str]]:
+        return (("authorization", f"Bearer {key}"),)
+
+    group = _group()
+    async with grpc.aio.insecure_channel(stack.grpc("moderation")) as channel:
+        stub = moderation_pb2_grpc.ModerationServiceStub(channel)
+        got = await stub.GetRuleset(
+            moderation_pb2.GetRulesetRequest(), metadata=auth(tenant.viewer)
+        )
+        assert json_format.MessageToDict(got.ruleset)["flood"]["max_messages"] == 5
+        override = Struct()
+        override.update({"rename_lock": True})
+        put = await stub.PutRuleset(
+            moderation_pb2.PutRulesetRequest(group_id=group, ruleset=override),
+            metadata=auth(tenant.owner),
+        )
+        assert put.ruleset["rename_lock"] is True and put.override["rename_lock"] is True
+        bad = Struct()
+        bad.update({"flood": {"max_messages": 0}})
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.PutRuleset(
+                moderation_pb2.PutRulesetRequest(ruleset=bad), metadata=auth(tenant.owner)
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert str(refused.value.details()).startswith("flood.max_messages")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.PutRuleset(
+                moderation_pb2.PutRulesetRequest(ruleset=bad), metadata=auth(tenant.viewer)
+            )
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        listed = await stub.ListDecisions(
+            moderation_pb2.ListDecisionsRequest(), metadata=auth(tenant.viewer)
+        )
+        assert list(listed.decisions) == []
