@@ -80,6 +80,25 @@ def stop_dev_stack(process: subprocess.Popen[bytes], within: float = 60.0) -> in
         raise
 
 
+def start_service(
+    name: str, env: dict[str, str], log: Path, http_port: int | None = None
+) -> subprocess.Popen[bytes]:
+    """One service as its own process (for tests that kill it), on free ports."""
+    from services.devstack import free_port
+
+    ports = {
+        "SHEQUN_HTTP_PORT": str(http_port or free_port()),
+        "SHEQUN_GRPC_PORT": str(free_port()),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", f"services.{name}"],
+        cwd=ROOT,
+        env={**os.environ, **env, **ports},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state_dir = tmp_path_factory.mktemp("stack") / "state"

@@ -24,7 +24,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from google.protobuf.message import DecodeError
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
@@ -33,11 +32,11 @@ from services.ingestion.adapters import Adapter, Outcome, failed
 from services.ingestion.timeline import TIMELINE, action_entry, action_entry_id
 from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key
-from services.runtime.consumer import ConsumerSpec, InvalidMessage, Record
+from services.runtime.consumer import ConsumerSpec, Record
+from services.runtime.envelope import decode_checked
 from services.runtime.logs import log_context
 from services.runtime.settings import Settings
 from services.runtime.store import DUPLICATE_KEY, Store, stamp
-from services.runtime.wellformed import problem
 
 log = logging.getLogger(__name__)
 DELIVERIES = "deliveries"
@@ -53,17 +52,7 @@ Finished = tuple[actions_pb2.Action, Outcome, int]
 
 
 def decode_action(raw: bytes) -> actions_pb2.Action:
-    try:
-        action = actions_pb2.Action.FromString(raw)
-    except DecodeError as exc:
-        raise InvalidMessage(f"not a shequn.v1.Action: {exc}") from None
-    if not (action.action_id and action.tenant_id and action.group_id):
-        raise InvalidMessage("action_id, tenant_id and group_id are required")
-    if action.WhichOneof("kind") is None:
-        raise InvalidMessage("the action has no kind")
-    if found := problem(action):
-        raise InvalidMessage(found)
-    return action
+    return decode_checked(actions_pb2.Action, raw, ("action_id", "tenant_id", "group_id"), "kind")
 
 
 def _key(action: actions_pb2.Action) -> str:

@@ -8,12 +8,13 @@ kind, and never fail the webhook."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from telegram import Chat, ChatMember, Message, MessageEntity, Update, User
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
+from services.runtime.envelope import new_event
 
 GROUP_CHATS = {Chat.GROUP, Chat.SUPERGROUP}
 _MEMBER_STATUSES = {
@@ -42,15 +43,9 @@ def _member(user: User | None, role: int = common_pb2.GROUP_ROLE_MEMBER) -> comm
 def _envelope(
     event_id: str, chat_id: int, at: datetime, tenant_id: str, received_at: datetime
 ) -> events_pb2.Event:
-    event = events_pb2.Event(
-        event_id=event_id,
-        tenant_id=tenant_id,
-        group_id=str(chat_id),
-        platform=common_pb2.PLATFORM_TELEGRAM,
+    return new_event(
+        event_id, tenant_id, str(chat_id), common_pb2.PLATFORM_TELEGRAM, at, received_at
     )
-    event.occurred_at.FromDatetime(at.astimezone(UTC))
-    event.received_at.FromDatetime(received_at)
-    return event
 
 
 def _membership_id(chat_id: int, change: str, user_id: int, at: datetime) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.ingestion.events import GROUP_OR_MEMBER_ID, ID_RULE
+from services.runtime.envelope import new_event
 
 GROUP_CHANGE = "change_external_chat"
 _CHANGES = {
@@ -72,15 +73,7 @@ class Callback:
 def _envelope(
     event_id: str, group_id: str, at: datetime, tenant_id: str, received_at: datetime
 ) -> events_pb2.Event:
-    event = events_pb2.Event(
-        event_id=event_id,
-        tenant_id=tenant_id,
-        group_id=group_id,
-        platform=common_pb2.PLATFORM_WECOM,
-    )
-    event.occurred_at.FromDatetime(at)
-    event.received_at.FromDatetime(received_at)
-    return event
+    return new_event(event_id, tenant_id, group_id, common_pb2.PLATFORM_WECOM, at, received_at)
 
 
 def group_change_events(

@@ -78,6 +78,10 @@ def _text_key(tenant_id: str, member_id: str, text: str) -> str | None:
     return f"{tenant_id}:{digest}"
 
 
+def _person(event: events_pb2.Event) -> str:
+    return f"{event.tenant_id}:{event.message_posted.member.id}"
+
+
 def _state(doc: Document | None) -> MemberState | None:
     if doc is None or not doc.get("in_group"):
         return None
@@ -139,8 +143,7 @@ class Moderation:
             kind = event.WhichOneof("payload")
             ruling = None
             # A blacklisted member is being removed already: no further warnings or kicks.
-            removing = f"{event.tenant_id}:{event.message_posted.member.id}" in blacklisted
-            if kind == "message_posted" and not removing:
+            if kind == "message_posted" and _person(event) not in blacklisted:
                 who = event.message_posted.member
                 state = states.get(member_doc_id(event.tenant_id, event.group_id, who.id))
                 member = MemberState(

@@ -4,30 +4,53 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.gen.shequn.v1 import events_pb2
+from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime.consumer import BatchHandler, ConsumerSpec, InvalidMessage, Record
 from services.runtime.settings import Settings
 from services.runtime.store import Document, LatestWins, write_latest
 from services.runtime.wellformed import problem
 
 Event = events_pb2.Event
+M = TypeVar("M", bound=Message)
+
+
+def decode_checked(kind: type[M], raw: bytes, required: tuple[str, ...], oneof: str) -> M:
+    """A topic's message, or InvalidMessage (dead-lettered) for one no handler could use:
+    undecodable, without its ids or its payload, or not well-formed."""
+    try:
+        message = kind.FromString(raw)
+    except DecodeError as exc:
+        raise InvalidMessage(f"not a {kind.DESCRIPTOR.full_name}: {exc}") from None
+    if not all(getattr(message, name) for name in required):
+        raise InvalidMessage(", ".join(required) + " are required")
+    if message.WhichOneof(oneof) is None:
+        raise InvalidMessage(f"the message has no {oneof}")
+    if found := problem(message):
+        raise InvalidMessage(found)
+    return message
 
 
 def decode_event(raw: bytes) -> Event:
-    try:
-        event = Event.FromString(raw)
-    except DecodeError as exc:
-        raise InvalidMessage(f"not a shequn.v1.Event: {exc}") from None
-    if not (event.event_id and event.tenant_id and event.group_id):
-        raise InvalidMessage("event_id, tenant_id and group_id are required")
-    if event.WhichOneof("payload") is None:
-        raise InvalidMessage("the event has no payload")
-    if found := problem(event):
-        raise InvalidMessage(found)
+    return decode_checked(Event, raw, ("event_id", "tenant_id", "group_id"), "payload")
+
+
+def new_event(
+    event_id: str,
+    tenant_id: str,
+    group_id: str,
+    platform: common_pb2.Platform.ValueType,
+    occurred: datetime,
+    received: datetime,
+) -> Event:
+    """An event envelope without its payload, as a platform's normalizer starts one."""
+    event = Event(event_id=event_id, tenant_id=tenant_id, group_id=group_id, platform=platform)
+    event.occurred_at.FromDatetime(occurred.astimezone(UTC))
+    event.received_at.FromDatetime(received.astimezone(UTC))
     return event
 
 

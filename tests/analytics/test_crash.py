@@ -4,10 +4,7 @@ event exactly once. It runs as its own process on its own topic, consumer group 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime.bus import Outgoing, Producer, ensure_topics, group_key
 from services.runtime.settings import Settings
 from services.runtime.store import client
-from tests.conftest import ROOT, Stack
+from tests.conftest import Stack, start_service
 from tests.waiting import eventually, stays
 
 TOTAL = 2000
@@ -33,20 +30,6 @@ async def _consumed(http_port: int) -> int:
         if line.startswith('shequn_consumed_messages_total{consumer="analytics"'):
             return int(float(line.rsplit(" ", 1)[1]))
     return 0
-
-
-def _start(env: dict[str, str], log: Path, http_port: int | None = None) -> subprocess.Popen[bytes]:
-    ports = {
-        "SHEQUN_HTTP_PORT": str(http_port or free_port()),
-        "SHEQUN_GRPC_PORT": str(free_port()),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.analytics"],
-        cwd=ROOT,
-        env={**os.environ, **env, **ports},
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
 
 
 def _event(i: int) -> events_pb2.Event:
@@ -95,7 +78,7 @@ async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
             await asyncio.sleep(pause)
 
     log = tmp_path / "analytics.log"
-    first = _start(env, log)
+    first = start_service("analytics", env, log)
     try:
         await stream(0, 100)
         await eventually(counted, lambda n: n > 0, within=60)
@@ -106,7 +89,7 @@ async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
         first.wait(10)
         after_kill = await counted()
         assert at_kill < TOTAL, "the stream was over before the kill; nothing was proven"
-        second = _start(env, log, http_port := free_port())
+        second = start_service("analytics", env, log, http_port := free_port())
         try:
             await streaming
             await eventually(counted, lambda n: n >= TOTAL, within=90)

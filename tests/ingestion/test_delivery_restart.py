@@ -4,10 +4,7 @@ its own topics, consumer groups and databases, against a slow Telegram stand-in.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -21,24 +18,13 @@ from services.runtime.auth import Authenticator, Role
 from services.runtime.bus import Outgoing, Producer, ensure_topics, group_key
 from services.runtime.settings import Settings
 from services.runtime.store import client
-from tests.conftest import ROOT, Stack
+from tests.conftest import Stack, start_service
 from tests.fakes import FakeTelegram, serve_fake
 from tests.ingestion.test_delivery import BOT_TOKEN
 from tests.kafka import read_topic
 from tests.waiting import eventually
 
 ACTIONS = 12
-
-
-def _start(env: dict[str, str], http_port: int, log: Path) -> subprocess.Popen[bytes]:
-    ports = {"SHEQUN_HTTP_PORT": str(http_port), "SHEQUN_GRPC_PORT": str(free_port())}
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.ingestion"],
-        cwd=ROOT,
-        env={**os.environ, **env, **ports},
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
 
 
 async def _ready(port: int) -> bool:
@@ -76,7 +62,7 @@ async def test_sigkill_during_delivery_delivers_nothing_twice(stack: Stack, tmp_
     async with serve_fake(FakeTelegram(delay=0.6)) as telegram:
         port = free_port()
         log = tmp_path / "ingestion.log"
-        first = _start(env, port, log)
+        first = start_service("ingestion", env, log, port)
         producer = Producer(settings)
         await producer.start()
         try:
@@ -114,7 +100,7 @@ async def test_sigkill_during_delivery_delivers_nothing_twice(stack: Stack, tmp_
             await eventually(telegram.count, lambda n: n >= 3, within=60, every=0.05)
             first.send_signal(signal.SIGKILL)
             first.wait(10)
-            second = _start(env, port, log)
+            second = start_service("ingestion", env, log, port)
             try:
                 results = await read_topic(stack.kafka, settings.topic_action_results, ACTIONS)
             finally:

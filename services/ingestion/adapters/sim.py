@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.ingestion.adapters import DELIVERED, Outcome, failed
+from services.runtime.envelope import new_event
 from services.runtime.projections import (
     directory_changes,
     group_doc_id,
@@ -118,14 +119,11 @@ class SimAdapter:
     def _event(action: actions_pb2.Action, kind: str) -> events_pb2.Event:
         """The event the platform sends back; its id follows from the action's, so a repeated
         delivery sends the same event, which ingestion's dedupe absorbs."""
-        event = events_pb2.Event(
-            event_id=f"sim:{action.action_id}",
-            tenant_id=action.tenant_id,
-            group_id=action.group_id,
-            platform=common_pb2.PLATFORM_SIM,
-        )
-        event.occurred_at.GetCurrentTime()
-        event.received_at.GetCurrentTime()
+        now = _now()
+        event = new_event(
+            f"sim:{action.action_id}", action.tenant_id, action.group_id,
+            common_pb2.PLATFORM_SIM, now, now,
+        )  # fmt: skip
         getattr(event, kind).SetInParent()
         return event
 
