@@ -6,11 +6,18 @@ from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from services.analytics import api, counters
-from services.analytics.counting import contributions
+from services.analytics.counting import contributions, violation
+from services.gen.shequn.v1 import decisions_pb2
 from services.runtime import metrics
-from services.runtime.consumer import Record
-from services.runtime.envelope import Event, events_consumer
+from services.runtime.consumer import ConsumerSpec, Record
+from services.runtime.envelope import Event, decode_checked, events_consumer
 from services.runtime.service import Runtime, ServiceParts, run
+
+Decision = decisions_pb2.Decision
+
+
+def _decode_decision(raw: bytes) -> Decision:
+    return decode_checked(Decision, raw, ("decision_id", "tenant_id", "group_id"))
 
 
 def build(rt: Runtime) -> ServiceParts:
@@ -23,10 +30,21 @@ def build(rt: Runtime) -> ServiceParts:
         for r in records:
             metrics.EVENTS_ANALYZED.labels(r.value.WhichOneof("payload") or "").inc()
 
+    async def count_violations(records: Sequence[Record[Decision]]) -> None:
+        found = (violation(r.value, tz) for r in records)
+        await counters.absorb(group_daily, [c for c in found if c is not None])
+
+    violations = ConsumerSpec(
+        "analytics-decisions",
+        [rt.settings.topic_decisions],
+        _decode_decision,
+        count_violations,
+        lambda d: {"decision_id": d.decision_id, "tenant_id": d.tenant_id},
+    )
     return ServiceParts(
         indexes=counters.INDEXES,
         routers=[api.router(group_daily, tz)],
-        consumers=[events_consumer("analytics", rt.settings, count)],
+        consumers=[events_consumer("analytics", rt.settings, count), violations],
     )
 
 

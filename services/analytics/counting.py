@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from services.gen.shequn.v1 import events_pb2
+from services.gen.shequn.v1 import decisions_pb2, events_pb2
 from services.runtime.envelope import occurred_at
 
 GROUP_DAY_FIELDS = (
@@ -53,6 +53,36 @@ class Contribution:
     poster: str = ""  # the member who posted, for active_members
 
 
+# Decisions that are not a member breaking a group rule.
+NOT_VIOLATIONS = frozenset({"unban", "dedupe"})
+
+
+def _contribution(
+    tenant_id: str, group_id: str, day: date, absorbed_as: str, counts: dict[str, int], poster: str
+) -> Contribution:
+    return Contribution(
+        doc_id=group_day_id(tenant_id, group_id, day, bucket_of(absorbed_as)),
+        tenant_id=tenant_id,
+        group_id=group_id,
+        day=day.isoformat(),
+        event_id=absorbed_as,
+        counts=counts,
+        poster=poster,
+    )
+
+
+def violation(decision: decisions_pb2.Decision, tz: ZoneInfo) -> Contribution | None:
+    """A moderation decision's share: one violation on the day it was decided."""
+    if decision.rule in NOT_VIOLATIONS:
+        return None
+    day = decision.decided_at.ToDatetime(tz).date()
+    # Absorbed under the decision's id: event ids have no ':', so it never equals one.
+    absorbed_as = f"decision:{decision.decision_id}"
+    return _contribution(
+        decision.tenant_id, decision.group_id, day, absorbed_as, {"violations": 1}, ""
+    )
+
+
 def contribution(event: events_pb2.Event, tz: ZoneInfo) -> Contribution | None:
     """The event's contribution, or None for events these counters do not count."""
     kind = event.WhichOneof("payload")
@@ -69,15 +99,7 @@ def contribution(event: events_pb2.Event, tz: ZoneInfo) -> Contribution | None:
     else:
         return None
     day = occurred_at(event).astimezone(tz).date()
-    return Contribution(
-        doc_id=group_day_id(event.tenant_id, event.group_id, day, bucket_of(event.event_id)),
-        tenant_id=event.tenant_id,
-        group_id=event.group_id,
-        day=day.isoformat(),
-        event_id=event.event_id,
-        counts=counts,
-        poster=poster,
-    )
+    return _contribution(event.tenant_id, event.group_id, day, event.event_id, counts, poster)
 
 
 def contributions(events: Iterable[events_pb2.Event], tz: ZoneInfo) -> list[Contribution]:

@@ -19,7 +19,9 @@ Event = events_pb2.Event
 M = TypeVar("M", bound=Message)
 
 
-def decode_checked(kind: type[M], raw: bytes, required: tuple[str, ...], oneof: str) -> M:
+def decode_checked(
+    kind: type[M], raw: bytes, required: tuple[str, ...], oneof: str | None = None
+) -> M:
     """A topic's message, or InvalidMessage (dead-lettered) for one no handler could use:
     undecodable, without its ids or its payload, or not well-formed."""
     try:
@@ -28,7 +30,7 @@ def decode_checked(kind: type[M], raw: bytes, required: tuple[str, ...], oneof: 
         raise InvalidMessage(f"not a {kind.DESCRIPTOR.full_name}: {exc}") from None
     if not all(getattr(message, name) for name in required):
         raise InvalidMessage(", ".join(required) + " are required")
-    if message.WhichOneof(oneof) is None:
+    if oneof and message.WhichOneof(oneof) is None:
         raise InvalidMessage(f"the message has no {oneof}")
     if found := problem(message):
         raise InvalidMessage(found)

@@ -123,3 +123,21 @@ async def test_an_undecodable_message_is_dead_lettered_and_the_rest_flows(
 
 def _event_id(raw: bytes) -> str | None:
     return event_id_of(raw)
+
+
+async def test_moderation_decisions_are_counted_as_violations_once(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    ads = [message(group, f"u-{i}", "加 微 信 领福利 vx: shop_8888") for i in range(2)]
+    await post_events(http, stack, tenant, [*ads, message(group, "u-3", "今天天气不错")])
+    row = await eventually(
+        lambda: group_day(http, stack, tenant, group), lambda r: r["violations"] == 2
+    )
+    assert row["messages"] == 3
+
+    # Decisions read again (a rebalance, a redelivery) count nothing twice.
+    key = f"{tenant.id}:{group}".encode()
+    records = await read_topic(stack.kafka, "shequn.decisions.v1", 2, lambda m: m.key == key)
+    await produce(stack.kafka, [(r.topic, r.key, r.value) for r in records])
+    await stays(lambda: count(http, stack, tenant, group, "violations"), 2)
