@@ -1,18 +1,21 @@
 """The moderation consumer: a batch of events in, decisions and actions out.
 
-One pass per batch: read what the batch needs — rulesets, the members and groups concerned,
-their violations in the penalty window, the blacklist, cross-group counts — with one `$in`
-query per collection; judge the events in order, keeping what the batch itself changes in
-memory; then write with one bulk operation per collection and produce the actions and
-decisions. Violations are documents keyed by the event id and decisions are keyed by event and
-rule, so a redelivered event is neither counted nor recorded twice, and the actions it leads to
-have the same ids as before, which delivery does not repeat."""
+Two passes per batch. The first reads the members and groups concerned and the cross-group
+posts (one `$in` query each, together) and gives every message its verdict in order; the
+second reads the blacklist entry and recent violations of only the members who broke a rule or
+joined, and applies the penalty ladder. The actions and decisions leave before the state is
+written (one bulk operation per collection), so the database is not on the warning's path.
+Violations are documents keyed by the event id and decisions are keyed by event and rule, so a
+redelivered event is neither counted nor recorded twice, and the actions it leads to have the
+same ids as before, which delivery does not repeat."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
@@ -23,6 +26,7 @@ from services.moderation.detect import normalize
 from services.moderation.detect.behaviour import FloodWatch
 from services.moderation.detect.content import ContentChecks
 from services.moderation.detect.ruleset import Ruleset
+from services.moderation.detect.verdict import Verdict
 from services.moderation.judge import (
     MemberState,
     Ruling,
@@ -94,6 +98,27 @@ def _state(doc: Document | None) -> MemberState | None:
     )
 
 
+@dataclass
+class _Case:
+    """One event as the first pass saw it, with the state as of that event in the batch."""
+
+    event: events_pb2.Event
+    ruleset: Ruleset
+    verdict: Verdict | None = None  # message_posted
+    inviter: MemberState | None = None  # member_joined
+    ruling: Ruling | None = None  # decided in the first pass: a rename needs no member record
+
+    @property
+    def person(self) -> str:
+        """The member whose record (blacklist, violations) the ruling needs, or ""."""
+        kind = self.event.WhichOneof("payload")
+        if kind == "member_joined":
+            return f"{self.event.tenant_id}:{self.event.member_joined.member.id}"
+        if self.verdict is not None and self.verdict.violation is not None:
+            return f"{self.event.tenant_id}:{self.event.message_posted.member.id}"
+        return ""
+
+
 class Moderation:
     def __init__(
         self, store: Store, producer: Producer, settings: Settings, rulesets: Rulesets
@@ -109,41 +134,54 @@ class Moderation:
     async def handle(self, records: Sequence[Record[events_pb2.Event]]) -> None:
         events = [r.value for r in records]
         now = datetime.now(UTC)
-        groups = {(e.tenant_id, e.group_id) for e in events}
-        rules = await self.rulesets.for_groups(groups)
-
-        member_ids = set()
-        people = set()  # "{tenant}:{member}" whose violations and blacklist entry matter
-        for e in events:
-            kind = e.WhichOneof("payload")
-            if kind in ("message_posted", "member_joined"):
-                who = getattr(e, kind).member.id
-                member_ids.add(member_doc_id(e.tenant_id, e.group_id, who))
-                people.add(f"{e.tenant_id}:{who}")
-            if kind == "member_joined" and e.member_joined.inviter.id:
-                member_ids.add(member_doc_id(e.tenant_id, e.group_id, e.member_joined.inviter.id))
-            if kind == "group_updated" and e.group_updated.actor.id:
-                member_ids.add(member_doc_id(e.tenant_id, e.group_id, e.group_updated.actor.id))
-        members = await self._find(MEMBERS, member_ids)
-        group_docs = await self._find(GROUPS, {group_doc_id(t, g) for t, g in groups})
-        blacklisted = {
-            d for d, doc in (await self._find(BLACKLIST, people)).items() if doc.get("active")
-        }
+        rules = await self.rulesets.for_groups({(e.tenant_id, e.group_id) for e in events})
+        members, group_docs, crossings = await asyncio.gather(
+            self._find(MEMBERS, _members_concerned(events)),
+            self._find(GROUPS, {group_doc_id(e.tenant_id, e.group_id) for e in events}),
+            self._cross_group_counts(events, rules),
+        )
+        cases = self._examine(events, rules, members, group_docs, crossings, now)
+        # Only members whose message broke a rule, and newcomers, need their record read: most
+        # batches are clean chat and go on without a second round trip.
+        people = {c.person for c in cases if c.person}
         window = max((r.penalties.window_days for r, _ in rules.values()), default=30)
-        violations = await self._violations(people, now - timedelta(days=window))
-        crossings = await self._cross_group(events, rules)
+        blacklisted, violations = await asyncio.gather(
+            self._blacklisted(people), self._violations(people, now - timedelta(days=window))
+        )
+        rulings, new_violations = _rule(cases, blacklisted, violations, now)
+        # Outputs before state: were the process to stop between the two, the batch is judged
+        # again from the same state and yields the same decision and action ids, which
+        # delivery and the audit log take once. That keeps the database off the path of the
+        # warning.
+        await self.producer.send_many(self._outgoing(rulings))
+        await asyncio.gather(
+            write_latest(self.store[MEMBERS], membership_changes(events)),
+            write_latest(self.store[GROUPS], directory_changes(events)),
+            self._insert(VIOLATIONS, new_violations),
+            self._record(rulings),
+            self._remember_posts(events),
+        )
+        self.flood.prune(now)
 
-        rulings: list[Ruling] = []
-        new_violations: list[Document] = []
+    def _examine(
+        self,
+        events: list[events_pb2.Event],
+        rules: dict[tuple[str, str], tuple[Ruleset, ContentChecks]],
+        members: dict[str, Document],
+        group_docs: dict[str, Document],
+        crossings: dict[str, int],
+        now: datetime,
+    ) -> list[_Case]:
+        """The first pass, in order: each message's verdict, and the state each join and
+        rename is judged against, as the batch itself changes membership and names."""
+        cases = []
         states = {k: _state(v) for k, v in members.items()}
         names = {k: str(v.get("name", "")) for k, v in group_docs.items()}
         for event in events:
             ruleset, checks = rules[(event.tenant_id, event.group_id)]
-            at = occurred_at(event)
+            case = _Case(event, ruleset)
             kind = event.WhichOneof("payload")
-            ruling = None
-            # A blacklisted member is being removed already: no further warnings or kicks.
-            if kind == "message_posted" and _person(event) not in blacklisted:
+            if kind == "message_posted":
                 who = event.message_posted.member
                 state = states.get(member_doc_id(event.tenant_id, event.group_id, who.id))
                 member = MemberState(
@@ -151,63 +189,35 @@ class Moderation:
                     tuple(who.tags) or (state.tags if state else ()),
                     state.joined_at if state else None,
                 )
-                verdict = verdict_of(
-                    event, ruleset, checks, member, self.flood, crossings.get(event.event_id, 0), at
-                )
-                person = f"{event.tenant_id}:{who.id}"
-                since = at - timedelta(days=ruleset.penalties.window_days)
-                before = sum(
-                    1 for eid, t in violations[person] if eid != event.event_id and since <= t <= at
-                )
-                ruling = rule_message(event, ruleset, verdict, before, now)
-                if ruling is not None:
-                    violations[person].append((event.event_id, at))
-                    new_violations.append(
-                        {
-                            "_id": f"{person}:{event.event_id}",
-                            "tenant_id": event.tenant_id,
-                            "member": person,
-                            "at": stamp(at),
-                            "rule": ruling.decision.rule,
-                        }
-                    )
+                crossed = crossings.get(event.event_id, 0)
+                at = occurred_at(event)
+                case.verdict = verdict_of(event, ruleset, checks, member, self.flood, crossed, at)
             elif kind == "member_joined":
                 joined = event.member_joined
-                person = f"{event.tenant_id}:{joined.member.id}"
-                inviter = states.get(
+                case.inviter = states.get(
                     member_doc_id(event.tenant_id, event.group_id, joined.inviter.id)
                 )
-                ruling = rule_join(event, ruleset, person in blacklisted, inviter, now)
                 states[member_doc_id(event.tenant_id, event.group_id, joined.member.id)] = (
-                    MemberState(role_of(joined.member, None), tuple(joined.member.tags), at)
+                    MemberState(
+                        role_of(joined.member, None), tuple(joined.member.tags), occurred_at(event)
+                    )
                 )
             elif kind == "member_left":
-                states[
-                    member_doc_id(event.tenant_id, event.group_id, event.member_left.member.id)
-                ] = None
+                left = event.member_left.member.id
+                states[member_doc_id(event.tenant_id, event.group_id, left)] = None
             elif kind == "group_updated":
                 key = group_doc_id(event.tenant_id, event.group_id)
-                actor = states.get(
-                    member_doc_id(event.tenant_id, event.group_id, event.group_updated.actor.id)
-                )
-                ruling = rule_rename(event, ruleset, actor, names.get(key, ""), now)
-                if event.group_updated.group.name and ruling is None:
-                    names[key] = event.group_updated.group.name
+                updated = event.group_updated
+                actor = states.get(member_doc_id(event.tenant_id, event.group_id, updated.actor.id))
+                case.ruling = rule_rename(event, ruleset, actor, names.get(key, ""), now)
+                if updated.group.name and case.ruling is None:
+                    names[key] = updated.group.name
             elif kind == "group_created":
                 names[group_doc_id(event.tenant_id, event.group_id)] = (
                     event.group_created.group.name
                 )
-            if ruling is not None:
-                rulings.append(ruling)
-                if ruling.decision.blacklisted:
-                    blacklisted.add(f"{event.tenant_id}:{ruling.decision.member_id}")
-
-        await write_latest(self.store[MEMBERS], membership_changes(events))
-        await write_latest(self.store[GROUPS], directory_changes(events))
-        await self._insert(VIOLATIONS, new_violations)
-        await self._record(rulings)
-        await self.producer.send_many(self._outgoing(rulings))
-        self.flood.prune(now)
+            cases.append(case)
+        return cases
 
     async def _find(self, collection: str, ids: set[str]) -> dict[str, Document]:
         if not ids:
@@ -215,6 +225,9 @@ class Moderation:
         return {
             d["_id"]: d async for d in self.store[collection].find({"_id": {"$in": sorted(ids)}})
         }
+
+    async def _blacklisted(self, people: set[str]) -> set[str]:
+        return {d for d, doc in (await self._find(BLACKLIST, people)).items() if doc.get("active")}
 
     async def _violations(
         self, people: set[str], since: datetime
@@ -229,26 +242,39 @@ class Moderation:
                 )
         return found
 
-    async def _cross_group(
+    async def _cross_group_counts(
         self,
         events: list[events_pb2.Event],
         rules: dict[tuple[str, str], tuple[Ruleset, ContentChecks]],
     ) -> dict[str, int]:
         """For each message whose normalized text is long enough: in how many groups of the
-        tenant it was posted within the window. Shared through MongoDB, so replicas agree."""
-        seen: dict[str, list[tuple[events_pb2.Event, str]]] = defaultdict(list)
-        for e in events:
-            if e.WhichOneof("payload") == "message_posted":
-                posted = e.message_posted
-                key = _text_key(e.tenant_id, posted.member.id, posted.message.text)
-                if key:
-                    seen[key].append((e, key))
-        if not seen:
+        tenant its member posted it within the window, counting what MongoDB holds (shared by
+        every replica) and this batch. The batch's own posts are stored after its actions
+        leave (`_remember_posts`); two replicas judging the same text in the same instant may
+        each miss the other's post, and the next group it is posted in then counts both."""
+        posts = _posts(events)
+        if not posts:
             return {}
-        collection = self.store[CROSS_GROUP]
+        stored = await self._find(CROSS_GROUP, set(posts))
+        counts = {}
+        for key, batch_posts in posts.items():
+            entries = [p.split("|") for p in stored.get(key, {}).get("posts", [])]
+            entries += [(e.group_id, str(stamp(occurred_at(e))), e.event_id) for e in batch_posts]
+            for event in batch_posts:
+                ruleset = rules[(event.tenant_id, event.group_id)][0]
+                window = ruleset.cross_group.window_seconds * 1_000_000
+                at = stamp(occurred_at(event))
+                groups = {g for g, t, _ in entries if at - window <= int(t) <= at}
+                counts[event.event_id] = len(groups)
+        return counts
+
+    async def _remember_posts(self, events: list[events_pb2.Event]) -> None:
+        posts = _posts(events)
+        if not posts:
+            return
         # Entries are "group|time|event" strings: NX-27017 turns pushed sub-documents into
         # JSON strings on the second push, so plain strings are what both servers keep alike.
-        await collection.bulk_write(
+        await self.store[CROSS_GROUP].bulk_write(
             [
                 UpdateOne(
                     {"_id": key},
@@ -257,7 +283,7 @@ class Moderation:
                             "posts": {
                                 "$each": [
                                     f"{e.group_id}|{stamp(occurred_at(e))}|{e.event_id}"
-                                    for e, _ in posts
+                                    for e in batch_posts
                                 ],
                                 "$slice": -200,
                             }
@@ -265,21 +291,10 @@ class Moderation:
                     },
                     upsert=True,
                 )
-                for key, posts in seen.items()
+                for key, batch_posts in posts.items()
             ],
             ordered=False,
         )
-        docs = {d["_id"]: d async for d in collection.find({"_id": {"$in": list(seen)}})}
-        counts = {}
-        for key, posts in seen.items():
-            entries = [p.split("|") for p in docs.get(key, {}).get("posts", [])]
-            for event, _ in posts:
-                ruleset = rules[(event.tenant_id, event.group_id)][0]
-                window = ruleset.cross_group.window_seconds * 1_000_000
-                at = stamp(occurred_at(event))
-                groups = {g for g, t, _ in entries if at - window <= int(t) <= at}
-                counts[event.event_id] = len(groups)
-        return counts
 
     async def _insert(self, collection: str, docs: list[Document]) -> None:
         if not docs:
@@ -328,6 +343,75 @@ class Moderation:
             ]
             out.append(Outgoing(self.settings.topic_decisions, key, d.SerializeToString()))
         return out
+
+
+def _members_concerned(events: list[events_pb2.Event]) -> set[str]:
+    """The membership documents a batch is judged against: posters, newcomers and inviters,
+    and whoever renamed a group."""
+    ids = set()
+    for e in events:
+        kind = e.WhichOneof("payload")
+        if kind in ("message_posted", "member_joined"):
+            ids.add(member_doc_id(e.tenant_id, e.group_id, getattr(e, kind).member.id))
+        if kind == "member_joined" and e.member_joined.inviter.id:
+            ids.add(member_doc_id(e.tenant_id, e.group_id, e.member_joined.inviter.id))
+        if kind == "group_updated" and e.group_updated.actor.id:
+            ids.add(member_doc_id(e.tenant_id, e.group_id, e.group_updated.actor.id))
+    return ids
+
+
+def _posts(events: list[events_pb2.Event]) -> dict[str, list[events_pb2.Event]]:
+    """The batch's messages by cross-group key, in order."""
+    posts: dict[str, list[events_pb2.Event]] = defaultdict(list)
+    for e in events:
+        if e.WhichOneof("payload") == "message_posted":
+            posted = e.message_posted
+            key = _text_key(e.tenant_id, posted.member.id, posted.message.text)
+            if key:
+                posts[key].append(e)
+    return posts
+
+
+def _rule(
+    cases: list[_Case],
+    blacklisted: set[str],
+    violations: defaultdict[str, list[tuple[str, datetime]]],
+    now: datetime,
+) -> tuple[list[Ruling], list[Document]]:
+    """The second pass, in order: the penalty ladder and the blacklist, counting what the
+    batch itself adds."""
+    rulings: list[Ruling] = []
+    new_violations: list[Document] = []
+    for case in cases:
+        event, ruling = case.event, case.ruling
+        # A blacklisted member is being removed already: no further warnings or kicks.
+        if case.verdict is not None and case.person and case.person not in blacklisted:
+            at = occurred_at(event)
+            since = at - timedelta(days=case.ruleset.penalties.window_days)
+            before = sum(
+                1
+                for eid, t in violations[case.person]
+                if eid != event.event_id and since <= t <= at
+            )
+            ruling = rule_message(event, case.ruleset, case.verdict, before, now)
+            if ruling is not None:
+                violations[case.person].append((event.event_id, at))
+                new_violations.append(
+                    {
+                        "_id": f"{case.person}:{event.event_id}",
+                        "tenant_id": event.tenant_id,
+                        "member": case.person,
+                        "at": stamp(at),
+                        "rule": ruling.decision.rule,
+                    }
+                )
+        elif event.WhichOneof("payload") == "member_joined":
+            ruling = rule_join(event, case.ruleset, case.person in blacklisted, case.inviter, now)
+        if ruling is not None:
+            rulings.append(ruling)
+            if ruling.decision.blacklisted:
+                blacklisted.add(f"{event.tenant_id}:{ruling.decision.member_id}")
+    return rulings, new_violations
 
 
 def _audit(d: decisions_pb2.Decision) -> Document:
