@@ -32,6 +32,7 @@ from services.moderation.judge import (
     rule_rename,
     verdict_of,
 )
+from services.moderation.pictures import Pictures
 from services.moderation.rulesets import Rulesets
 from services.runtime.bus import Outgoing, Producer, group_key
 from services.runtime.consumer import Record
@@ -96,7 +97,12 @@ def _state(doc: Document | None) -> MemberState | None:
 
 class Moderation:
     def __init__(
-        self, store: Store, producer: Producer, settings: Settings, rulesets: Rulesets
+        self,
+        store: Store,
+        producer: Producer,
+        settings: Settings,
+        rulesets: Rulesets,
+        pictures: Pictures,
     ) -> None:
         self.store, self.producer, self.settings, self.rulesets = (
             store,
@@ -104,6 +110,7 @@ class Moderation:
             settings,
             rulesets,
         )
+        self.pictures = pictures
         self.flood = FloodWatch()
 
     async def handle(self, records: Sequence[Record[events_pb2.Event]]) -> None:
@@ -132,6 +139,7 @@ class Moderation:
         window = max((r.penalties.window_days for r, _ in rules.values()), default=30)
         violations = await self._violations(people, now - timedelta(days=window))
         crossings = await self._cross_group(events, rules)
+        qr_codes = await self._qr_codes(events, rules)
 
         rulings: list[Ruling] = []
         new_violations: list[Document] = []
@@ -152,7 +160,14 @@ class Moderation:
                     state.joined_at if state else None,
                 )
                 verdict = verdict_of(
-                    event, ruleset, checks, member, self.flood, crossings.get(event.event_id, 0), at
+                    event,
+                    ruleset,
+                    checks,
+                    member,
+                    self.flood,
+                    crossings.get(event.event_id, 0),
+                    at,
+                    qr_codes.get(event.message_posted.message.media_url, ()),
                 )
                 person = f"{event.tenant_id}:{who.id}"
                 since = at - timedelta(days=ruleset.penalties.window_days)
@@ -280,6 +295,23 @@ class Moderation:
                 groups = {g for g, t, _ in entries if at - window <= int(t) <= at}
                 counts[event.event_id] = len(groups)
         return counts
+
+    async def _qr_codes(
+        self,
+        events: list[events_pb2.Event],
+        rules: dict[tuple[str, str], tuple[Ruleset, ContentChecks]],
+    ) -> dict[str, tuple[str, ...]]:
+        """The QR codes in the pictures of the batch's messages, where the group checks ads."""
+        if not self.settings.picture_qr_codes:
+            return {}
+        return await self.pictures.qr_codes(
+            e
+            for e in events
+            if e.WhichOneof("payload") == "message_posted"
+            and e.message_posted.message.kind == events_pb2.MESSAGE_KIND_IMAGE
+            and e.message_posted.message.media_url
+            and rules[(e.tenant_id, e.group_id)][0].ads
+        )
 
     async def _insert(self, collection: str, docs: list[Document]) -> None:
         if not docs:
