@@ -16,7 +16,10 @@ answers from its ledger instead of acting twice.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import functools
+import io
 import json
 import sys
 import time
@@ -30,6 +33,8 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import httpx
+import zxingcpp
+from PIL import Image
 
 Body = dict[str, Any]
 
@@ -164,6 +169,30 @@ def event(event_id: str, kind: str, group: Group, at: datetime, /, **fields: Any
 
 def text_message(message_id: str, text: str, mentions: list[str] | None = None) -> Body:
     return {"id": message_id, "kind": "text", "text": text, "mentions": mentions or []}
+
+
+def picture_message(message_id: str, url: str) -> Body:
+    return {"id": message_id, "kind": "image", "media_url": url}
+
+
+@functools.cache
+def photo(shade: int) -> str:
+    """A small photo as a data: URL (the sim platform has no media server); a few are reused,
+    as pictures are in groups."""
+    image = Image.linear_gradient("L").resize((96, 96)).point(lambda v: v * shade // 255)
+    return _data_url(image)
+
+
+def qr_picture(payload: str) -> str:
+    """A QR code as a data: URL, the way ad accounts post their WeChat card."""
+    code = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode).to_image(scale=4)
+    return _data_url(Image.fromarray(code))
+
+
+def _data_url(image: Image.Image) -> str:
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=True)
+    return f"data:image/png;base64,{base64.b64encode(out.getvalue()).decode()}"
 
 
 def week_end(now: datetime) -> datetime:
@@ -418,11 +447,7 @@ def _talk(story: _Story, group: Group, life: _Life, others: list[_Life]) -> None
         if kind == "question":
             last = max(last, _ask(story, group, who, at, product))
         elif kind == "image":
-            message: Body = {
-                "id": story.next_id("m"),
-                "kind": "image",
-                "media_url": f"https://img.example.com/demo/{story.seed}/{rng.randrange(10**6)}.jpg",
-            }
+            message: Body = picture_message(story.next_id("m"), photo(rng.randrange(120, 256, 27)))
             story.emit("message_posted", group, at, member=who.ref(), message=message)
         elif kind == "link":
             url = f"https://mp.weixin.qq.com/s/demo{rng.randrange(10**6)}"
@@ -477,7 +502,12 @@ def _buy(story: _Story, group: Group, who: Person, at: datetime) -> datetime:
 
 def _advertise(story: _Story, group: Group, who: Person, at: datetime) -> datetime:
     rng = story.rng
-    if rng.random() < 0.3:
+    draw = rng.random()
+    if draw < 0.2:
+        card = f"https://u.wechat.com/E{rng.randrange(10**9):09d}fuli"
+        message = picture_message(story.next_id("m"), qr_picture(card))
+        story.emit("message_posted", group, at, member=who.ref(), message=message)
+    elif draw < 0.45:
         url = f"http://{rng.choice(AD_DOMAINS)}/r?id={rng.randrange(1000, 9999)}"
         message = {
             "id": story.next_id("m"),
@@ -735,6 +765,7 @@ class Outcomes:
     """What the system did with the week: moderation decisions and deliveries."""
 
     decisions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    qr_code_ads: int = 0
     deliveries: Counter[str] = field(default_factory=Counter)
     excerpt: list[str] = field(default_factory=list)
 
@@ -753,6 +784,7 @@ async def wait_for_outcomes(sender: Sender, scenario: Scenario, within: float = 
     outcomes = Outcomes()
     for decision in await sender.decisions():
         outcomes.decisions[(decision["rule"], decision["penalty"])] += 1
+        outcomes.qr_code_ads += decision["check"] == "qr_code"
     for focus in scenario.focus:
         for item in await sender.timeline(focus.id):
             if item["kind"] == "action":
@@ -838,7 +870,8 @@ def summary(
         )
         delivered = ", ".join(f"{status} {n}" for status, n in sorted(outcomes.deliveries.items()))
         lines += [
-            f"  moderation    {sum(outcomes.decisions.values())} decisions: {ruled or 'none'}",
+            f"  moderation    {sum(outcomes.decisions.values())} decisions: {ruled or 'none'} "
+            f"({outcomes.qr_code_ads} of the ads QR codes in pictures)",
             f"  deliveries    in the groups below: {delivered or 'none'}",
             "",
             f"The end of {first.name}'s timeline:",

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from services.devstack import free_port
 
@@ -147,6 +147,32 @@ class FakeWecom:
                     "msgid": f"msg{len(self.calls)}",
                 }
             return {"errcode": 40003, "errmsg": "invalid path"}
+
+        return app
+
+
+@dataclass
+class FakePictureHost:
+    """A stand-in for a platform's media server: pictures by name, every request counted.
+    Names starting with "chunked" are sent without a Content-Length, "slow" ones after 0.5 s."""
+
+    url: str = ""
+    pictures: dict[str, bytes] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/{name}")
+        async def picture(name: str) -> Response:
+            self.requests.append(name)
+            if name not in self.pictures:
+                return Response(status_code=404)
+            if name.startswith("slow"):
+                await asyncio.sleep(0.5)
+            if name.startswith("chunked"):
+                return StreamingResponse(iter([self.pictures[name]]), media_type="image/png")
+            return Response(self.pictures[name], media_type="image/png")
 
         return app
 

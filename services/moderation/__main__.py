@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.moderation import api, grpc_api
+from services.moderation.pictures import Pictures
 from services.moderation.pipeline import INDEXES, Moderation
 from services.moderation.rulesets import RULESETS, Rulesets
 from services.runtime.envelope import events_consumer
@@ -11,12 +12,14 @@ from services.runtime.service import Runtime, ServiceParts, run
 
 def build(rt: Runtime) -> ServiceParts:
     rulesets = Rulesets(rt.store[RULESETS])
-    moderation = Moderation(rt.store, rt.producer, rt.settings, rulesets)
+    pictures = Pictures(rt.settings)
+    moderation = Moderation(rt.store, rt.producer, rt.settings, rulesets, pictures)
     return ServiceParts(
         indexes=INDEXES,
         routers=[api.router(rt.store, rulesets, rt.producer, rt.settings)],
         grpc=[grpc_api.service(rt.store, rulesets, rt.auth)],
         consumers=[events_consumer("moderation", rt.settings, moderation.handle)],
+        on_stop=[pictures.close],
     )
 
 

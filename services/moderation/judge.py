@@ -85,14 +85,17 @@ def verdict_of(
     flood: FloodWatch,
     groups_with_same_text: int,
     at: datetime,
+    qr_codes: tuple[str, ...] = (),
 ) -> Verdict:
-    """Every check's answer on a message."""
+    """Every check's answer on a message; `qr_codes` are the payloads the edge read from the
+    message's picture."""
     posted = event.message_posted
     message = Message(
         text=posted.message.text,
         kind=MESSAGE_KINDS.get(posted.message.kind, "text"),
         urls=tuple(posted.message.urls),
         app_id=posted.message.app_id,
+        qr_codes=qr_codes,
     )
     answers = checks.check(message)
     skipped: tuple[str, ...] = ()

@@ -1,10 +1,11 @@
 """The moderation consumer: a batch of events in, decisions and actions out.
 
 Two passes per batch. The first reads the members and groups concerned and the cross-group
-posts (one `$in` query each, together) and gives every message its verdict in order; the
-second reads the blacklist entry and recent violations of only the members who broke a rule or
-joined, and applies the penalty ladder. The actions and decisions leave before the state is
-written (one bulk operation per collection), so the database is not on the warning's path.
+posts (one `$in` query each) and fetches the pictures, all at once, then gives every message
+its verdict in order; the second reads the blacklist entry and recent violations of only the
+members who broke a rule or joined, and applies the penalty ladder. The actions and decisions
+leave before the state is written (one bulk operation per collection), so the database is not
+on the warning's path.
 Violations are documents keyed by the event id and decisions are keyed by event and rule, so a
 redelivered event is neither counted nor recorded twice, and the actions it leads to have the
 same ids as before, which delivery does not repeat."""
@@ -36,6 +37,7 @@ from services.moderation.judge import (
     rule_rename,
     verdict_of,
 )
+from services.moderation.pictures import Pictures
 from services.moderation.rulesets import Rulesets
 from services.runtime.bus import Outgoing, Producer, group_key
 from services.runtime.consumer import Record
@@ -121,7 +123,12 @@ class _Case:
 
 class Moderation:
     def __init__(
-        self, store: Store, producer: Producer, settings: Settings, rulesets: Rulesets
+        self,
+        store: Store,
+        producer: Producer,
+        settings: Settings,
+        rulesets: Rulesets,
+        pictures: Pictures,
     ) -> None:
         self.store, self.producer, self.settings, self.rulesets = (
             store,
@@ -129,18 +136,20 @@ class Moderation:
             settings,
             rulesets,
         )
+        self.pictures = pictures
         self.flood = FloodWatch()
 
     async def handle(self, records: Sequence[Record[events_pb2.Event]]) -> None:
         events = [r.value for r in records]
         now = datetime.now(UTC)
         rules = await self.rulesets.for_groups({(e.tenant_id, e.group_id) for e in events})
-        members, group_docs, crossings = await asyncio.gather(
+        members, group_docs, crossings, qr_codes = await asyncio.gather(
             self._find(MEMBERS, _members_concerned(events)),
             self._find(GROUPS, {group_doc_id(e.tenant_id, e.group_id) for e in events}),
             self._cross_group_counts(events, rules),
+            self._qr_codes(events, rules),
         )
-        cases = self._examine(events, rules, members, group_docs, crossings, now)
+        cases = self._examine(events, rules, members, group_docs, crossings, qr_codes, now)
         # Only members whose message broke a rule, and newcomers, need their record read: most
         # batches are clean chat and go on without a second round trip.
         people = {c.person for c in cases if c.person}
@@ -170,6 +179,7 @@ class Moderation:
         members: dict[str, Document],
         group_docs: dict[str, Document],
         crossings: dict[str, int],
+        qr_codes: dict[str, tuple[str, ...]],
         now: datetime,
     ) -> list[_Case]:
         """The first pass, in order: each message's verdict, and the state each join and
@@ -189,9 +199,16 @@ class Moderation:
                     tuple(who.tags) or (state.tags if state else ()),
                     state.joined_at if state else None,
                 )
-                crossed = crossings.get(event.event_id, 0)
-                at = occurred_at(event)
-                case.verdict = verdict_of(event, ruleset, checks, member, self.flood, crossed, at)
+                case.verdict = verdict_of(
+                    event,
+                    ruleset,
+                    checks,
+                    member,
+                    self.flood,
+                    crossings.get(event.event_id, 0),
+                    occurred_at(event),
+                    qr_codes.get(event.message_posted.message.media_url, ()),
+                )
             elif kind == "member_joined":
                 joined = event.member_joined
                 case.inviter = states.get(
@@ -294,6 +311,23 @@ class Moderation:
                 for key, batch_posts in posts.items()
             ],
             ordered=False,
+        )
+
+    async def _qr_codes(
+        self,
+        events: list[events_pb2.Event],
+        rules: dict[tuple[str, str], tuple[Ruleset, ContentChecks]],
+    ) -> dict[str, tuple[str, ...]]:
+        """The QR codes in the pictures of the batch's messages, where the group checks ads."""
+        if not self.settings.picture_qr_codes:
+            return {}
+        return await self.pictures.qr_codes(
+            e
+            for e in events
+            if e.WhichOneof("payload") == "message_posted"
+            and e.message_posted.message.kind == events_pb2.MESSAGE_KIND_IMAGE
+            and e.message_posted.message.media_url
+            and rules[(e.tenant_id, e.group_id)][0].ads
         )
 
     async def _insert(self, collection: str, docs: list[Document]) -> None:

@@ -59,3 +59,9 @@ ACTIONS_FINISHED = Counter(
     "Actions delivered, failed or unsupported, by platform and type.",
     ["platform", "type", "status"],
 )
+PICTURES = Counter(
+    "shequn_moderation_pictures_total",
+    "Pictures moderation looked at for QR codes, by outcome: read, cached, failed (download), "
+    "too_large, unreadable (not a picture), unsupported (not an http(s) or data: URL).",
+    ["outcome"],
+)

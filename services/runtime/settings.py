@@ -82,6 +82,18 @@ class Settings(BaseSettings):
         10, gt=0, description="per corp, under WeCom's per-app frequency limits"
     )
 
+    # Moderation: QR codes in pictures (二维码广告)
+    picture_qr_codes: bool = Field(
+        True, description="fetch the pictures posted in groups and treat their QR codes as ads"
+    )
+    picture_fetch_timeout_seconds: float = Field(
+        3.0, gt=0, description="longest one picture may take to download; a batch waits for it"
+    )
+    picture_max_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="larger pictures are not downloaded or read"
+    )
+    picture_fetch_concurrency: int = Field(8, ge=1, description="downloads at once per batch")
+
     @model_validator(mode="after")
     def _production_needs_real_infrastructure(self) -> Settings:
         if self.env == "production" and "127.0.0.1" in self.mongo_url:

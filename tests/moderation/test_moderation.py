@@ -9,10 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
+from services.devstack import free_port
 from tests.clients import joined, message, post_events
 from tests.conftest import Stack, Tenant, create_tenant
+from tests.fakes import FakePictureHost, serve_fake
 from tests.ingestion.test_delivery import timeline
 from tests.kafka import event_id_of, produce, read_topic
+from tests.moderation.pictures import WECHAT_CARD, data_url, qr_png
 from tests.waiting import eventually, stays
 
 
@@ -209,6 +212,48 @@ async def test_the_same_text_in_three_groups_is_cross_group_spam(
         lambda: decisions(http, stack, tenant, member_id=spreader), lambda d: len(d) >= 1
     )
     assert [(d["rule"], d["group_id"]) for d in found] == [("cross_group", groups[2])]
+
+
+def _picture(group_id: str, member_id: str, url: str) -> dict[str, Any]:
+    posted = message(group_id, member_id, "")
+    return {**posted, "message": {**posted["message"], "kind": "image", "media_url": url}}
+
+
+async def test_qr_code_pictures_are_ads_and_pictures_that_cannot_be_fetched_are_not(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    group, other_group = _group(), _group()
+    card, payer, lost, again = (f"u-{uuid.uuid4().hex[:6]}" for _ in range(4))
+    payment = "wxp://f2f0Qz8dGvA3m7k"
+    host = FakePictureHost(pictures={"card.png": qr_png(WECHAT_CARD)})
+    async with serve_fake(host):
+        members = [joined(group, m) for m in (card, payer, lost)] + [joined(other_group, again)]
+        await post_events(http, stack, tenant, members)
+        gone = f"http://127.0.0.1:{free_port()}/gone.png"  # nothing listens there
+        await post_events(http, stack, tenant, _picture(group, lost, gone))
+        await post_events(http, stack, tenant, [
+            _picture(group, card, f"{host.url}/card.png"),
+            _picture(group, payer, data_url(qr_png(payment))),
+            _picture(other_group, again, f"{host.url}/card.png"),  # the same picture elsewhere
+        ])  # fmt: skip
+        items = await eventually(
+            lambda: timeline(http, stack, tenant, group),
+            lambda i: len([a for a in _actions(i) if a[1] == "delivered"]) == 4,
+        )
+    assert (
+        sorted(_actions(items))
+        == [("delete_message", "delivered")] * 2 + [("send_text", "delivered")] * 2
+    )
+    found = await decisions(http, stack, tenant, group_id=group)
+    evidence = {d["member_id"]: (d["rule"], d["check"], d["evidence"]) for d in found}
+    assert evidence == {card: ("ad", "qr_code", WECHAT_CARD), payer: ("ad", "qr_code", payment)}
+    [elsewhere] = await eventually(
+        lambda: decisions(http, stack, tenant, member_id=again), lambda d: len(d) == 1
+    )
+    assert elsewhere["evidence"] == WECHAT_CARD
+    assert host.requests == ["card.png"], "one download for the picture posted in two groups"
+    metrics = (await http.get(stack.http("moderation") + "/metrics")).text
+    assert 'shequn_moderation_pictures_total{outcome="failed"}' in metrics
 
 
 async def test_rulesets_and_decisions_over_grpc(stack: Stack, tenant: Tenant) -> None:

@@ -54,7 +54,7 @@ _QQ = re.compile(
 
 
 AD_CHECKS = frozenset(
-    {"ad_phrase", "url", "wechat_id", "solicitation", "qq", "phone", "mini_program"}
+    {"ad_phrase", "url", "wechat_id", "solicitation", "qq", "phone", "mini_program", "qr_code"}
 )
 
 
@@ -85,6 +85,7 @@ class Message:
     kind: str = "text"  # text | image | link | mini_program | file | red_packet
     urls: tuple[str, ...] = ()
     app_id: str = ""
+    qr_codes: tuple[str, ...] = ()  # the payloads of the QR codes in a picture
 
 
 def _bytes(text: str) -> str:
@@ -164,6 +165,7 @@ class ContentChecks:
         names = ["banned_keyword", "abuse"]
         if ruleset.ads:
             names += ["ad_phrase", "url", "wechat_id", "solicitation", "qq", "mini_program"]
+            names += ["qr_code"]
             names += ["phone"] if ruleset.detect_phone_numbers else []
         self.clean = [Answer(name) for name in names]
 
@@ -172,7 +174,12 @@ class ContentChecks:
         light = normalize.light(original)
         compact = normalize.compact(light)
         found = self.words.find(compact)
-        plain = not found and not message.urls and message.kind != "mini_program"
+        plain = (
+            not found
+            and not message.urls
+            and not message.qr_codes
+            and message.kind != "mini_program"
+        )
         # Most messages are clean: one look for anything a pattern check could match.
         if plain and not _SUSPECT.search(light.text) and not _digit_form(light).text:
             return list(self.clean)
@@ -189,6 +196,7 @@ class ContentChecks:
                 self._pattern("solicitation", _SOLICIT, light, original),
                 self._pattern("qq", _QQ, numbers, original),
                 self._mini_program(message),
+                self._qr_codes(message),
             ]
             if self.ruleset.detect_phone_numbers:
                 answers.append(self._pattern("phone", _PHONE, numbers, original))
@@ -224,6 +232,17 @@ class ContentChecks:
             if not self._allowed(url) and _domain(url) not in seen:
                 findings.append(Finding("url", "ad", url, None, _domain(url)))
         return Answer("url", tuple(findings))
+
+    def _qr_codes(self, message: Message) -> Answer:
+        """A QR code is an ad unless it is a link to a whitelisted domain: a WeChat card
+        (u.wechat.com), a group (weixin.qq.com/g/), a payment code (wxp://) or a bare WeChat id
+        is a way out of the group."""
+        findings = []
+        for code in message.qr_codes:
+            link = _URL.fullmatch(code.strip()) is not None
+            if not (link and self._allowed(code)):
+                findings.append(Finding("qr_code", "ad", code, None, _domain(code) if link else ""))
+        return Answer("qr_code", tuple(findings))
 
     def _mini_program(self, message: Message) -> Answer:
         if message.kind != "mini_program" or message.app_id in self.apps:

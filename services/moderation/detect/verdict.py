@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from services.moderation.detect.content import Answer, Finding
 
 # When a message breaks several rules, the warning names the first of these.
-PRIORITY = ("banned_keyword", "abuse", "url", "wechat_id", "phone", "qq", "mini_program",
-            "solicitation", "ad_phrase", "probation", "cross_group", "flood")  # fmt: skip
+PRIORITY = ("banned_keyword", "abuse", "url", "qr_code", "wechat_id", "phone", "qq",
+            "mini_program", "solicitation", "ad_phrase", "probation", "cross_group",
+            "flood")  # fmt: skip
 
 
 @dataclass(frozen=True)
