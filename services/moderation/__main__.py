@@ -18,7 +18,9 @@ def build(rt: Runtime) -> ServiceParts:
         indexes=INDEXES,
         routers=[api.router(rt.store, rulesets, rt.producer, rt.settings)],
         grpc=[grpc_api.service(rt.store, rulesets, rt.auth)],
-        consumers=[events_consumer("moderation", rt.settings, moderation.handle)],
+        consumers=[
+            events_consumer("moderation", rt.settings, moderation.handle, moderation.forget)
+        ],
         on_stop=[pictures.close],
     )
 

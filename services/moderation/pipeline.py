@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,7 +56,8 @@ GROUPS = "groups"  # each group's name and owner: what a locked name is restored
 VIOLATIONS = "violations"  # one document per violation, keyed by the event
 BLACKLIST = "blacklist"  # tenant-wide, keyed "{tenant}:{member}"
 DECISIONS = "decisions"  # the audit log, keyed "{tenant}:{event}:{rule}"
-CROSS_GROUP = "cross_group"  # recent groups a member posted a normalized text in
+CROSS_GROUP = "cross_group"  # per member and text: the groups and times it was posted
+_KNOWN_KEPT = 200_000  # membership and group documents kept in memory
 _CROSS_GROUP_MIN_LENGTH = 6  # shorter texts ("好的", "谢谢") are said everywhere
 
 INDEXES = [
@@ -71,6 +72,9 @@ INDEXES = [
         ],
     ),
     Indexes(BLACKLIST, [IndexModel([("tenant_id", ASCENDING)])]),
+    # A text's record lasts two days from its first post, twice the longest window a ruleset
+    # may set; a member repeating one text for days starts a new record then.
+    Indexes(CROSS_GROUP, [IndexModel([("first_posted_at", ASCENDING)], expireAfterSeconds=172800)]),
 ]
 
 
@@ -138,14 +142,23 @@ class Moderation:
         )
         self.pictures = pictures
         self.flood = FloodWatch()
+        # Membership and group documents, which only this consumer writes, from the events of
+        # the partitions it holds: read once, then served from memory until an event of the
+        # batch changes them or the partitions go elsewhere.
+        self.known: OrderedDict[tuple[str, str], Document | None] = OrderedDict()
+
+    def forget(self) -> None:
+        """The partitions went to another consumer, which will change what is known."""
+        self.known.clear()
+        self.flood = FloodWatch()
 
     async def handle(self, records: Sequence[Record[events_pb2.Event]]) -> None:
         events = [r.value for r in records]
         now = datetime.now(UTC)
         rules = await self.rulesets.for_groups({(e.tenant_id, e.group_id) for e in events})
-        members, group_docs, crossings, qr_codes = await asyncio.gather(
-            self._find(MEMBERS, _members_concerned(events)),
-            self._find(GROUPS, {group_doc_id(e.tenant_id, e.group_id) for e in events}),
+        members, group_docs, (crossings, recorded), qr_codes = await asyncio.gather(
+            self._find_known(MEMBERS, _members_concerned(events)),
+            self._find_known(GROUPS, {group_doc_id(e.tenant_id, e.group_id) for e in events}),
             self._cross_group_counts(events, rules),
             self._qr_codes(events, rules),
         )
@@ -163,12 +176,16 @@ class Moderation:
         # delivery and the audit log take once. That keeps the database off the path of the
         # warning.
         await self.producer.send_many(self._outgoing(rulings))
+        memberships, directory = membership_changes(events), directory_changes(events)
+        for collection, changes in ((MEMBERS, memberships), (GROUPS, directory)):
+            for change in changes:
+                self.known.pop((collection, change._id), None)
         await asyncio.gather(
-            write_latest(self.store[MEMBERS], membership_changes(events)),
-            write_latest(self.store[GROUPS], directory_changes(events)),
+            write_latest(self.store[MEMBERS], memberships),
+            write_latest(self.store[GROUPS], directory),
             self._insert(VIOLATIONS, new_violations),
             self._record(rulings),
-            self._remember_posts(events),
+            self._remember_posts(events, recorded),
         )
         self.flood.prune(now)
 
@@ -243,6 +260,20 @@ class Moderation:
             d["_id"]: d async for d in self.store[collection].find({"_id": {"$in": sorted(ids)}})
         }
 
+    async def _find_known(self, collection: str, ids: set[str]) -> dict[str, Document]:
+        missing = {i for i in ids if (collection, i) not in self.known}
+        loaded = await self._find(collection, missing)
+        found = {}
+        for i in ids:
+            doc = loaded.get(i) if i in missing else self.known[(collection, i)]
+            self.known[(collection, i)] = doc
+            self.known.move_to_end((collection, i))
+            if doc is not None:
+                found[i] = doc
+        while len(self.known) > _KNOWN_KEPT:
+            self.known.popitem(last=False)
+        return found
+
     async def _blacklisted(self, people: set[str]) -> set[str]:
         return {d for d, doc in (await self._find(BLACKLIST, people)).items() if doc.get("active")}
 
@@ -263,55 +294,64 @@ class Moderation:
         self,
         events: list[events_pb2.Event],
         rules: dict[tuple[str, str], tuple[Ruleset, ContentChecks]],
-    ) -> dict[str, int]:
+    ) -> tuple[dict[str, int], set[str]]:
         """For each message whose normalized text is long enough: in how many groups of the
         tenant its member posted it within the window, counting what MongoDB holds (shared by
-        every replica) and this batch. The batch's own posts are stored after its actions
-        leave (`_remember_posts`); two replicas judging the same text in the same instant may
-        each miss the other's post, and the next group it is posted in then counts both."""
+        every replica) and this batch; and which texts MongoDB has a record of. The batch's
+        own posts are stored after its actions leave (`_remember_posts`); two replicas judging
+        the same text in the same instant may each miss the other's post, and the next group
+        it is posted in then counts both."""
         posts = _posts(events)
-        if not posts:
-            return {}
         stored = await self._find(CROSS_GROUP, set(posts))
         counts = {}
         for key, batch_posts in posts.items():
-            entries = [p.split("|") for p in stored.get(key, {}).get("posts", [])]
-            entries += [(e.group_id, str(stamp(occurred_at(e))), e.event_id) for e in batch_posts]
+            seen = [_post_entry(p) for p in stored.get(key, {}).get("posts", [])]
+            seen += [(e.group_id, stamp(occurred_at(e))) for e in batch_posts]
             for event in batch_posts:
                 ruleset = rules[(event.tenant_id, event.group_id)][0]
                 window = ruleset.cross_group.window_seconds * 1_000_000
                 at = stamp(occurred_at(event))
-                groups = {g for g, t, _ in entries if at - window <= int(t) <= at}
-                counts[event.event_id] = len(groups)
-        return counts
+                counts[event.event_id] = len({g for g, t in seen if at - window <= t <= at})
+        return counts, set(stored)
 
-    async def _remember_posts(self, events: list[events_pb2.Event]) -> None:
-        posts = _posts(events)
-        if not posts:
-            return
-        # Entries are "group|time|event" strings: NX-27017 turns pushed sub-documents into
-        # JSON strings on the second push, so plain strings are what both servers keep alike.
-        await self.store[CROSS_GROUP].bulk_write(
-            [
-                UpdateOne(
-                    {"_id": key},
-                    {
-                        "$push": {
-                            "posts": {
-                                "$each": [
-                                    f"{e.group_id}|{stamp(occurred_at(e))}|{e.event_id}"
-                                    for e in batch_posts
-                                ],
-                                "$slice": -200,
-                            }
-                        }
-                    },
-                    upsert=True,
+    async def _remember_posts(self, events: list[events_pb2.Event], recorded: set[str]) -> None:
+        """Most texts are new: they are inserted, the cheapest write; a text already on record
+        (or recorded meanwhile by another replica) gets the posts appended. Entries are
+        "group|time|event" strings, because NX-27017 turns pushed sub-documents into JSON
+        strings on the second push, and plain strings are what both servers keep alike."""
+        posts = {
+            key: [f"{e.group_id}|{stamp(occurred_at(e))}|{e.event_id}" for e in batch_posts]
+            for key, batch_posts in _posts(events).items()
+        }
+        collection = self.store[CROSS_GROUP]
+        new = [k for k in posts if k not in recorded]
+        if new:
+            try:
+                await collection.insert_many(
+                    [
+                        {"_id": k, "posts": posts[k], "first_posted_at": datetime.now(UTC)}
+                        for k in new
+                    ],
+                    ordered=False,
                 )
-                for key, batch_posts in posts.items()
-            ],
-            ordered=False,
-        )
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e["code"] != DUPLICATE_KEY for e in errors):
+                    raise
+                recorded = recorded | {new[e["index"]] for e in errors}
+        appended = [k for k in posts if k in recorded]
+        if appended:
+            await collection.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": k},
+                        {"$push": {"posts": {"$each": posts[k], "$slice": -200}}},
+                        upsert=True,
+                    )
+                    for k in appended
+                ],
+                ordered=False,
+            )
 
     async def _qr_codes(
         self,
@@ -392,6 +432,11 @@ def _members_concerned(events: list[events_pb2.Event]) -> set[str]:
         if kind == "group_updated" and e.group_updated.actor.id:
             ids.add(member_doc_id(e.tenant_id, e.group_id, e.group_updated.actor.id))
     return ids
+
+
+def _post_entry(entry: str) -> tuple[str, int]:
+    group_id, at, _ = entry.split("|")
+    return group_id, int(at)
 
 
 def _posts(events: list[events_pb2.Event]) -> dict[str, list[events_pb2.Event]]:

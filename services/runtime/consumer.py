@@ -83,6 +83,9 @@ class ConsumerSpec(Generic[T]):
     decode: Callable[[bytes], T]
     handle: BatchHandler[T]
     describe: Callable[[T], dict[str, str]] = lambda _: {}  # log fields, e.g. event_id
+    # Called when partitions are taken away: memory state kept for them (flood windows,
+    # cached membership) may go stale while another consumer holds them.
+    revoked: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -323,6 +326,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.loop = loop
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        revoked = list(revoked)
+        if revoked:
+            self.loop.spec.revoked()
         self.loop.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:

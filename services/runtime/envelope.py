@@ -57,10 +57,13 @@ def new_event(
 
 
 def events_consumer(
-    name: str, settings: Settings, handle: BatchHandler[Event]
+    name: str,
+    settings: Settings,
+    handle: BatchHandler[Event],
+    revoked: Callable[[], None] = lambda: None,
 ) -> ConsumerSpec[Event]:
     """A consumer of shequn.events.v1 in consumer group `name`."""
-    return ConsumerSpec(name, [settings.topic_events], decode_event, handle, _describe)
+    return ConsumerSpec(name, [settings.topic_events], decode_event, handle, _describe, revoked)
 
 
 def _describe(event: Event) -> dict[str, str]:

@@ -9,10 +9,17 @@ import uuid
 from collections.abc import Sequence
 
 import pytest
+from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 
 from services.runtime.bus import Outgoing, Producer, ensure_topics
-from services.runtime.consumer import ConsumerLoop, ConsumerSpec, Record, TooManyDeadLetters
+from services.runtime.consumer import (
+    ConsumerLoop,
+    ConsumerSpec,
+    Record,
+    TooManyDeadLetters,
+    _Rebalance,
+)
 from services.runtime.settings import Settings
 from tests.conftest import Stack
 from tests.kafka import read_topic
@@ -116,7 +123,14 @@ async def test_committed_work_is_not_read_again_and_uncommitted_work_is(stack: S
 
     await _produce(settings, [b"d"])
     second = Recorder(poison=set())
-    spec = ConsumerSpec("commits", [settings.topic_events], lambda raw: raw, second)
+    revoked: list[bool] = []
+    spec = ConsumerSpec(
+        "commits",
+        [settings.topic_events],
+        lambda raw: raw,
+        second,
+        revoked=lambda: revoked.append(True),
+    )
     stop = asyncio.Event()
     task = await _run(ConsumerLoop(spec, settings, producer), stop)
     try:
@@ -127,6 +141,22 @@ async def test_committed_work_is_not_read_again_and_uncommitted_work_is(stack: S
         await producer.stop()
     assert first.handled == [b"a", b"b"]
     assert second.handled == [b"c", b"d"]
+
+
+async def test_partitions_taken_away_drop_the_memory_state_kept_for_them(stack: Stack) -> None:
+    """What the rebalance listener does when the group moves partitions to another member
+    (calling it directly spares the group's 5-second pauses)."""
+    settings = _settings(stack)
+    revoked: list[bool] = []
+    spec = ConsumerSpec(
+        "revoke", [settings.topic_events], lambda raw: raw, Recorder(poison=set()),
+        revoked=lambda: revoked.append(True),
+    )  # fmt: skip
+    listener = _Rebalance(ConsumerLoop(spec, settings, Producer(settings)))
+    await listener.on_partitions_revoked([])
+    assert revoked == []
+    await listener.on_partitions_revoked([TopicPartition(settings.topic_events, 0)])
+    assert revoked == [True]
 
 
 async def test_an_outage_is_waited_out_and_nothing_is_dead_lettered(stack: Stack) -> None:
