@@ -4,7 +4,6 @@ or is refused with the field and the reason."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -12,7 +11,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
-from services.runtime.wellformed import MAX_SECONDS, MIN_SECONDS, problem
+from services.runtime.wellformed import (
+    KEY_PART,
+    KEY_PART_RULE,
+    MAX_SECONDS,
+    MIN_SECONDS,
+    KeyPart,
+    problem,
+)
 
 MAX_BATCH = 500
 EVENT_TYPES: tuple[str, ...] = tuple(
@@ -44,10 +50,6 @@ MESSAGE_KINDS = {
 }
 
 Id = Annotated[str, Field(min_length=1, max_length=200)]
-# Group and member ids are parts of natural keys ("{tenant}:{group}:{member}"), so no ':'.
-ID_RULE = "1-200 characters, no ':' or white space"
-GROUP_OR_MEMBER_ID = re.compile(r"[^:\s]{1,200}")
-KeyPart = Annotated[str, Field(pattern=r"^[^:\s]{1,200}$", description=ID_RULE)]
 
 
 class Rejected(ValueError):
@@ -376,8 +378,8 @@ def check_event(event: events_pb2.Event, *, tenant_id: str, received_at: datetim
     if kind == "group_updated" and not payload.changes:
         raise Rejected("group_updated.changes: at least one change is required")
     for name, value in (("group_id", event.group_id), *_member_ids(event)):
-        if not GROUP_OR_MEMBER_ID.fullmatch(value):
-            raise Rejected(f"{name}: {ID_RULE}")
+        if not KEY_PART.fullmatch(value):
+            raise Rejected(f"{name}: {KEY_PART_RULE}")
     if found := problem(event):
         raise Rejected(found)
     event.tenant_id = tenant_id
