@@ -227,7 +227,9 @@ class Moderation:
                 updated = event.group_updated
                 actor = states.get(member_doc_id(event.tenant_id, event.group_id, updated.actor.id))
                 case.ruling = rule_rename(event, ruleset, actor, names.get(key, ""), now)
-                if updated.group.name and case.ruling is None:
+                # Only a name change renames: a tags change may carry the name unchanged.
+                renamed = events_pb2.GROUP_CHANGE_NAME in updated.changes and updated.group.name
+                if renamed and case.ruling is None:
                     names[key] = updated.group.name
             elif kind == "group_created":
                 names[group_doc_id(event.tenant_id, event.group_id)] = (
