@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.moderation import api, grpc_api
+from services.moderation import api, grpc_api, operations
 from services.moderation.operations import Operations
 from services.moderation.pictures import Pictures
 from services.moderation.pipeline import INDEXES, Moderation
@@ -15,9 +15,9 @@ def build(rt: Runtime) -> ServiceParts:
     rulesets = Rulesets(rt.store[RULESETS])
     pictures = Pictures(rt.settings)
     moderation = Moderation(rt.store, rt.producer, rt.settings, rulesets, pictures)
-    ops = Operations(rt.store, rt.producer, rt.settings)
+    ops = Operations(rt.store, rt.producer, rt.settings, moderation)
     return ServiceParts(
-        indexes=INDEXES,
+        indexes=[*INDEXES, *operations.INDEXES],
         routers=[api.router(rulesets, ops)],
         grpc=[grpc_api.service(rulesets, ops, rt.auth)],
         consumers=[events_consumer("moderation", rt.settings, moderation.handle)],

@@ -1,4 +1,4 @@
-"""HTTP: rulesets, the audit log of decisions with appeals, and the blacklist."""
+"""HTTP: rulesets, the audit log of decisions with appeals, the blacklist and member dedupe."""
 
 from __future__ import annotations
 
@@ -110,5 +110,25 @@ def router(rulesets: Rulesets, ops: Operations) -> APIRouter:
     async def unban(member_id: str, principal: Admin) -> dict[str, Any]:
         """Unban: the member may join again; the groups the member was removed from are told."""
         return await ops.unban(principal.tenant_id, member_id)
+
+    @api.post("/dedupe/plans", tags=["dedupe"], status_code=201)
+    async def plan_dedupe(
+        principal: Operator,
+        series: Annotated[str, Body(embed=True, description="the series tag")],
+    ) -> dict[str, Any]:
+        """Dry run of member dedupe (群成员去重): members in two or more groups of the series
+        keep their oldest membership; the plan lists the removals and changes nothing."""
+        return await ops.plan_dedupe(principal, series)
+
+    @api.get("/dedupe/plans/{plan_id}", tags=["dedupe"])
+    async def dedupe_plan(plan_id: str, principal: Viewer) -> dict[str, Any]:
+        """A dedupe plan, with what was done once it is applied."""
+        return await ops.dedupe_plan(principal.tenant_id, plan_id)
+
+    @api.post("/dedupe/plans/{plan_id}/apply", tags=["dedupe"])
+    async def apply_dedupe(plan_id: str, principal: Operator) -> dict[str, Any]:
+        """Apply a plan once, within 24 hours: kicks the members from the extra groups
+        (skipping those who have left since); applied or expired plans are 409."""
+        return await ops.apply_dedupe(principal, plan_id)
 
     return api

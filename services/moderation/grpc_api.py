@@ -95,6 +95,31 @@ class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
         done = await self.ops.unban(principal.tenant_id, request.member_id)
         return pb.UnbanReply(member_id=request.member_id, groups_told=done["groups_told"])
 
+    @answers_refusals
+    async def PlanDedupe(
+        self, request: pb.PlanDedupeRequest, context: Context
+    ) -> pb.DedupePlanReply:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        return pb.DedupePlanReply(
+            plan=_struct(await self.ops.plan_dedupe(principal, request.series))
+        )
+
+    @answers_refusals
+    async def GetDedupePlan(
+        self, request: pb.GetDedupePlanRequest, context: Context
+    ) -> pb.DedupePlanReply:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.ops.dedupe_plan(principal.tenant_id, request.plan_id)
+        return pb.DedupePlanReply(plan=_struct(found))
+
+    @answers_refusals
+    async def ApplyDedupePlan(
+        self, request: pb.ApplyDedupePlanRequest, context: Context
+    ) -> pb.DedupePlanReply:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        found = await self.ops.apply_dedupe(principal, request.plan_id)
+        return pb.DedupePlanReply(plan=_struct(found))
+
     async def _reply(self, tenant_id: str, group_id: str) -> pb.RulesetReply:
         tenant = await self.rulesets.tenant(tenant_id)
         if not group_id:

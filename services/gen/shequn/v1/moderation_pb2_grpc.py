@@ -26,11 +26,12 @@ if _version_not_supported:
 
 
 class ModerationServiceStub:
-    """Moderation's rulesets, audit log and appeals, and blacklist over gRPC, the same operations as
-    its HTTP API. The tenant is the one of the API key (metadata "authorization: Bearer <key>").
-    Rulesets, decisions and blacklist entries travel as JSON-shaped Structs with the fields the
-    HTTP API answers. Bad input is INVALID_ARGUMENT naming the field; an id the tenant does not
-    have is NOT_FOUND.
+    """Moderation's rulesets, audit log and appeals, blacklist and member dedupe over gRPC, the same
+    operations as its HTTP API. The tenant is the one of the API key (metadata
+    "authorization: Bearer <key>"). Rulesets, decisions, blacklist entries and dedupe plans travel
+    as JSON-shaped Structs with the fields the HTTP API answers. Bad input is INVALID_ARGUMENT
+    naming the field; an id the tenant does not have is NOT_FOUND; a request the state does not
+    allow (an applied or expired plan) is FAILED_PRECONDITION.
     """
 
     def __init__(self, channel):
@@ -74,14 +75,30 @@ class ModerationServiceStub:
                 request_serializer=shequn_dot_v1_dot_moderation__pb2.UnbanRequest.SerializeToString,
                 response_deserializer=shequn_dot_v1_dot_moderation__pb2.UnbanReply.FromString,
                 _registered_method=True)
+        self.PlanDedupe = channel.unary_unary(
+                '/shequn.v1.ModerationService/PlanDedupe',
+                request_serializer=shequn_dot_v1_dot_moderation__pb2.PlanDedupeRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.FromString,
+                _registered_method=True)
+        self.GetDedupePlan = channel.unary_unary(
+                '/shequn.v1.ModerationService/GetDedupePlan',
+                request_serializer=shequn_dot_v1_dot_moderation__pb2.GetDedupePlanRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.FromString,
+                _registered_method=True)
+        self.ApplyDedupePlan = channel.unary_unary(
+                '/shequn.v1.ModerationService/ApplyDedupePlan',
+                request_serializer=shequn_dot_v1_dot_moderation__pb2.ApplyDedupePlanRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.FromString,
+                _registered_method=True)
 
 
 class ModerationServiceServicer:
-    """Moderation's rulesets, audit log and appeals, and blacklist over gRPC, the same operations as
-    its HTTP API. The tenant is the one of the API key (metadata "authorization: Bearer <key>").
-    Rulesets, decisions and blacklist entries travel as JSON-shaped Structs with the fields the
-    HTTP API answers. Bad input is INVALID_ARGUMENT naming the field; an id the tenant does not
-    have is NOT_FOUND.
+    """Moderation's rulesets, audit log and appeals, blacklist and member dedupe over gRPC, the same
+    operations as its HTTP API. The tenant is the one of the API key (metadata
+    "authorization: Bearer <key>"). Rulesets, decisions, blacklist entries and dedupe plans travel
+    as JSON-shaped Structs with the fields the HTTP API answers. Bad input is INVALID_ARGUMENT
+    naming the field; an id the tenant does not have is NOT_FOUND; a request the state does not
+    allow (an applied or expired plan) is FAILED_PRECONDITION.
     """
 
     def GetRuleset(self, request, context):
@@ -133,6 +150,28 @@ class ModerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlanDedupe(self, request, context):
+        """Member dedupe (群成员去重): a dry-run plan for a series, then applied once.
+        operator
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDedupePlan(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyDedupePlan(self, request, context):
+        """operator
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -171,6 +210,21 @@ def add_ModerationServiceServicer_to_server(servicer, server):
                     request_deserializer=shequn_dot_v1_dot_moderation__pb2.UnbanRequest.FromString,
                     response_serializer=shequn_dot_v1_dot_moderation__pb2.UnbanReply.SerializeToString,
             ),
+            'PlanDedupe': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanDedupe,
+                    request_deserializer=shequn_dot_v1_dot_moderation__pb2.PlanDedupeRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.SerializeToString,
+            ),
+            'GetDedupePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDedupePlan,
+                    request_deserializer=shequn_dot_v1_dot_moderation__pb2.GetDedupePlanRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.SerializeToString,
+            ),
+            'ApplyDedupePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyDedupePlan,
+                    request_deserializer=shequn_dot_v1_dot_moderation__pb2.ApplyDedupePlanRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'shequn.v1.ModerationService', rpc_method_handlers)
@@ -180,11 +234,12 @@ def add_ModerationServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ModerationService:
-    """Moderation's rulesets, audit log and appeals, and blacklist over gRPC, the same operations as
-    its HTTP API. The tenant is the one of the API key (metadata "authorization: Bearer <key>").
-    Rulesets, decisions and blacklist entries travel as JSON-shaped Structs with the fields the
-    HTTP API answers. Bad input is INVALID_ARGUMENT naming the field; an id the tenant does not
-    have is NOT_FOUND.
+    """Moderation's rulesets, audit log and appeals, blacklist and member dedupe over gRPC, the same
+    operations as its HTTP API. The tenant is the one of the API key (metadata
+    "authorization: Bearer <key>"). Rulesets, decisions, blacklist entries and dedupe plans travel
+    as JSON-shaped Structs with the fields the HTTP API answers. Bad input is INVALID_ARGUMENT
+    naming the field; an id the tenant does not have is NOT_FOUND; a request the state does not
+    allow (an applied or expired plan) is FAILED_PRECONDITION.
     """
 
     @staticmethod
@@ -366,6 +421,87 @@ class ModerationService:
             '/shequn.v1.ModerationService/Unban',
             shequn_dot_v1_dot_moderation__pb2.UnbanRequest.SerializeToString,
             shequn_dot_v1_dot_moderation__pb2.UnbanReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanDedupe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.ModerationService/PlanDedupe',
+            shequn_dot_v1_dot_moderation__pb2.PlanDedupeRequest.SerializeToString,
+            shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDedupePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.ModerationService/GetDedupePlan',
+            shequn_dot_v1_dot_moderation__pb2.GetDedupePlanRequest.SerializeToString,
+            shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyDedupePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.ModerationService/ApplyDedupePlan',
+            shequn_dot_v1_dot_moderation__pb2.ApplyDedupePlanRequest.SerializeToString,
+            shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.FromString,
             options,
             channel_credentials,
             insecure,

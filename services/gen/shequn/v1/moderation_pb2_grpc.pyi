@@ -27,11 +27,12 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ModerationServiceStub:
-    """Moderation's rulesets, audit log and appeals, and blacklist over gRPC, the same operations as
-    its HTTP API. The tenant is the one of the API key (metadata "authorization: Bearer <key>").
-    Rulesets, decisions and blacklist entries travel as JSON-shaped Structs with the fields the
-    HTTP API answers. Bad input is INVALID_ARGUMENT naming the field; an id the tenant does not
-    have is NOT_FOUND.
+    """Moderation's rulesets, audit log and appeals, blacklist and member dedupe over gRPC, the same
+    operations as its HTTP API. The tenant is the one of the API key (metadata
+    "authorization: Bearer <key>"). Rulesets, decisions, blacklist entries and dedupe plans travel
+    as JSON-shaped Structs with the fields the HTTP API answers. Bad input is INVALID_ARGUMENT
+    naming the field; an id the tenant does not have is NOT_FOUND; a request the state does not
+    allow (an applied or expired plan) is FAILED_PRECONDITION.
     """
 
     @_typing.overload
@@ -52,14 +53,23 @@ class ModerationServiceStub:
     """admin"""
     Unban: _grpc.UnaryUnaryMultiCallable[_moderation_pb2.UnbanRequest, _moderation_pb2.UnbanReply]
     """admin"""
+    PlanDedupe: _grpc.UnaryUnaryMultiCallable[_moderation_pb2.PlanDedupeRequest, _moderation_pb2.DedupePlanReply]
+    """Member dedupe (群成员去重): a dry-run plan for a series, then applied once.
+    operator
+    """
+    GetDedupePlan: _grpc.UnaryUnaryMultiCallable[_moderation_pb2.GetDedupePlanRequest, _moderation_pb2.DedupePlanReply]
+    """viewer"""
+    ApplyDedupePlan: _grpc.UnaryUnaryMultiCallable[_moderation_pb2.ApplyDedupePlanRequest, _moderation_pb2.DedupePlanReply]
+    """operator"""
 
 @_typing.type_check_only
 class ModerationServiceAsyncStub(ModerationServiceStub):
-    """Moderation's rulesets, audit log and appeals, and blacklist over gRPC, the same operations as
-    its HTTP API. The tenant is the one of the API key (metadata "authorization: Bearer <key>").
-    Rulesets, decisions and blacklist entries travel as JSON-shaped Structs with the fields the
-    HTTP API answers. Bad input is INVALID_ARGUMENT naming the field; an id the tenant does not
-    have is NOT_FOUND.
+    """Moderation's rulesets, audit log and appeals, blacklist and member dedupe over gRPC, the same
+    operations as its HTTP API. The tenant is the one of the API key (metadata
+    "authorization: Bearer <key>"). Rulesets, decisions, blacklist entries and dedupe plans travel
+    as JSON-shaped Structs with the fields the HTTP API answers. Bad input is INVALID_ARGUMENT
+    naming the field; an id the tenant does not have is NOT_FOUND; a request the state does not
+    allow (an applied or expired plan) is FAILED_PRECONDITION.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -77,13 +87,22 @@ class ModerationServiceAsyncStub(ModerationServiceStub):
     """admin"""
     Unban: _aio.UnaryUnaryMultiCallable[_moderation_pb2.UnbanRequest, _moderation_pb2.UnbanReply]  # type: ignore[assignment]
     """admin"""
+    PlanDedupe: _aio.UnaryUnaryMultiCallable[_moderation_pb2.PlanDedupeRequest, _moderation_pb2.DedupePlanReply]  # type: ignore[assignment]
+    """Member dedupe (群成员去重): a dry-run plan for a series, then applied once.
+    operator
+    """
+    GetDedupePlan: _aio.UnaryUnaryMultiCallable[_moderation_pb2.GetDedupePlanRequest, _moderation_pb2.DedupePlanReply]  # type: ignore[assignment]
+    """viewer"""
+    ApplyDedupePlan: _aio.UnaryUnaryMultiCallable[_moderation_pb2.ApplyDedupePlanRequest, _moderation_pb2.DedupePlanReply]  # type: ignore[assignment]
+    """operator"""
 
 class ModerationServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Moderation's rulesets, audit log and appeals, and blacklist over gRPC, the same operations as
-    its HTTP API. The tenant is the one of the API key (metadata "authorization: Bearer <key>").
-    Rulesets, decisions and blacklist entries travel as JSON-shaped Structs with the fields the
-    HTTP API answers. Bad input is INVALID_ARGUMENT naming the field; an id the tenant does not
-    have is NOT_FOUND.
+    """Moderation's rulesets, audit log and appeals, blacklist and member dedupe over gRPC, the same
+    operations as its HTTP API. The tenant is the one of the API key (metadata
+    "authorization: Bearer <key>"). Rulesets, decisions, blacklist entries and dedupe plans travel
+    as JSON-shaped Structs with the fields the HTTP API answers. Bad input is INVALID_ARGUMENT
+    naming the field; an id the tenant does not have is NOT_FOUND; a request the state does not
+    allow (an applied or expired plan) is FAILED_PRECONDITION.
     """
 
     @_abc_1.abstractmethod
@@ -141,5 +160,31 @@ class ModerationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_moderation_pb2.UnbanReply, _abc.Awaitable[_moderation_pb2.UnbanReply]]:
         """admin"""
+
+    @_abc_1.abstractmethod
+    def PlanDedupe(
+        self,
+        request: _moderation_pb2.PlanDedupeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_moderation_pb2.DedupePlanReply, _abc.Awaitable[_moderation_pb2.DedupePlanReply]]:
+        """Member dedupe (群成员去重): a dry-run plan for a series, then applied once.
+        operator
+        """
+
+    @_abc_1.abstractmethod
+    def GetDedupePlan(
+        self,
+        request: _moderation_pb2.GetDedupePlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_moderation_pb2.DedupePlanReply, _abc.Awaitable[_moderation_pb2.DedupePlanReply]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def ApplyDedupePlan(
+        self,
+        request: _moderation_pb2.ApplyDedupePlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_moderation_pb2.DedupePlanReply, _abc.Awaitable[_moderation_pb2.DedupePlanReply]]:
+        """operator"""
 
 def add_ModerationServiceServicer_to_server(servicer: ModerationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
