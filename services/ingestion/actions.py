@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gen.shequn.v1 import actions_pb2, events_pb2
-from services.ingestion.events import PLATFORMS, Id, KeyPart
+from services.ingestion.events import PLATFORMS, Id
+from services.runtime.wellformed import KeyPart
 
 
 class _ActionIn(BaseModel):

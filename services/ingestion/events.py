@@ -4,7 +4,6 @@ or is refused with the field and the reason."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -12,7 +11,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
-from services.runtime.wellformed import MAX_SECONDS, MIN_SECONDS, problem
+from services.runtime.wellformed import (
+    KEY_PART,
+    KEY_PART_RULE,
+    MAX_SECONDS,
+    MIN_SECONDS,
+    KeyPart,
+    problem,
+)
 
 MAX_BATCH = 500
 EVENT_TYPES: tuple[str, ...] = tuple(
@@ -44,10 +50,6 @@ MESSAGE_KINDS = {
 }
 
 Id = Annotated[str, Field(min_length=1, max_length=200)]
-# Group and member ids are parts of natural keys ("{tenant}:{group}:{member}"), so no ':'.
-ID_RULE = "1-200 characters, no ':' or white space"
-GROUP_OR_MEMBER_ID = re.compile(r"[^:\s]{1,200}")
-KeyPart = Annotated[str, Field(pattern=r"^[^:\s]{1,200}$", description=ID_RULE)]
 
 
 class Rejected(ValueError):
@@ -80,6 +82,7 @@ class GroupIn(_In):
     name: str | None = None
     owner_id: str | None = None
     notice: str | None = None
+    tags: list[KeyPart] | None = None  # series tags; on group_updated, the complete new set
 
 
 class OrderIn(_In):
@@ -247,7 +250,9 @@ def _money(amount: float, currency: str) -> events_pb2.Money:
 
 
 def _group(g: GroupIn) -> events_pb2.GroupInfo:
-    return events_pb2.GroupInfo(name=g.name or "", owner_id=g.owner_id or "", notice=g.notice or "")
+    return events_pb2.GroupInfo(
+        name=g.name or "", owner_id=g.owner_id or "", notice=g.notice or "", tags=g.tags or []
+    )
 
 
 def to_event(item: EventIn, *, tenant_id: str, received_at: datetime) -> events_pb2.Event:
@@ -275,11 +280,12 @@ def to_event(item: EventIn, *, tenant_id: str, received_at: datetime) -> events_
                     (events_pb2.GROUP_CHANGE_NAME, item.group.name),
                     (events_pb2.GROUP_CHANGE_OWNER, item.group.owner_id),
                     (events_pb2.GROUP_CHANGE_NOTICE, item.group.notice),
+                    (events_pb2.GROUP_CHANGE_TAGS, item.group.tags),
                 )
                 if value is not None
             ]
             if not changes:
-                raise Rejected("group: name, owner_id or notice is required")
+                raise Rejected("group: name, owner_id, notice or tags is required")
             event.group_updated.group.CopyFrom(_group(item.group))
             event.group_updated.changes.extend(changes)
             if item.actor:
@@ -336,14 +342,18 @@ def to_event(item: EventIn, *, tenant_id: str, received_at: datetime) -> events_
     return event
 
 
-def _member_ids(event: events_pb2.Event) -> list[tuple[str, str]]:
+def _key_parts(event: events_pb2.Event) -> list[tuple[str, str]]:
+    """(field, value) of every id in the event that becomes part of a natural key."""
     kind = event.WhichOneof("payload") or ""
     payload = getattr(event, kind)
-    return [
+    found = [
         (f"{kind}.{role}.id", getattr(payload, role).id)
         for role in ("member", "inviter", "actor")
         if role in payload.DESCRIPTOR.fields_by_name and getattr(payload, role).id
     ]
+    if "group" in payload.DESCRIPTOR.fields_by_name:
+        found += [(f"{kind}.group.tags", tag) for tag in payload.group.tags]
+    return found
 
 
 def check_event(event: events_pb2.Event, *, tenant_id: str, received_at: datetime) -> None:
@@ -375,9 +385,9 @@ def check_event(event: events_pb2.Event, *, tenant_id: str, received_at: datetim
         raise Rejected("livecode_scanned.livecode: required")
     if kind == "group_updated" and not payload.changes:
         raise Rejected("group_updated.changes: at least one change is required")
-    for name, value in (("group_id", event.group_id), *_member_ids(event)):
-        if not GROUP_OR_MEMBER_ID.fullmatch(value):
-            raise Rejected(f"{name}: {ID_RULE}")
+    for name, value in (("group_id", event.group_id), *_key_parts(event)):
+        if not KEY_PART.fullmatch(value):
+            raise Rejected(f"{name}: {KEY_PART_RULE}")
     if found := problem(event):
         raise Rejected(found)
     event.tenant_id = tenant_id

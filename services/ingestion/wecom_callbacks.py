@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
-from services.ingestion.events import GROUP_OR_MEMBER_ID, ID_RULE
 from services.runtime.envelope import new_event
+from services.runtime.wellformed import KEY_PART, KEY_PART_RULE
 
 GROUP_CHANGE = "change_external_chat"
 _CHANGES = {
@@ -164,7 +164,7 @@ def archive_events(
             continue
         bad = next((f for f, v in (("roomid", room), ("from", sender)) if not _id_ok(v)), None)
         if bad:
-            errors.append(f"records.{i}.{bad}: {ID_RULE}")
+            errors.append(f"records.{i}.{bad}: {KEY_PART_RULE}")
             continue
         msgtime = record.get("msgtime")
         if not isinstance(msgtime, int) or not 0 < msgtime < 4_102_444_800_000:
@@ -195,4 +195,4 @@ def archive_events(
 
 
 def _id_ok(value: object) -> bool:
-    return isinstance(value, str) and GROUP_OR_MEMBER_ID.fullmatch(value) is not None
+    return isinstance(value, str) and KEY_PART.fullmatch(value) is not None

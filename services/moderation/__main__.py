@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.moderation import api, grpc_api
+from services.moderation import api, grpc_api, operations
+from services.moderation.operations import Operations
 from services.moderation.pictures import Pictures
 from services.moderation.pipeline import INDEXES, Moderation
 from services.moderation.rulesets import RULESETS, Rulesets
@@ -14,10 +15,11 @@ def build(rt: Runtime) -> ServiceParts:
     rulesets = Rulesets(rt.store[RULESETS])
     pictures = Pictures(rt.settings)
     moderation = Moderation(rt.store, rt.producer, rt.settings, rulesets, pictures)
+    ops = Operations(rt.store, rt.producer, rt.settings, moderation)
     return ServiceParts(
-        indexes=INDEXES,
-        routers=[api.router(rt.store, rulesets, rt.producer, rt.settings)],
-        grpc=[grpc_api.service(rt.store, rulesets, rt.auth)],
+        indexes=[*INDEXES, *operations.INDEXES],
+        routers=[api.router(rulesets, ops)],
+        grpc=[grpc_api.service(rulesets, ops, rt.auth)],
         consumers=[
             events_consumer("moderation", rt.settings, moderation.handle, moderation.forget)
         ],

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from pydantic import ValidationError
 
-from services.gen.shequn.v1 import moderation_pb2, moderation_pb2_grpc
-from services.moderation.api import invalid_field, list_decisions
+from services.gen.shequn.v1 import moderation_pb2 as pb
+from services.gen.shequn.v1 import moderation_pb2_grpc
+from services.moderation.api import invalid_ruleset
 from services.moderation.detect.ruleset import Ruleset, merged
+from services.moderation.operations import Operations
 from services.moderation.rulesets import Rulesets
 from services.runtime.auth import Authenticator, Role
-from services.runtime.rpc import GrpcService, authenticate
-from services.runtime.store import Store
-
-Context = grpc.aio.ServicerContext[Any, Any]
+from services.runtime.rpc import Context, GrpcService, answers_refusals, authenticate
 
 
 def _struct(value: dict[str, Any]) -> Struct:
@@ -27,18 +25,16 @@ def _struct(value: dict[str, Any]) -> Struct:
 
 
 class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
-    def __init__(self, store: Store, rulesets: Rulesets, auth: Authenticator) -> None:
-        self.store, self.rulesets, self.auth = store, rulesets, auth
+    def __init__(self, rulesets: Rulesets, ops: Operations, auth: Authenticator) -> None:
+        self.rulesets, self.ops, self.auth = rulesets, ops, auth
 
-    async def GetRuleset(
-        self, request: moderation_pb2.GetRulesetRequest, context: Context
-    ) -> moderation_pb2.RulesetReply:
+    @answers_refusals
+    async def GetRuleset(self, request: pb.GetRulesetRequest, context: Context) -> pb.RulesetReply:
         principal = await authenticate(context, self.auth, Role.VIEWER)
         return await self._reply(principal.tenant_id, request.group_id)
 
-    async def PutRuleset(
-        self, request: moderation_pb2.PutRulesetRequest, context: Context
-    ) -> moderation_pb2.RulesetReply:
+    @answers_refusals
+    async def PutRuleset(self, request: pb.PutRulesetRequest, context: Context) -> pb.RulesetReply:
         principal = await authenticate(context, self.auth, Role.ADMIN)
         body = json_format.MessageToDict(request.ruleset)
         try:
@@ -48,39 +44,94 @@ class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
             else:
                 await self.rulesets.put_tenant(principal.tenant_id, Ruleset.model_validate(body))
         except ValidationError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, invalid_field(exc)[1])
+            raise invalid_ruleset(exc) from None
         return await self._reply(principal.tenant_id, request.group_id)
 
+    @answers_refusals
     async def ListDecisions(
-        self, request: moderation_pb2.ListDecisionsRequest, context: Context
-    ) -> moderation_pb2.ListDecisionsReply:
+        self, request: pb.ListDecisionsRequest, context: Context
+    ) -> pb.ListDecisionsReply:
         principal = await authenticate(context, self.auth, Role.VIEWER)
-        if not 0 <= request.limit <= 500:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "limit: 1 to 500")
-        found = await list_decisions(
-            self.store,
+        found = await self.ops.list_decisions(
             principal.tenant_id,
             request.group_id or None,
             request.member_id or None,
             request.rule or None,
             limit=request.limit or 100,
         )
-        return moderation_pb2.ListDecisionsReply(decisions=[_struct(d) for d in found])
+        return pb.ListDecisionsReply(decisions=[_struct(d) for d in found])
 
-    async def _reply(self, tenant_id: str, group_id: str) -> moderation_pb2.RulesetReply:
-        tenant = await self.rulesets.tenant(tenant_id)
-        if not group_id:
-            return moderation_pb2.RulesetReply(ruleset=_struct(tenant.model_dump()))
-        override = await self.rulesets.override(tenant_id, group_id) or {}
-        effective = merged(tenant, override)
-        return moderation_pb2.RulesetReply(
-            ruleset=_struct(effective.model_dump()), override=_struct(override)
+    @answers_refusals
+    async def AppealDecision(
+        self, request: pb.AppealDecisionRequest, context: Context
+    ) -> pb.AppealDecisionReply:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        found = await self.ops.appeal(principal, request.decision_id, request.reason)
+        return pb.AppealDecisionReply(
+            decision_id=request.decision_id, appeal=_struct(found["appeal"])
         )
 
+    @answers_refusals
+    async def ListBlacklist(
+        self, request: pb.ListBlacklistRequest, context: Context
+    ) -> pb.ListBlacklistReply:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.ops.blacklist(principal.tenant_id)
+        return pb.ListBlacklistReply(members=[_struct(m) for m in found])
 
-def service(store: Store, rulesets: Rulesets, auth: Authenticator) -> GrpcService:
+    @answers_refusals
+    async def AddToBlacklist(
+        self, request: pb.AddToBlacklistRequest, context: Context
+    ) -> pb.BlacklistEntryReply:
+        principal = await authenticate(context, self.auth, Role.ADMIN)
+        entry = await self.ops.add_to_blacklist(
+            principal.tenant_id, request.member_id, request.reason
+        )
+        return pb.BlacklistEntryReply(entry=_struct(entry))
+
+    @answers_refusals
+    async def Unban(self, request: pb.UnbanRequest, context: Context) -> pb.UnbanReply:
+        principal = await authenticate(context, self.auth, Role.ADMIN)
+        done = await self.ops.unban(principal.tenant_id, request.member_id)
+        return pb.UnbanReply(member_id=request.member_id, groups_told=done["groups_told"])
+
+    @answers_refusals
+    async def PlanDedupe(
+        self, request: pb.PlanDedupeRequest, context: Context
+    ) -> pb.DedupePlanReply:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        return pb.DedupePlanReply(
+            plan=_struct(await self.ops.plan_dedupe(principal, request.series))
+        )
+
+    @answers_refusals
+    async def GetDedupePlan(
+        self, request: pb.GetDedupePlanRequest, context: Context
+    ) -> pb.DedupePlanReply:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.ops.dedupe_plan(principal.tenant_id, request.plan_id)
+        return pb.DedupePlanReply(plan=_struct(found))
+
+    @answers_refusals
+    async def ApplyDedupePlan(
+        self, request: pb.ApplyDedupePlanRequest, context: Context
+    ) -> pb.DedupePlanReply:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        found = await self.ops.apply_dedupe(principal, request.plan_id)
+        return pb.DedupePlanReply(plan=_struct(found))
+
+    async def _reply(self, tenant_id: str, group_id: str) -> pb.RulesetReply:
+        tenant = await self.rulesets.tenant(tenant_id)
+        if not group_id:
+            return pb.RulesetReply(ruleset=_struct(tenant.model_dump()))
+        override = await self.rulesets.override(tenant_id, group_id) or {}
+        effective = merged(tenant, override)
+        return pb.RulesetReply(ruleset=_struct(effective.model_dump()), override=_struct(override))
+
+
+def service(rulesets: Rulesets, ops: Operations, auth: Authenticator) -> GrpcService:
     return GrpcService(
-        ModerationServicer(store, rulesets, auth),
+        ModerationServicer(rulesets, ops, auth),
         moderation_pb2_grpc.add_ModerationServiceServicer_to_server,
-        moderation_pb2.DESCRIPTOR.services_by_name["ModerationService"].full_name,
+        pb.DESCRIPTOR.services_by_name["ModerationService"].full_name,
     )

@@ -29,6 +29,7 @@ RULE_NAMES = {
     "invite_policy": "只有群管理员可以拉人进群",
     "rename_lock": "只有群管理员可以修改群名",
     "blacklist": "黑名单成员不能入群",
+    "dedupe": "同一系列群只保留一个",
 }
 WARNING = "@{name} 请遵守群规：{rule}。这是第一次提醒，再次违规将被移出本群。"
 KICKED = "{name} 多次违反群规（{rule}），已被移出群聊。"

@@ -92,7 +92,8 @@ def _person(event: events_pb2.Event) -> str:
     return f"{event.tenant_id}:{event.message_posted.member.id}"
 
 
-def _state(doc: Document | None) -> MemberState | None:
+def member_state(doc: Document | None) -> MemberState | None:
+    """A member record as judging needs it; None for one no longer in the group."""
     if doc is None or not doc.get("in_group"):
         return None
     joined = doc.get("joined_at")
@@ -202,7 +203,7 @@ class Moderation:
         """The first pass, in order: each message's verdict, and the state each join and
         rename is judged against, as the batch itself changes membership and names."""
         cases = []
-        states = {k: _state(v) for k, v in members.items()}
+        states = {k: member_state(v) for k, v in members.items()}
         names = {k: str(v.get("name", "")) for k, v in group_docs.items()}
         for event in events:
             ruleset, checks = rules[(event.tenant_id, event.group_id)]
@@ -244,7 +245,9 @@ class Moderation:
                 updated = event.group_updated
                 actor = states.get(member_doc_id(event.tenant_id, event.group_id, updated.actor.id))
                 case.ruling = rule_rename(event, ruleset, actor, names.get(key, ""), now)
-                if updated.group.name and case.ruling is None:
+                # Only a name change renames: a tags change may carry the name unchanged.
+                renamed = events_pb2.GROUP_CHANGE_NAME in updated.changes and updated.group.name
+                if renamed and case.ruling is None:
                     names[key] = updated.group.name
             elif kind == "group_created":
                 names[group_doc_id(event.tenant_id, event.group_id)] = (
@@ -252,6 +255,13 @@ class Moderation:
                 )
             cases.append(case)
         return cases
+
+    async def publish(self, rulings: list[Ruling]) -> None:
+        """Send the rulings' actions and decisions, then record the decisions in the audit log
+        (and the blacklist), as `handle` does; their ids are deterministic, so publishing again
+        is safe."""
+        await self.producer.send_many(self._outgoing(rulings))
+        await self._record(rulings)
 
     async def _find(self, collection: str, ids: set[str]) -> dict[str, Document]:
         if not ids:

@@ -18,6 +18,7 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from services.runtime import metrics
 from services.runtime.auth import Authenticator, AuthError, Principal, Role, bearer
+from services.runtime.refusals import Refused
 
 log = logging.getLogger(__name__)
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
@@ -62,6 +63,10 @@ def create_app(
             },
             status_code=422,
         )
+
+    @app.exception_handler(Refused)
+    async def _refused(_: Request, exc: Refused) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:

@@ -70,8 +70,8 @@ def _group_change(
 
 
 def directory_changes(events: Iterable[events_pb2.Event]) -> list[LatestWins]:
-    """Each group's name, owner, notice and status; each field keeps its own clock, so a late
-    name change cannot undo a newer owner change."""
+    """Each group's name, owner, notice, series tags and status; each field keeps its own
+    clock, so a late name change cannot undo a newer owner change."""
     changes = []
     for event in events:
         at = occurred_at(event)
@@ -81,6 +81,9 @@ def directory_changes(events: Iterable[events_pb2.Event]) -> list[LatestWins]:
             changes.append(_group_change(event, "status_at", at, {"status": "active"}))
             changes.append(_group_change(event, "name_at", at, {"name": info.name}))
             changes.append(_group_change(event, "owner_at", at, {"owner_id": info.owner_id}))
+            # Platforms report creation without tags: none given are unknown, not cleared.
+            if info.tags:
+                changes.append(_group_change(event, "tags_at", at, {"tags": _tags(info)}))
         elif kind == "group_updated":
             # A platform may report that the name changed without the new name (WeCom does):
             # an empty value is unknown, not blank.
@@ -91,6 +94,12 @@ def directory_changes(events: Iterable[events_pb2.Event]) -> list[LatestWins]:
                 changes.append(_group_change(event, "owner_at", at, {"owner_id": info.owner_id}))
             if events_pb2.GROUP_CHANGE_NOTICE in changed:
                 changes.append(_group_change(event, "notice_at", at, {"notice": info.notice}))
+            if events_pb2.GROUP_CHANGE_TAGS in changed:
+                changes.append(_group_change(event, "tags_at", at, {"tags": _tags(info)}))
         elif kind == "group_dismissed":
             changes.append(_group_change(event, "status_at", at, {"status": "dismissed"}))
     return changes
+
+
+def _tags(info: events_pb2.GroupInfo) -> list[str]:
+    return sorted(set(info.tags))

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.runtime.auth import Authenticator, AuthError, Principal, Role, bearer
+from services.runtime.refusals import Refused
 
-_CODES = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
+_CODES = {
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    403: grpc.StatusCode.PERMISSION_DENIED,
+    404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.FAILED_PRECONDITION,
+    422: grpc.StatusCode.INVALID_ARGUMENT,
+}
+Context = grpc.aio.ServicerContext[Any, Any]
+S = TypeVar("S")
+Req = TypeVar("Req")
+Rep = TypeVar("Rep")
 
 
 @dataclass(frozen=True)
@@ -53,9 +65,7 @@ class GrpcServer:
         await self.server.stop(grace)
 
 
-async def authenticate(
-    context: grpc.aio.ServicerContext[Any, Any], auth: Authenticator, role: Role
-) -> Principal:
+async def authenticate(context: Context, auth: Authenticator, role: Role) -> Principal:
     """The caller's principal from `authorization: Bearer <key>` metadata, or abort."""
     header = dict(context.invocation_metadata() or ()).get("authorization")
     try:
@@ -63,3 +73,19 @@ async def authenticate(
     except AuthError as exc:
         await context.abort(_CODES[exc.status], str(exc))
         raise  # abort raises; this keeps type checkers sure the function never falls through
+
+
+def answers_refusals(
+    method: Callable[[S, Req, Context], Awaitable[Rep]],
+) -> Callable[[S, Req, Context], Awaitable[Rep]]:
+    """A servicer method whose operations' refusals become the matching status codes."""
+
+    @functools.wraps(method)
+    async def call(self: S, request: Req, context: Context) -> Rep:
+        try:
+            return await method(self, request, context)
+        except Refused as exc:
+            await context.abort(_CODES[exc.status], str(exc))
+            raise
+
+    return call

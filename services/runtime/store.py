@@ -85,9 +85,13 @@ async def write_latest(
         return
     ops = [
         UpdateOne(
+            # `$and` spelled out: NX-27017's updates read `{_id, $or}` as `_id AND a OR b` and
+            # would change another document that lacks the clock.
             {
-                "_id": u._id,
-                "$or": [{u.clock: {"$lte": stamp(u.at)}}, {u.clock: {"$exists": False}}],
+                "$and": [
+                    {"_id": u._id},
+                    {"$or": [{u.clock: {"$lte": stamp(u.at)}}, {u.clock: {"$exists": False}}]},
+                ]
             },
             {"$set": {**u.fields, u.clock: stamp(u.at)}, "$setOnInsert": dict(u.on_insert)},
             upsert=True,

@@ -1,14 +1,24 @@
 """Structural checks of any protobuf message, shared by the gRPC intake (which refuses what
 fails them) and every consumer's decoder (which dead-letters it): enum values the schema knows,
 timestamps a datetime can hold, and bounded strings. A message that passes cannot make a
-handler raise on `Enum.Name()` or `Timestamp.ToDatetime()`."""
+handler raise on `Enum.Name()` or `Timestamp.ToDatetime()`. Also the one rule for ids that
+become parts of natural keys, for every API that accepts them."""
 
 from __future__ import annotations
 
+import re
+from typing import Annotated
+
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
+from pydantic import Field
 
 MAX_STRING = 20_000
+# Group and member ids and series tags are parts of natural keys ("{tenant}:{group}:{member}"),
+# so no ':'.
+KEY_PART = re.compile(r"[^:\s]{1,200}")
+KEY_PART_RULE = "1-200 characters, no ':' or white space"
+KeyPart = Annotated[str, Field(pattern=f"^{KEY_PART.pattern}$", description=KEY_PART_RULE)]
 # 1970-01-01 .. 2100-01-01: wide enough for any real event, narrow enough for every datetime.
 MIN_SECONDS, MAX_SECONDS = 0, 4_102_444_800
 

@@ -60,6 +60,21 @@ ACCEPTED = [
         ),
     ),
     (
+        {**BASE, "type": "group_updated", "group": {"tags": ["春季系列", "vip"]}},
+        lambda e: (
+            list(e.group_updated.changes) == [events_pb2.GROUP_CHANGE_TAGS]
+            and list(e.group_updated.group.tags) == ["春季系列", "vip"]
+        ),
+    ),
+    (
+        {**BASE, "type": "group_updated", "group": {"tags": []}},
+        lambda e: list(e.group_updated.changes) == [events_pb2.GROUP_CHANGE_TAGS],
+    ),
+    (
+        {**BASE, "type": "group_created", "group": {"name": "福利1群", "tags": ["春季系列"]}},
+        lambda e: list(e.group_created.group.tags) == ["春季系列"],
+    ),
+    (
         {**BASE, "type": "group_dismissed"},
         lambda e: e.HasField("group_dismissed"),
     ),
@@ -121,7 +136,9 @@ REJECTED = [
         {**BASE, "type": "group_dismissed", "occurred_at": "2026-11-22T08:00:00"},
         "occurred_at: needs a UTC offset",
     ),
-    ({**BASE, "type": "group_updated", "group": {}}, "group: name, owner_id or notice"),
+    ({**BASE, "type": "group_updated", "group": {}}, "group: name, owner_id, notice or tags"),
+    ({**BASE, "type": "group_updated", "group": {"tags": ["a b"]}}, "group.tags.0: "),
+    ({**BASE, "type": "group_created", "group": {"tags": "vip"}}, "group.tags: "),
     (
         {**BASE, "type": "order_placed", "member": {"id": "u"}, "order": {"id": "o", "amount": -1}},
         "order.amount: ",
@@ -192,6 +209,14 @@ def test_protobuf_events_get_the_same_rules() -> None:
         check_event(event, tenant_id="t-1", received_at=NOW)
 
 
+def _tagged(tag: str) -> Any:
+    def spoil(event: events_pb2.Event) -> None:
+        event.group_updated.group.tags.append(tag)
+        event.group_updated.changes.append(events_pb2.GROUP_CHANGE_TAGS)
+
+    return spoil
+
+
 @pytest.mark.parametrize(
     ("spoil", "error"),
     [
@@ -210,6 +235,7 @@ def test_protobuf_events_get_the_same_rules() -> None:
         ),
         (lambda e: setattr(e, "group_id", "g:1"), "group_id: "),
         (lambda e: setattr(e.message_posted.member, "id", "u 1"), "message_posted.member.id: "),
+        (_tagged("spring:vip"), "group_updated.group.tags: "),
     ],
 )
 def test_protobuf_events_that_would_break_a_consumer_are_refused(spoil: Any, error: str) -> None:

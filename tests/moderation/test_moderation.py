@@ -4,12 +4,17 @@ delivered on the sim platform and visible in the group timeline, decisions in th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
+import grpc
 import httpx
 import pytest
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
 
 from services.devstack import free_port
+from services.gen.shequn.v1 import moderation_pb2, moderation_pb2_grpc
 from tests.clients import joined, message, post_events
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.fakes import FakePictureHost, serve_fake
@@ -256,16 +261,19 @@ async def test_qr_code_pictures_are_ads_and_pictures_that_cannot_be_fetched_are_
     assert 'shequn_moderation_pictures_total{outcome="failed"}' in metrics
 
 
+def grpc_auth(key: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {key}"),)
+
+
+async def refused(call: Awaitable[object]) -> tuple[grpc.StatusCode, str]:
+    """The status code and details of a gRPC call that fails."""
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await call
+    return error.value.code(), str(error.value.details())
+
+
 async def test_rulesets_and_decisions_over_grpc(stack: Stack, tenant: Tenant) -> None:
-    import grpc
-    from google.protobuf import json_format
-    from google.protobuf.struct_pb2 import Struct
-
-    from services.gen.shequn.v1 import moderation_pb2, moderation_pb2_grpc
-
-    def auth(key: str) -> tuple[tuple[str, str]]:
-        return (("authorization", f"Bearer {key}"),)
-
+    auth = grpc_auth
     group = _group()
     async with grpc.aio.insecure_channel(stack.grpc("moderation")) as channel:
         stub = moderation_pb2_grpc.ModerationServiceStub(channel)
@@ -297,3 +305,33 @@ async def test_rulesets_and_decisions_over_grpc(stack: Stack, tenant: Tenant) ->
             moderation_pb2.ListDecisionsRequest(), metadata=auth(tenant.viewer)
         )
         assert list(listed.decisions) == []
+
+
+async def test_blacklist_and_appeals_over_grpc(stack: Stack, tenant: Tenant) -> None:
+    owner, viewer = grpc_auth(tenant.owner), grpc_auth(tenant.viewer)
+    async with grpc.aio.insecure_channel(stack.grpc("moderation")) as channel:
+        stub = moderation_pb2_grpc.ModerationServiceStub(channel)
+        add = moderation_pb2.AddToBlacklistRequest(member_id="u-9", reason="广告号")
+        entry = (await stub.AddToBlacklist(add, metadata=owner)).entry
+        assert entry["reason"] == "广告号" and entry["active"] is True
+        listed = await stub.ListBlacklist(moderation_pb2.ListBlacklistRequest(), metadata=viewer)
+        assert [m["member_id"] for m in listed.members] == ["u-9"]
+        bad = moderation_pb2.AddToBlacklistRequest(member_id="u 9")
+        code, details = await refused(stub.AddToBlacklist(bad, metadata=owner))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("member_id:")
+        code, _ = await refused(stub.AddToBlacklist(add, metadata=viewer))
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+
+        unban = moderation_pb2.UnbanRequest(member_id="u-9")
+        assert (await stub.Unban(unban, metadata=owner)).member_id == "u-9"
+        listed = await stub.ListBlacklist(moderation_pb2.ListBlacklistRequest(), metadata=viewer)
+        assert list(listed.members) == []
+        code, _ = await refused(stub.Unban(unban, metadata=owner))
+        assert code == grpc.StatusCode.NOT_FOUND
+
+        appeal = moderation_pb2.AppealDecisionRequest(decision_id="ev-x:ad", reason="误判")
+        code, _ = await refused(stub.AppealDecision(appeal, metadata=grpc_auth(tenant.operator)))
+        assert code == grpc.StatusCode.NOT_FOUND
+        appeal.reason = " "
+        code, details = await refused(stub.AppealDecision(appeal, metadata=owner))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("reason:")

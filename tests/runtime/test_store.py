@@ -43,6 +43,19 @@ async def test_latest_wins_applies_events_of_the_same_instant_in_order(stack: St
     assert doc is not None and not doc["in_group"]
 
 
+async def test_latest_wins_changes_only_its_own_document(stack: Stack) -> None:
+    mongo = client(stack.mongo)
+    collection = mongo["shequn_test"][f"latest_{uuid.uuid4().hex}"]
+    try:
+        await write_latest(collection, [LatestWins("g-1", "name_at", T0, {"name": "一群"})])
+        await write_latest(collection, [LatestWins("g-2", "tags_at", T0, {"tags": ["vip"]})])
+        docs = {d["_id"]: d async for d in collection.find()}
+    finally:
+        await mongo.close()
+    assert "tags" not in docs["g-1"], "g-1 has no tags clock, yet is not g-2"
+    assert docs["g-2"]["tags"] == ["vip"]
+
+
 async def test_counters_absorb_each_event_once_across_overlapping_batches(stack: Stack) -> None:
     mongo = client(stack.mongo)
     collection = mongo["shequn_test"][f"counters_{uuid.uuid4().hex}"]

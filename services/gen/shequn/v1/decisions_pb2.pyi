@@ -70,16 +70,17 @@ class Decision(_message.Message):
     DECIDED_AT_FIELD_NUMBER: _builtins.int
     EXPLANATION_JSON_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
-    """"{event_id}:{rule}": one decision per rule per event"""
+    """"{event_id}:{rule}": one decision per rule per event;"""
     tenant_id: _builtins.str
+    """"dedupe:{plan}:{group}:{member}" for a member dedupe removal"""
     group_id: _builtins.str
     member_id: _builtins.str
     event_id: _builtins.str
-    """the event judged"""
+    """the event judged (empty for dedupe and unban)"""
     rule: _builtins.str
     """keyword | abuse | ad | flood | cross_group | probation |"""
     check: _builtins.str
-    """invite_policy | rename_lock | blacklist | unban
+    """invite_policy | rename_lock | blacklist | unban | dedupe
     the check that found it (url, phone, ad_phrase, …)
     """
     evidence: _builtins.str

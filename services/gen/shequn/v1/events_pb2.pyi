@@ -31,6 +31,7 @@ class _GroupChangeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_GroupChan
     GROUP_CHANGE_NAME: _GroupChange.ValueType  # 1
     GROUP_CHANGE_OWNER: _GroupChange.ValueType  # 2
     GROUP_CHANGE_NOTICE: _GroupChange.ValueType  # 3
+    GROUP_CHANGE_TAGS: _GroupChange.ValueType  # 4
 
 class GroupChange(_GroupChange, metaclass=_GroupChangeEnumTypeWrapper): ...
 
@@ -38,6 +39,7 @@ GROUP_CHANGE_UNSPECIFIED: GroupChange.ValueType  # 0
 GROUP_CHANGE_NAME: GroupChange.ValueType  # 1
 GROUP_CHANGE_OWNER: GroupChange.ValueType  # 2
 GROUP_CHANGE_NOTICE: GroupChange.ValueType  # 3
+GROUP_CHANGE_TAGS: GroupChange.ValueType  # 4
 Global___GroupChange: _TypeAlias = GroupChange  # noqa: Y015
 
 class _JoinScene:
@@ -193,20 +195,28 @@ class GroupInfo(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     OWNER_ID_FIELD_NUMBER: _builtins.int
     NOTICE_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     owner_id: _builtins.str
     notice: _builtins.str
     """群公告"""
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Series tags (系列): groups that share a tag are one series. With GROUP_CHANGE_TAGS this is
+        the complete new set (empty: no tags); on group_created, none given leaves them unknown.
+        """
+
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         owner_id: _builtins.str = ...,
         notice: _builtins.str = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "notice", b"notice", "owner_id", b"owner_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "notice", b"notice", "owner_id", b"owner_id", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

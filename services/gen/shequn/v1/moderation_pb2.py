@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ashequn/v1/moderation.proto\x12\tshequn.v1\x1a\x1cgoogle/protobuf/struct.proto\"%\n\x11GetRulesetRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\"O\n\x11PutRulesetRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12(\n\x07ruleset\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"c\n\x0cRulesetReply\x12(\n\x07ruleset\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12)\n\x08override\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"X\n\x14ListDecisionsRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\"@\n\x12ListDecisionsReply\x12*\n\tdecisions\x18\x01 \x03(\x0b\x32\x17.google.protobuf.Struct2\xee\x01\n\x11ModerationService\x12\x43\n\nGetRuleset\x12\x1c.shequn.v1.GetRulesetRequest\x1a\x17.shequn.v1.RulesetReply\x12\x43\n\nPutRuleset\x12\x1c.shequn.v1.PutRulesetRequest\x1a\x17.shequn.v1.RulesetReply\x12O\n\rListDecisions\x12\x1f.shequn.v1.ListDecisionsRequest\x1a\x1d.shequn.v1.ListDecisionsReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ashequn/v1/moderation.proto\x12\tshequn.v1\x1a\x1cgoogle/protobuf/struct.proto\"%\n\x11GetRulesetRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\"O\n\x11PutRulesetRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12(\n\x07ruleset\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"c\n\x0cRulesetReply\x12(\n\x07ruleset\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12)\n\x08override\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"X\n\x14ListDecisionsRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\"@\n\x12ListDecisionsReply\x12*\n\tdecisions\x18\x01 \x03(\x0b\x32\x17.google.protobuf.Struct\"<\n\x15\x41ppealDecisionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"S\n\x13\x41ppealDecisionReply\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\'\n\x06\x61ppeal\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x16\n\x14ListBlacklistRequest\">\n\x12ListBlacklistReply\x12(\n\x07members\x18\x01 \x03(\x0b\x32\x17.google.protobuf.Struct\":\n\x15\x41\x64\x64ToBlacklistRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"=\n\x13\x42lacklistEntryReply\x12&\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"!\n\x0cUnbanRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"4\n\nUnbanReply\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x13\n\x0bgroups_told\x18\x02 \x01(\x05\"#\n\x11PlanDedupeRequest\x12\x0e\n\x06series\x18\x01 \x01(\t\"\'\n\x14GetDedupePlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\")\n\x16\x41pplyDedupePlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\"8\n\x0f\x44\x65\x64upePlanReply\x12%\n\x04plan\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct2\x88\x06\n\x11ModerationService\x12\x43\n\nGetRuleset\x12\x1c.shequn.v1.GetRulesetRequest\x1a\x17.shequn.v1.RulesetReply\x12\x43\n\nPutRuleset\x12\x1c.shequn.v1.PutRulesetRequest\x1a\x17.shequn.v1.RulesetReply\x12O\n\rListDecisions\x12\x1f.shequn.v1.ListDecisionsRequest\x1a\x1d.shequn.v1.ListDecisionsReply\x12R\n\x0e\x41ppealDecision\x12 .shequn.v1.AppealDecisionRequest\x1a\x1e.shequn.v1.AppealDecisionReply\x12O\n\rListBlacklist\x12\x1f.shequn.v1.ListBlacklistRequest\x1a\x1d.shequn.v1.ListBlacklistReply\x12R\n\x0e\x41\x64\x64ToBlacklist\x12 .shequn.v1.AddToBlacklistRequest\x1a\x1e.shequn.v1.BlacklistEntryReply\x12\x37\n\x05Unban\x12\x17.shequn.v1.UnbanRequest\x1a\x15.shequn.v1.UnbanReply\x12\x46\n\nPlanDedupe\x12\x1c.shequn.v1.PlanDedupeRequest\x1a\x1a.shequn.v1.DedupePlanReply\x12L\n\rGetDedupePlan\x12\x1f.shequn.v1.GetDedupePlanRequest\x1a\x1a.shequn.v1.DedupePlanReply\x12P\n\x0f\x41pplyDedupePlan\x12!.shequn.v1.ApplyDedupePlanRequest\x1a\x1a.shequn.v1.DedupePlanReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,6 +42,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTDECISIONSREQUEST']._serialized_end=380
   _globals['_LISTDECISIONSREPLY']._serialized_start=382
   _globals['_LISTDECISIONSREPLY']._serialized_end=446
-  _globals['_MODERATIONSERVICE']._serialized_start=449
-  _globals['_MODERATIONSERVICE']._serialized_end=687
+  _globals['_APPEALDECISIONREQUEST']._serialized_start=448
+  _globals['_APPEALDECISIONREQUEST']._serialized_end=508
+  _globals['_APPEALDECISIONREPLY']._serialized_start=510
+  _globals['_APPEALDECISIONREPLY']._serialized_end=593
+  _globals['_LISTBLACKLISTREQUEST']._serialized_start=595
+  _globals['_LISTBLACKLISTREQUEST']._serialized_end=617
+  _globals['_LISTBLACKLISTREPLY']._serialized_start=619
+  _globals['_LISTBLACKLISTREPLY']._serialized_end=681
+  _globals['_ADDTOBLACKLISTREQUEST']._serialized_start=683
+  _globals['_ADDTOBLACKLISTREQUEST']._serialized_end=741
+  _globals['_BLACKLISTENTRYREPLY']._serialized_start=743
+  _globals['_BLACKLISTENTRYREPLY']._serialized_end=804
+  _globals['_UNBANREQUEST']._serialized_start=806
+  _globals['_UNBANREQUEST']._serialized_end=839
+  _globals['_UNBANREPLY']._serialized_start=841
+  _globals['_UNBANREPLY']._serialized_end=893
+  _globals['_PLANDEDUPEREQUEST']._serialized_start=895
+  _globals['_PLANDEDUPEREQUEST']._serialized_end=930
+  _globals['_GETDEDUPEPLANREQUEST']._serialized_start=932
+  _globals['_GETDEDUPEPLANREQUEST']._serialized_end=971
+  _globals['_APPLYDEDUPEPLANREQUEST']._serialized_start=973
+  _globals['_APPLYDEDUPEPLANREQUEST']._serialized_end=1014
+  _globals['_DEDUPEPLANREPLY']._serialized_start=1016
+  _globals['_DEDUPEPLANREPLY']._serialized_end=1072
+  _globals['_MODERATIONSERVICE']._serialized_start=1075
+  _globals['_MODERATIONSERVICE']._serialized_end=1851
 # @@protoc_insertion_point(module_scope)

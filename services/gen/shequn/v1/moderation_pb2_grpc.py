@@ -26,9 +26,12 @@ if _version_not_supported:
 
 
 class ModerationServiceStub:
-    """Moderation's rulesets and audit log over gRPC, the same as its HTTP API. The tenant is the
-    one of the API key (metadata "authorization: Bearer <key>"). Rulesets travel as JSON-shaped
-    Structs with the fields of GET /v1/rulesets/default; a bad field is INVALID_ARGUMENT naming it.
+    """Moderation's rulesets, audit log and appeals, blacklist and member dedupe over gRPC, the same
+    operations as its HTTP API. The tenant is the one of the API key (metadata
+    "authorization: Bearer <key>"). Rulesets, decisions, blacklist entries and dedupe plans travel
+    as JSON-shaped Structs with the fields the HTTP API answers. Bad input is INVALID_ARGUMENT
+    naming the field; an id the tenant does not have is NOT_FOUND; a request the state does not
+    allow (an applied or expired plan) is FAILED_PRECONDITION.
     """
 
     def __init__(self, channel):
@@ -52,12 +55,50 @@ class ModerationServiceStub:
                 request_serializer=shequn_dot_v1_dot_moderation__pb2.ListDecisionsRequest.SerializeToString,
                 response_deserializer=shequn_dot_v1_dot_moderation__pb2.ListDecisionsReply.FromString,
                 _registered_method=True)
+        self.AppealDecision = channel.unary_unary(
+                '/shequn.v1.ModerationService/AppealDecision',
+                request_serializer=shequn_dot_v1_dot_moderation__pb2.AppealDecisionRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_moderation__pb2.AppealDecisionReply.FromString,
+                _registered_method=True)
+        self.ListBlacklist = channel.unary_unary(
+                '/shequn.v1.ModerationService/ListBlacklist',
+                request_serializer=shequn_dot_v1_dot_moderation__pb2.ListBlacklistRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_moderation__pb2.ListBlacklistReply.FromString,
+                _registered_method=True)
+        self.AddToBlacklist = channel.unary_unary(
+                '/shequn.v1.ModerationService/AddToBlacklist',
+                request_serializer=shequn_dot_v1_dot_moderation__pb2.AddToBlacklistRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_moderation__pb2.BlacklistEntryReply.FromString,
+                _registered_method=True)
+        self.Unban = channel.unary_unary(
+                '/shequn.v1.ModerationService/Unban',
+                request_serializer=shequn_dot_v1_dot_moderation__pb2.UnbanRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_moderation__pb2.UnbanReply.FromString,
+                _registered_method=True)
+        self.PlanDedupe = channel.unary_unary(
+                '/shequn.v1.ModerationService/PlanDedupe',
+                request_serializer=shequn_dot_v1_dot_moderation__pb2.PlanDedupeRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.FromString,
+                _registered_method=True)
+        self.GetDedupePlan = channel.unary_unary(
+                '/shequn.v1.ModerationService/GetDedupePlan',
+                request_serializer=shequn_dot_v1_dot_moderation__pb2.GetDedupePlanRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.FromString,
+                _registered_method=True)
+        self.ApplyDedupePlan = channel.unary_unary(
+                '/shequn.v1.ModerationService/ApplyDedupePlan',
+                request_serializer=shequn_dot_v1_dot_moderation__pb2.ApplyDedupePlanRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.FromString,
+                _registered_method=True)
 
 
 class ModerationServiceServicer:
-    """Moderation's rulesets and audit log over gRPC, the same as its HTTP API. The tenant is the
-    one of the API key (metadata "authorization: Bearer <key>"). Rulesets travel as JSON-shaped
-    Structs with the fields of GET /v1/rulesets/default; a bad field is INVALID_ARGUMENT naming it.
+    """Moderation's rulesets, audit log and appeals, blacklist and member dedupe over gRPC, the same
+    operations as its HTTP API. The tenant is the one of the API key (metadata
+    "authorization: Bearer <key>"). Rulesets, decisions, blacklist entries and dedupe plans travel
+    as JSON-shaped Structs with the fields the HTTP API answers. Bad input is INVALID_ARGUMENT
+    naming the field; an id the tenant does not have is NOT_FOUND; a request the state does not
+    allow (an applied or expired plan) is FAILED_PRECONDITION.
     """
 
     def GetRuleset(self, request, context):
@@ -81,6 +122,56 @@ class ModerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AppealDecision(self, request, context):
+        """operator
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBlacklist(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddToBlacklist(self, request, context):
+        """admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unban(self, request, context):
+        """admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PlanDedupe(self, request, context):
+        """Member dedupe (群成员去重): a dry-run plan for a series, then applied once.
+        operator
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDedupePlan(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyDedupePlan(self, request, context):
+        """operator
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +190,41 @@ def add_ModerationServiceServicer_to_server(servicer, server):
                     request_deserializer=shequn_dot_v1_dot_moderation__pb2.ListDecisionsRequest.FromString,
                     response_serializer=shequn_dot_v1_dot_moderation__pb2.ListDecisionsReply.SerializeToString,
             ),
+            'AppealDecision': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppealDecision,
+                    request_deserializer=shequn_dot_v1_dot_moderation__pb2.AppealDecisionRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_moderation__pb2.AppealDecisionReply.SerializeToString,
+            ),
+            'ListBlacklist': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBlacklist,
+                    request_deserializer=shequn_dot_v1_dot_moderation__pb2.ListBlacklistRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_moderation__pb2.ListBlacklistReply.SerializeToString,
+            ),
+            'AddToBlacklist': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddToBlacklist,
+                    request_deserializer=shequn_dot_v1_dot_moderation__pb2.AddToBlacklistRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_moderation__pb2.BlacklistEntryReply.SerializeToString,
+            ),
+            'Unban': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unban,
+                    request_deserializer=shequn_dot_v1_dot_moderation__pb2.UnbanRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_moderation__pb2.UnbanReply.SerializeToString,
+            ),
+            'PlanDedupe': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanDedupe,
+                    request_deserializer=shequn_dot_v1_dot_moderation__pb2.PlanDedupeRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.SerializeToString,
+            ),
+            'GetDedupePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDedupePlan,
+                    request_deserializer=shequn_dot_v1_dot_moderation__pb2.GetDedupePlanRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.SerializeToString,
+            ),
+            'ApplyDedupePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyDedupePlan,
+                    request_deserializer=shequn_dot_v1_dot_moderation__pb2.ApplyDedupePlanRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'shequn.v1.ModerationService', rpc_method_handlers)
@@ -108,9 +234,12 @@ def add_ModerationServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ModerationService:
-    """Moderation's rulesets and audit log over gRPC, the same as its HTTP API. The tenant is the
-    one of the API key (metadata "authorization: Bearer <key>"). Rulesets travel as JSON-shaped
-    Structs with the fields of GET /v1/rulesets/default; a bad field is INVALID_ARGUMENT naming it.
+    """Moderation's rulesets, audit log and appeals, blacklist and member dedupe over gRPC, the same
+    operations as its HTTP API. The tenant is the one of the API key (metadata
+    "authorization: Bearer <key>"). Rulesets, decisions, blacklist entries and dedupe plans travel
+    as JSON-shaped Structs with the fields the HTTP API answers. Bad input is INVALID_ARGUMENT
+    naming the field; an id the tenant does not have is NOT_FOUND; a request the state does not
+    allow (an applied or expired plan) is FAILED_PRECONDITION.
     """
 
     @staticmethod
@@ -184,6 +313,195 @@ class ModerationService:
             '/shequn.v1.ModerationService/ListDecisions',
             shequn_dot_v1_dot_moderation__pb2.ListDecisionsRequest.SerializeToString,
             shequn_dot_v1_dot_moderation__pb2.ListDecisionsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppealDecision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.ModerationService/AppealDecision',
+            shequn_dot_v1_dot_moderation__pb2.AppealDecisionRequest.SerializeToString,
+            shequn_dot_v1_dot_moderation__pb2.AppealDecisionReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBlacklist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.ModerationService/ListBlacklist',
+            shequn_dot_v1_dot_moderation__pb2.ListBlacklistRequest.SerializeToString,
+            shequn_dot_v1_dot_moderation__pb2.ListBlacklistReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddToBlacklist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.ModerationService/AddToBlacklist',
+            shequn_dot_v1_dot_moderation__pb2.AddToBlacklistRequest.SerializeToString,
+            shequn_dot_v1_dot_moderation__pb2.BlacklistEntryReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unban(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.ModerationService/Unban',
+            shequn_dot_v1_dot_moderation__pb2.UnbanRequest.SerializeToString,
+            shequn_dot_v1_dot_moderation__pb2.UnbanReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanDedupe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.ModerationService/PlanDedupe',
+            shequn_dot_v1_dot_moderation__pb2.PlanDedupeRequest.SerializeToString,
+            shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDedupePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.ModerationService/GetDedupePlan',
+            shequn_dot_v1_dot_moderation__pb2.GetDedupePlanRequest.SerializeToString,
+            shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyDedupePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.ModerationService/ApplyDedupePlan',
+            shequn_dot_v1_dot_moderation__pb2.ApplyDedupePlanRequest.SerializeToString,
+            shequn_dot_v1_dot_moderation__pb2.DedupePlanReply.FromString,
             options,
             channel_credentials,
             insecure,

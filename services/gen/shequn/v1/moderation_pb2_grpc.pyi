@@ -27,9 +27,12 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ModerationServiceStub:
-    """Moderation's rulesets and audit log over gRPC, the same as its HTTP API. The tenant is the
-    one of the API key (metadata "authorization: Bearer <key>"). Rulesets travel as JSON-shaped
-    Structs with the fields of GET /v1/rulesets/default; a bad field is INVALID_ARGUMENT naming it.
+    """Moderation's rulesets, audit log and appeals, blacklist and member dedupe over gRPC, the same
+    operations as its HTTP API. The tenant is the one of the API key (metadata
+    "authorization: Bearer <key>"). Rulesets, decisions, blacklist entries and dedupe plans travel
+    as JSON-shaped Structs with the fields the HTTP API answers. Bad input is INVALID_ARGUMENT
+    naming the field; an id the tenant does not have is NOT_FOUND; a request the state does not
+    allow (an applied or expired plan) is FAILED_PRECONDITION.
     """
 
     @_typing.overload
@@ -42,12 +45,31 @@ class ModerationServiceStub:
     """admin"""
     ListDecisions: _grpc.UnaryUnaryMultiCallable[_moderation_pb2.ListDecisionsRequest, _moderation_pb2.ListDecisionsReply]
     """viewer"""
+    AppealDecision: _grpc.UnaryUnaryMultiCallable[_moderation_pb2.AppealDecisionRequest, _moderation_pb2.AppealDecisionReply]
+    """operator"""
+    ListBlacklist: _grpc.UnaryUnaryMultiCallable[_moderation_pb2.ListBlacklistRequest, _moderation_pb2.ListBlacklistReply]
+    """viewer"""
+    AddToBlacklist: _grpc.UnaryUnaryMultiCallable[_moderation_pb2.AddToBlacklistRequest, _moderation_pb2.BlacklistEntryReply]
+    """admin"""
+    Unban: _grpc.UnaryUnaryMultiCallable[_moderation_pb2.UnbanRequest, _moderation_pb2.UnbanReply]
+    """admin"""
+    PlanDedupe: _grpc.UnaryUnaryMultiCallable[_moderation_pb2.PlanDedupeRequest, _moderation_pb2.DedupePlanReply]
+    """Member dedupe (群成员去重): a dry-run plan for a series, then applied once.
+    operator
+    """
+    GetDedupePlan: _grpc.UnaryUnaryMultiCallable[_moderation_pb2.GetDedupePlanRequest, _moderation_pb2.DedupePlanReply]
+    """viewer"""
+    ApplyDedupePlan: _grpc.UnaryUnaryMultiCallable[_moderation_pb2.ApplyDedupePlanRequest, _moderation_pb2.DedupePlanReply]
+    """operator"""
 
 @_typing.type_check_only
 class ModerationServiceAsyncStub(ModerationServiceStub):
-    """Moderation's rulesets and audit log over gRPC, the same as its HTTP API. The tenant is the
-    one of the API key (metadata "authorization: Bearer <key>"). Rulesets travel as JSON-shaped
-    Structs with the fields of GET /v1/rulesets/default; a bad field is INVALID_ARGUMENT naming it.
+    """Moderation's rulesets, audit log and appeals, blacklist and member dedupe over gRPC, the same
+    operations as its HTTP API. The tenant is the one of the API key (metadata
+    "authorization: Bearer <key>"). Rulesets, decisions, blacklist entries and dedupe plans travel
+    as JSON-shaped Structs with the fields the HTTP API answers. Bad input is INVALID_ARGUMENT
+    naming the field; an id the tenant does not have is NOT_FOUND; a request the state does not
+    allow (an applied or expired plan) is FAILED_PRECONDITION.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -57,11 +79,30 @@ class ModerationServiceAsyncStub(ModerationServiceStub):
     """admin"""
     ListDecisions: _aio.UnaryUnaryMultiCallable[_moderation_pb2.ListDecisionsRequest, _moderation_pb2.ListDecisionsReply]  # type: ignore[assignment]
     """viewer"""
+    AppealDecision: _aio.UnaryUnaryMultiCallable[_moderation_pb2.AppealDecisionRequest, _moderation_pb2.AppealDecisionReply]  # type: ignore[assignment]
+    """operator"""
+    ListBlacklist: _aio.UnaryUnaryMultiCallable[_moderation_pb2.ListBlacklistRequest, _moderation_pb2.ListBlacklistReply]  # type: ignore[assignment]
+    """viewer"""
+    AddToBlacklist: _aio.UnaryUnaryMultiCallable[_moderation_pb2.AddToBlacklistRequest, _moderation_pb2.BlacklistEntryReply]  # type: ignore[assignment]
+    """admin"""
+    Unban: _aio.UnaryUnaryMultiCallable[_moderation_pb2.UnbanRequest, _moderation_pb2.UnbanReply]  # type: ignore[assignment]
+    """admin"""
+    PlanDedupe: _aio.UnaryUnaryMultiCallable[_moderation_pb2.PlanDedupeRequest, _moderation_pb2.DedupePlanReply]  # type: ignore[assignment]
+    """Member dedupe (群成员去重): a dry-run plan for a series, then applied once.
+    operator
+    """
+    GetDedupePlan: _aio.UnaryUnaryMultiCallable[_moderation_pb2.GetDedupePlanRequest, _moderation_pb2.DedupePlanReply]  # type: ignore[assignment]
+    """viewer"""
+    ApplyDedupePlan: _aio.UnaryUnaryMultiCallable[_moderation_pb2.ApplyDedupePlanRequest, _moderation_pb2.DedupePlanReply]  # type: ignore[assignment]
+    """operator"""
 
 class ModerationServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Moderation's rulesets and audit log over gRPC, the same as its HTTP API. The tenant is the
-    one of the API key (metadata "authorization: Bearer <key>"). Rulesets travel as JSON-shaped
-    Structs with the fields of GET /v1/rulesets/default; a bad field is INVALID_ARGUMENT naming it.
+    """Moderation's rulesets, audit log and appeals, blacklist and member dedupe over gRPC, the same
+    operations as its HTTP API. The tenant is the one of the API key (metadata
+    "authorization: Bearer <key>"). Rulesets, decisions, blacklist entries and dedupe plans travel
+    as JSON-shaped Structs with the fields the HTTP API answers. Bad input is INVALID_ARGUMENT
+    naming the field; an id the tenant does not have is NOT_FOUND; a request the state does not
+    allow (an applied or expired plan) is FAILED_PRECONDITION.
     """
 
     @_abc_1.abstractmethod
@@ -87,5 +128,63 @@ class ModerationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_moderation_pb2.ListDecisionsReply, _abc.Awaitable[_moderation_pb2.ListDecisionsReply]]:
         """viewer"""
+
+    @_abc_1.abstractmethod
+    def AppealDecision(
+        self,
+        request: _moderation_pb2.AppealDecisionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_moderation_pb2.AppealDecisionReply, _abc.Awaitable[_moderation_pb2.AppealDecisionReply]]:
+        """operator"""
+
+    @_abc_1.abstractmethod
+    def ListBlacklist(
+        self,
+        request: _moderation_pb2.ListBlacklistRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_moderation_pb2.ListBlacklistReply, _abc.Awaitable[_moderation_pb2.ListBlacklistReply]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def AddToBlacklist(
+        self,
+        request: _moderation_pb2.AddToBlacklistRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_moderation_pb2.BlacklistEntryReply, _abc.Awaitable[_moderation_pb2.BlacklistEntryReply]]:
+        """admin"""
+
+    @_abc_1.abstractmethod
+    def Unban(
+        self,
+        request: _moderation_pb2.UnbanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_moderation_pb2.UnbanReply, _abc.Awaitable[_moderation_pb2.UnbanReply]]:
+        """admin"""
+
+    @_abc_1.abstractmethod
+    def PlanDedupe(
+        self,
+        request: _moderation_pb2.PlanDedupeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_moderation_pb2.DedupePlanReply, _abc.Awaitable[_moderation_pb2.DedupePlanReply]]:
+        """Member dedupe (群成员去重): a dry-run plan for a series, then applied once.
+        operator
+        """
+
+    @_abc_1.abstractmethod
+    def GetDedupePlan(
+        self,
+        request: _moderation_pb2.GetDedupePlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_moderation_pb2.DedupePlanReply, _abc.Awaitable[_moderation_pb2.DedupePlanReply]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def ApplyDedupePlan(
+        self,
+        request: _moderation_pb2.ApplyDedupePlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_moderation_pb2.DedupePlanReply, _abc.Awaitable[_moderation_pb2.DedupePlanReply]]:
+        """operator"""
 
 def add_ModerationServiceServicer_to_server(servicer: ModerationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,38 @@
+"""What an operation refuses, said once for every edge: HTTP answers a refusal with its status
+and `{"error", "field"}`, gRPC with the matching status code and the same message."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class Refused(Exception):
+    status: ClassVar[int]  # the HTTP status; rpc.py maps it to a gRPC status code
+
+    def __init__(self, error: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {error}" if field else error)
+        self.field = field
+
+    def body(self) -> dict[str, str]:
+        return {"error": str(self), **({"field": self.field} if self.field else {})}
+
+
+class Invalid(Refused):
+    """Bad input, naming the field."""
+
+    status = 422
+
+    def __init__(self, field: str, error: str) -> None:
+        super().__init__(error, field)
+
+
+class NotFound(Refused):
+    """Nothing of that id in the caller's tenant (another tenant's is not found either)."""
+
+    status = 404
+
+
+class Conflict(Refused):
+    """The request is valid but the state does not allow it (now or any more)."""
+
+    status = 409
