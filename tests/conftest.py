@@ -24,8 +24,13 @@ from services.runtime.auth import Authenticator, Role
 from services.runtime.store import client
 
 ROOT = Path(__file__).resolve().parent.parent
-# Small enough for a test to reach the rate limit with three requests of 500 events.
-STACK_ENV = {"SHEQUN_INGEST_RATE_PER_TENANT": "100", "SHEQUN_INGEST_BURST_PER_TENANT": "1000"}
+STACK_ENV = {
+    # Small enough for a test to reach the rate limit with three requests of 500 events.
+    "SHEQUN_INGEST_RATE_PER_TENANT": "100",
+    "SHEQUN_INGEST_BURST_PER_TENANT": "1000",
+    # The tests' picture servers listen on 127.0.0.1.
+    "SHEQUN_PICTURE_ALLOW_PRIVATE_HOSTS": "true",
+}
 
 
 @dataclass(frozen=True)

@@ -154,10 +154,12 @@ class FakeWecom:
 @dataclass
 class FakePictureHost:
     """A stand-in for a platform's media server: pictures by name, every request counted.
-    Names starting with "chunked" are sent without a Content-Length, "slow" ones after 0.5 s."""
+    Names starting with "chunked" are sent without a Content-Length, "slow" ones after 0.5 s;
+    names in `redirects` answer 302 to their URL."""
 
     url: str = ""
     pictures: dict[str, bytes] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
 
     def app(self) -> FastAPI:
@@ -166,6 +168,8 @@ class FakePictureHost:
         @app.get("/{name}")
         async def picture(name: str) -> Response:
             self.requests.append(name)
+            if name in self.redirects:
+                return Response(status_code=302, headers={"location": self.redirects[name]})
             if name not in self.pictures:
                 return Response(status_code=404)
             if name.startswith("slow"):

@@ -8,7 +8,14 @@ the event loop (APIs, Kafka heartbeats) is not held while a large photo is decod
 read is kept in a small LRU cache keyed by URL, because one picture is often posted in many
 groups. A picture that cannot be fetched or read is no violation: it is counted
 (`shequn_moderation_pictures_total`), logged with its host only (paths and queries of signed
-URLs carry tokens) and left out of the answer."""
+URLs carry tokens) and left out of the answer.
+
+Any API key can set a picture's URL, so downloads reach public addresses only (SSRF): the
+client's connections go through `_PublicOnly`, which resolves the host itself, refuses it when
+any address it resolves to is loopback, private, link-local, multicast, reserved or unspecified,
+and connects to an address it checked. A DNS answer that changes between check and connect
+(rebinding) is never used, and a redirect's connection is checked like the first one.
+`SHEQUN_PICTURE_ALLOW_PRIVATE_HOSTS` lifts the check for local development and tests."""
 
 from __future__ import annotations
 
@@ -16,12 +23,15 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import ipaddress
 import logging
 import os
+import socket
 from collections import OrderedDict
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from services.gen.shequn.v1 import events_pb2
@@ -42,11 +52,84 @@ class _Refused(Exception):
         self.outcome, self.reason = outcome, reason or outcome
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def public_address(address: IPAddress) -> bool:
+    """Whether an address is on the public internet. An IPv4-mapped IPv6 address is judged by
+    its IPv4 address (::ffff:127.0.0.1 is loopback), a 6to4 one by both."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    inside = address.sixtofour if isinstance(address, ipaddress.IPv6Address) else None
+    return all(
+        a.is_global and not (a.is_multicast or a.is_reserved)
+        for a in (address, inside)
+        if a is not None
+    )
+
+
+class _PublicOnly(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, connecting only to the addresses it resolved and checked."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"{host}: {exc}") from exc
+        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in found))
+        if not self.allow_private and (private := [a for a in addresses if not public_address(a)]):
+            raise _Refused("refused", f"{host} resolves to a non-public address ({private[0]})")
+        error = httpcore.ConnectError(f"{host}: no address")
+        for address in addresses:  # in the resolver's order, as a client would try them
+            try:
+                return await self._backend.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except httpcore.ConnectError as exc:
+                error = exc
+        raise error
+
+
+class _Transport(httpx.AsyncHTTPTransport):
+    """httpx's transport over a connection pool on `_PublicOnly`. httpx takes no network
+    backend, so the pool it made is replaced by one built the same way with the backend; no
+    proxy is read from the environment, as a proxy would connect on its own."""
+
+    def __init__(self, allow_private: bool, connections: int) -> None:
+        super().__init__(trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=connections,
+            keepalive_expiry=5.0,  # httpx's default
+            network_backend=_PublicOnly(allow_private),
+        )
+
+
 class Pictures:
     def __init__(self, settings: Settings) -> None:
         self.timeout = settings.picture_fetch_timeout_seconds
         self.max_bytes = settings.picture_max_bytes
-        self.http = httpx.AsyncClient(follow_redirects=True, max_redirects=3, timeout=self.timeout)
+        self.http = httpx.AsyncClient(
+            transport=_Transport(
+                settings.picture_allow_private_hosts, settings.picture_fetch_concurrency
+            ),
+            trust_env=False,
+            follow_redirects=True,
+            max_redirects=3,
+            timeout=self.timeout,
+        )
         self._downloads = asyncio.Semaphore(settings.picture_fetch_concurrency)
         self._decoders = asyncio.Semaphore(os.cpu_count() or 1)
         self._read: OrderedDict[bytes, tuple[str, ...]] = OrderedDict()

@@ -62,6 +62,7 @@ ACTIONS_FINISHED = Counter(
 PICTURES = Counter(
     "shequn_moderation_pictures_total",
     "Pictures moderation looked at for QR codes, by outcome: read, cached, failed (download), "
-    "too_large, unreadable (not a picture), unsupported (not an http(s) or data: URL).",
+    "too_large, unreadable (not a picture), unsupported (not an http(s) or data: URL), "
+    "refused (the host is not a public address).",
     ["outcome"],
 )

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         5 * 1024 * 1024, ge=1024, description="larger pictures are not downloaded or read"
     )
     picture_fetch_concurrency: int = Field(8, ge=1, description="downloads at once per batch")
+    picture_allow_private_hosts: bool = Field(
+        False,
+        description="fetch pictures from loopback, private and link-local addresses too "
+        "(local development and tests); off, such URLs are refused (SSRF)",
+    )
 
     @model_validator(mode="after")
     def _production_needs_real_infrastructure(self) -> Settings:

@@ -3,18 +3,22 @@ the cache, and every way a picture is not read — none of which raises."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import time
 
+import pytest
 from prometheus_client import REGISTRY
 
 from services.devstack import free_port
 from services.gen.shequn.v1 import events_pb2
+from services.moderation import pictures as pictures_module
 from services.moderation.pictures import Pictures
 from services.runtime.settings import Settings
 from tests.fakes import FakePictureHost, serve_fake
 from tests.moderation.pictures import WECHAT_CARD, data_url, photo, qr_png
 
-OUTCOMES = ("read", "cached", "failed", "too_large", "unreadable", "unsupported")
+OUTCOMES = ("read", "cached", "failed", "too_large", "unreadable", "unsupported", "refused")
 
 
 def _posted(url: str) -> events_pb2.Event:
@@ -47,7 +51,11 @@ async def test_pictures_are_read_once_and_what_cannot_be_read_is_only_counted() 
         }
     )
     async with serve_fake(host):
-        settings = Settings(picture_max_bytes=20_000, picture_fetch_timeout_seconds=0.2)
+        settings = Settings(
+            picture_max_bytes=20_000,
+            picture_fetch_timeout_seconds=0.2,
+            picture_allow_private_hosts=True,  # the test server is on 127.0.0.1
+        )
         pictures = Pictures(settings)
         inline = data_url(qr_png(WECHAT_CARD))
         read = [f"{host.url}/card.png", f"{host.url}/plain.png", inline]
@@ -80,4 +88,78 @@ async def test_pictures_are_read_once_and_what_cannot_be_read_is_only_counted() 
         "too_large": 3,
         "unreadable": 2,
         "unsupported": 2,
+        "refused": 0,
     }
+
+
+async def test_pictures_on_non_public_addresses_are_refused_without_connecting() -> None:
+    host = FakePictureHost(pictures={"card.png": qr_png(WECHAT_CARD)})
+    async with serve_fake(host):
+        port = host.url.rsplit(":", 1)[1]
+        pictures = Pictures(Settings(picture_fetch_timeout_seconds=5))
+        inline = data_url(qr_png(WECHAT_CARD))
+        refused = [
+            f"{host.url}/card.png",  # 127.0.0.1, where a server listens
+            f"http://localhost:{port}/card.png",  # a name that resolves to loopback
+            f"http://2130706433:{port}/card.png",  # 127.0.0.1 as one number
+            f"http://[::1]:{port}/card.png",
+            f"http://[::ffff:127.0.0.1]:{port}/card.png",  # IPv4-mapped IPv6
+            f"http://0.0.0.0:{port}/card.png",
+            "http://10.20.30.40/card.png",
+            "http://192.168.1.1/card.png",
+            "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+            "https://[fd00::1]/card.png",
+            "http://224.0.0.1/card.png",
+        ]
+        before = _counts()
+        started = time.monotonic()
+        try:
+            found = await pictures.qr_codes(_posted(u) for u in [inline, *refused])
+        finally:
+            await pictures.close()
+    assert time.monotonic() - started < 2, "no connection was tried (none would time out)"
+    assert found == {inline: (WECHAT_CARD,)}, "data: URLs are still read"
+    assert host.requests == []
+    after = _counts()
+    changed = {o: after[o] - before[o] for o in OUTCOMES if after[o] != before[o]}
+    assert changed == {"read": 1, "refused": len(refused)}
+
+
+async def test_a_redirect_is_checked_like_the_first_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The test server is on loopback: let loopback count as public, nothing else that is not.
+    def loopback_or_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return address.is_loopback or address.is_global
+
+    monkeypatch.setattr(pictures_module, "public_address", loopback_or_public)
+    host = FakePictureHost(pictures={"card.png": qr_png(WECHAT_CARD)})
+    async with serve_fake(host):
+        host.redirects = {
+            "moved.png": f"{host.url}/card.png",
+            "metadata.png": "http://169.254.169.254/latest/meta-data/",
+            "inside.png": "http://10.20.30.40/card.png",
+        }
+        pictures = Pictures(Settings(picture_fetch_timeout_seconds=5))
+        urls = [f"{host.url}/{name}" for name in host.redirects]
+        before = _counts()
+        try:
+            found = await pictures.qr_codes(_posted(u) for u in urls)
+        finally:
+            await pictures.close()
+    assert found == {urls[0]: (WECHAT_CARD,)}
+    after = _counts()
+    assert (after["read"] - before["read"], after["refused"] - before["refused"]) == (1, 2)
+
+
+def test_public_addresses() -> None:
+    public = ("8.8.8.8", "2001:4860:4860::8888", "::ffff:8.8.8.8")
+    private = (
+        "127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.0.1", "169.254.169.254", "100.64.0.1",
+        "0.0.0.0", "224.0.0.1", "255.255.255.255", "240.0.0.1", "::1", "::", "fe80::1",
+        "fd00::1", "ff02::1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "2002:7f00:1::",
+        "64:ff9b::7f00:1",
+    )  # fmt: skip
+    check = pictures_module.public_address
+    assert [a for a in public if not check(ipaddress.ip_address(a))] == []
+    assert [a for a in private if check(ipaddress.ip_address(a))] == []
