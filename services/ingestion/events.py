@@ -14,6 +14,7 @@ from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime.wellformed import (
     KEY_PART,
     KEY_PART_RULE,
+    MAX_MEDIA_URL,
     MAX_SECONDS,
     MIN_SECONDS,
     KeyPart,
@@ -21,6 +22,11 @@ from services.runtime.wellformed import (
 )
 
 MAX_BATCH = 500
+MAX_LINK_URL = 2048
+MEDIA_URL_RULE = (
+    f"a data: URL of at most {MAX_MEDIA_URL // 1024} KiB, "
+    f"or any other URL of at most {MAX_LINK_URL} characters"
+)
 EVENT_TYPES: tuple[str, ...] = tuple(
     f.name for f in events_pb2.Event.DESCRIPTOR.oneofs_by_name["payload"].fields
 )
@@ -73,7 +79,7 @@ class MessageIn(_In):
     text: str = Field("", max_length=20_000)
     mentions: list[str] = []
     urls: list[str] = []
-    media_url: str = ""
+    media_url: str = Field("", description=MEDIA_URL_RULE)
     app_id: str = ""
     title: str = ""
 
@@ -213,6 +219,17 @@ def _describe(exc: ValidationError, item: Any) -> str:
     return f"{path}: {reason}"
 
 
+def _check_media_url(url: str, name: str) -> None:
+    """A picture inline (data:) may be large, a link may not; either way the event must fit in a
+    Kafka message."""
+    if url.startswith("data:"):
+        too_long = len(url.encode()) > MAX_MEDIA_URL  # bytes: what travels
+    else:
+        too_long = len(url) > MAX_LINK_URL
+    if too_long:
+        raise Rejected(f"{name}: too long; {MEDIA_URL_RULE}")
+
+
 def event_id_of(item: Any) -> str:
     """The event id of an item as far as it can be read, for the per-item result."""
     value = item.get("event_id") if isinstance(item, dict) else None
@@ -313,6 +330,7 @@ def to_event(item: EventIn, *, tenant_id: str, received_at: datetime) -> events_
                 event.member_left.actor.CopyFrom(_member(item.actor))
         case MessagePostedIn():
             m = item.message
+            _check_media_url(m.media_url, "message.media_url")
             event.message_posted.member.CopyFrom(_member(item.member))
             event.message_posted.message.CopyFrom(
                 events_pb2.ChatMessage(
@@ -385,6 +403,8 @@ def check_event(event: events_pb2.Event, *, tenant_id: str, received_at: datetim
         raise Rejected("livecode_scanned.livecode: required")
     if kind == "group_updated" and not payload.changes:
         raise Rejected("group_updated.changes: at least one change is required")
+    if kind == "message_posted":
+        _check_media_url(payload.message.media_url, "message_posted.message.media_url")
     for name, value in (("group_id", event.group_id), *_key_parts(event)):
         if not KEY_PART.fullmatch(value):
             raise Rejected(f"{name}: {KEY_PART_RULE}")

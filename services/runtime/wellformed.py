@@ -19,6 +19,10 @@ MAX_STRING = 20_000
 KEY_PART = re.compile(r"[^:\s]{1,200}")
 KEY_PART_RULE = "1-200 characters, no ':' or white space"
 KeyPart = Annotated[str, Field(pattern=f"^{KEY_PART.pattern}$", description=KEY_PART_RULE)]
+# A picture may travel inline as a data: URL; 512 KiB keeps its event well under Kafka's 1 MB
+# message limit (ingestion holds every other media URL to 2,048 characters).
+MAX_MEDIA_URL = 512 * 1024
+_LONGER = {"shequn.v1.ChatMessage.media_url": MAX_MEDIA_URL}
 # 1970-01-01 .. 2100-01-01: wide enough for any real event, narrow enough for every datetime.
 MIN_SECONDS, MAX_SECONDS = 0, 4_102_444_800
 
@@ -47,6 +51,7 @@ def _check(field: FieldDescriptor, value: object, name: str) -> str | None:
     enum = field.enum_type if field.type == FieldDescriptor.TYPE_ENUM else None
     if enum is not None and value not in enum.values_by_number:
         return f"{name}: unknown value {value}"
-    if isinstance(value, str) and len(value) > MAX_STRING:
-        return f"{name}: at most {MAX_STRING} characters"
+    limit = _LONGER.get(field.full_name, MAX_STRING)
+    if isinstance(value, str) and len(value) > limit:
+        return f"{name}: at most {limit} characters"
     return None

@@ -8,10 +8,20 @@ from typing import Any
 import pytest
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
-from services.ingestion.events import Rejected, check_event, parse_item, to_event
+from services.ingestion.events import (
+    MAX_LINK_URL,
+    Rejected,
+    check_event,
+    parse_item,
+    to_event,
+)
+from services.runtime.envelope import decode_event
+from services.runtime.wellformed import MAX_MEDIA_URL
 
 NOW = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
 BASE = {"event_id": "e-1", "group_id": "g-1"}
+DATA_URL = "data:image/png;base64,"
+LINK = "https://media.example.com/p/"
 
 
 def _event(item: dict[str, Any]) -> events_pb2.Event:
@@ -183,6 +193,24 @@ REJECTED = [
         "order.amount: ",
     ),
     ({**BASE, "event_id": "x" * 201, "type": "group_dismissed"}, "event_id: "),
+    (
+        {
+            **BASE,
+            "type": "message_posted",
+            "member": {"id": "u"},
+            "message": {"kind": "image", "media_url": LINK + "a" * MAX_LINK_URL},
+        },
+        "message.media_url: too long",
+    ),
+    (
+        {
+            **BASE,
+            "type": "message_posted",
+            "member": {"id": "u"},
+            "message": {"kind": "image", "media_url": DATA_URL + "A" * MAX_MEDIA_URL},
+        },
+        "message.media_url: too long",
+    ),
 ]
 
 
@@ -234,6 +262,16 @@ def _tagged(tag: str) -> Any:
             "message_posted.message.text",
         ),
         (lambda e: setattr(e, "group_id", "g:1"), "group_id: "),
+        (
+            lambda e: setattr(e.message_posted.message, "media_url", LINK + "a" * MAX_LINK_URL),
+            "message_posted.message.media_url: too long",
+        ),
+        (
+            lambda e: setattr(
+                e.message_posted.message, "media_url", DATA_URL + "A" * MAX_MEDIA_URL
+            ),
+            "message_posted.message.media_url: too long",
+        ),
         (lambda e: setattr(e.message_posted.member, "id", "u 1"), "message_posted.member.id: "),
         (_tagged("spring:vip"), "group_updated.group.tags: "),
     ],
@@ -246,3 +284,27 @@ def test_protobuf_events_that_would_break_a_consumer_are_refused(spoil: Any, err
     with pytest.raises(Rejected) as refused:
         check_event(event, tenant_id="t-1", received_at=NOW)
     assert str(refused.value).startswith(error)
+
+
+def _picture(url: str) -> dict[str, Any]:
+    return {
+        **BASE,
+        "type": "message_posted",
+        "member": {"id": "u-1"},
+        "message": {"kind": "image", "media_url": url},
+    }
+
+
+def test_media_urls_up_to_their_cap_pass_ingestion_and_every_consumer() -> None:
+    """A data: URL is capped at 512 KiB (in bytes, what travels), any other URL at 2,048
+    characters; what ingestion lets through, the consumers' decoder takes too."""
+    longest_link = LINK + "a" * (MAX_LINK_URL - len(LINK))
+    largest_picture = DATA_URL + "A" * (MAX_MEDIA_URL - len(DATA_URL))
+    for url in (longest_link, largest_picture):
+        event = _event(_picture(url))
+        assert decode_event(event.SerializeToString()).message_posted.message.media_url == url
+        check_event(event, tenant_id="t-1", received_at=NOW)
+        assert event.ByteSize() < 1024 * 1024, "fits in a Kafka message"
+    multibyte = DATA_URL + "图" * ((MAX_MEDIA_URL - len(DATA_URL)) // 3 + 1)
+    with pytest.raises(Rejected, match=r"^message\.media_url: too long"):
+        _event(_picture(multibyte))

@@ -77,6 +77,33 @@ async def test_publish_stream_answers_per_item(stack: Stack, tenant: Tenant) -> 
     assert response.results[1].error.startswith("event_id:")
 
 
+async def test_a_picture_url_over_its_cap_is_refused(stack: Stack, tenant: Tenant) -> None:
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    long_link = _message(group)
+    long_link.message_posted.message.media_url = "https://cdn.example.com/" + "a" * 2048
+    inline = _message(group)
+    inline.message_posted.message.media_url = "data:image/png;base64," + "A" * 100_000
+
+    async def stream() -> AsyncIterator[ingest_pb2.PublishRequest]:
+        for event in (long_link, inline):
+            yield ingest_pb2.PublishRequest(event=event)
+
+    async with grpc.aio.insecure_channel(stack.grpc("ingestion")) as channel:
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.Publish(
+                ingest_pb2.PublishRequest(event=long_link), metadata=_auth(tenant.operator)
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert str(refused.value.details()).startswith("message_posted.message.media_url: ")
+        response = await stub.PublishStream(stream(), metadata=_auth(tenant.operator))
+    assert [r.status for r in response.results] == [
+        ingest_pb2.PUBLISH_STATUS_REJECTED,
+        ingest_pb2.PUBLISH_STATUS_ACCEPTED,
+    ]
+    assert response.results[0].error.startswith("message_posted.message.media_url: too long")
+
+
 @pytest.mark.parametrize(
     "service", ["ingestion", "moderation", "engagement", "campaign", "analytics"]
 )

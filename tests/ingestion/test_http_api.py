@@ -8,7 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from services.ingestion.events import MAX_LINK_URL
 from services.runtime.store import client
+from services.runtime.wellformed import MAX_MEDIA_URL
 from tests.clients import count, group_day, message, post_events
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.waiting import eventually, stays
@@ -99,6 +101,29 @@ async def test_bad_items_are_rejected_by_field_and_the_good_ones_accepted(
     assert await _stored(stack, tenant, sent) == {good["event_id"]}
     await eventually(lambda: group_day(http, stack, tenant, group), lambda r: r["messages"] == 1)
     await stays(lambda: count(http, stack, tenant, group, "messages"), 1)
+
+
+async def test_a_picture_url_over_its_cap_is_rejected_and_one_under_it_accepted(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    group = f"g-{uuid.uuid4().hex[:8]}"
+
+    def picture(url: str) -> dict[str, Any]:
+        posted = message(group)
+        return {**posted, "message": {**posted["message"], "kind": "image", "media_url": url}}
+
+    inline = "data:image/png;base64,"
+    large = picture(inline + "A" * (MAX_MEDIA_URL - len(inline)))  # past other strings' 20,000
+    huge = picture(inline + "A" * 3 * 1024 * 1024)  # several MB: over Kafka's message limit
+    long_link = picture("https://cdn.example.com/" + "a" * MAX_LINK_URL)
+    response = await post_events(http, stack, tenant, [large, huge, long_link])
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "rejected"]
+    assert all(r["error"].startswith("message.media_url: too long") for r in results[1:])
+    assert await _stored(stack, tenant, [e["event_id"] for e in (large, huge, long_link)]) == {
+        large["event_id"]
+    }
+    await eventually(lambda: group_day(http, stack, tenant, group), lambda r: r["messages"] == 1)
 
 
 async def test_keys_and_roles(stack: Stack, tenant: Tenant, http: httpx.AsyncClient) -> None:
