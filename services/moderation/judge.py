@@ -100,8 +100,10 @@ def verdict_of(
     )
     answers = checks.check(message)
     skipped: tuple[str, ...] = ()
-    key = f"{event.tenant_id}:{event.group_id}:{posted.member.id}"
-    flooded = flood.observe(key, event.event_id, at, posted.message.text, ruleset.flood)
+    group = f"{event.tenant_id}:{event.group_id}"
+    flooded = flood.observe(
+        group, posted.member.id, event.event_id, at, posted.message.text, ruleset.flood
+    )
     if exempt(ruleset, member):
         # An admin's announcement is the same text in every group by design (群发).
         skipped = ("flood", "probation", "cross_group")

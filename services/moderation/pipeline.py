@@ -188,7 +188,7 @@ class Moderation:
             self._record(rulings),
             self._remember_posts(events, recorded),
         )
-        self.flood.prune(now)
+        self.flood.prune()
 
     def _examine(
         self,

@@ -101,22 +101,68 @@ def test_ads_can_be_switched_off_and_lists_replaced() -> None:
 def test_flood() -> None:
     watch, rule = FloodWatch(), Flood()
     hits = [
-        watch.observe("g:u", f"e{i}", T0 + timedelta(seconds=i), f"消息{i}", rule).hit
+        watch.observe("g", "u", f"e{i}", T0 + timedelta(seconds=i), f"消息{i}", rule).hit
         for i in range(6)
     ]
     assert hits == [False] * 5 + [True]
-    after = watch.observe("g:u", "e6", T0 + timedelta(seconds=6), "消息6", rule).hit
+    after = watch.observe("g", "u", "e6", T0 + timedelta(seconds=6), "消息6", rule).hit
     assert not after, "one violation per burst: the window starts again"
     later = T0 + timedelta(seconds=30)
-    assert not watch.observe("g:u", "e9", later, "新消息", rule).hit, "the window slides"
+    assert not watch.observe("g", "u", "e9", later, "新消息", rule).hit, "the window slides"
     same = [
-        watch.observe("g:v", f"s{i}", T0 + timedelta(seconds=5 * i), "在吗", rule).hit
+        watch.observe("g", "v", f"s{i}", T0 + timedelta(seconds=5 * i), "在吗", rule).hit
         for i in range(3)
     ]
     assert same == [False, False, True]
-    assert not watch.observe("g:w", "w1", T0, "在吗", rule).hit, "each member has a window"
-    again = [watch.observe("g:x", "same", T0, "在吗", rule).hit for _ in range(4)]
+    assert not watch.observe("g", "w", "w1", T0, "在吗", rule).hit, "each member has a window"
+    again = [watch.observe("g", "x", "same", T0, "在吗", rule).hit for _ in range(4)]
     assert again == [False] * 4, "a redelivered message is not counted twice"
+
+
+def _burst(start: datetime) -> list[tuple[str, datetime, str]]:
+    """Six messages in six seconds (a flood), then the same text three times a minute later."""
+    chat = [(f"e{i}", start + timedelta(seconds=i), f"消息{i}") for i in range(6)]
+    return chat + [(f"r{i}", start + timedelta(seconds=60 + 5 * i), "加群领福利") for i in range(3)]
+
+
+def _judge(stream: list[tuple[str, datetime, str]], prune: bool, live: bool = False) -> list[bool]:
+    """One member's verdicts; `prune` after every message, as the consumer does after every
+    batch; `live` traffic of another tenant between the messages."""
+    watch, hits = FloodWatch(), []
+    for event_id, at, text in stream:
+        hits.append(watch.observe("t:g", "u", event_id, at, text, Flood()).hit)
+        if live:
+            watch.observe("t2:g", "v", f"live-{event_id}", datetime.now(UTC), "早", Flood())
+        if prune:
+            watch.prune()
+    return hits
+
+
+def test_flood_windows_follow_the_events_time_not_the_clock() -> None:
+    """A week-old stream (a replay, a consumer far behind) pruned after every message is
+    judged exactly as one never pruned, other tenants' live traffic in between or not."""
+    week_old = _burst(datetime.now(UTC) - timedelta(days=7))
+    expected = [False] * 5 + [True] + [False, False, True]
+    assert _judge(week_old, prune=False) == expected
+    assert _judge(week_old, prune=True) == expected
+    assert _judge(week_old, prune=True, live=True) == expected
+
+
+def test_flood_memory_stays_bounded() -> None:
+    watch, rule = FloodWatch(max_members=1_000), Flood()
+    start = datetime.now(UTC) - timedelta(days=30)
+    for i in range(50_000):  # a member after another, one message a second
+        watch.observe("t:g", f"u{i}", f"e{i}", start + timedelta(seconds=i), "早", rule)
+        if i % 500 == 499:
+            watch.prune()
+            assert len(watch) <= 500 + rule.same_text_window_seconds
+    watch.prune()
+    assert len(watch) == rule.same_text_window_seconds, "only those still inside a window"
+    for i in range(5_000):  # as many at the same instant in groups that then fall silent
+        watch.observe(f"t:g{i}", "u", f"s{i}", start, "早", rule)
+        assert len(watch) <= 1_000
+    hits = [watch.observe("t:g1", "u", f"x{i}", start, f"{i}", rule).hit for i in range(6)]
+    assert hits == [False] * 5 + [True], "a group watched again starts with an empty window"
 
 
 def test_probation_and_cross_group() -> None:

@@ -6,7 +6,7 @@ replicas agree; probation is judged from the member's join time. The functions h
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,19 +16,41 @@ from services.moderation.detect.ruleset import CrossGroup, Flood
 
 @dataclass
 class _Recent:
+    group: str
     times: deque[tuple[datetime, str]] = field(default_factory=deque)  # (at, event id)
     texts: deque[tuple[datetime, str]] = field(default_factory=deque)  # (at, text)
+    keep: timedelta = timedelta(0)  # the longest window of the rule last applied
 
 
 class FloodWatch:
     """Per member of a group: more than N messages in a window, or the same text M times.
-    A message seen again (a redelivery) is not counted twice."""
+    A message seen again (a redelivery) is not counted twice.
 
-    def __init__(self) -> None:
-        self._members: dict[str, _Recent] = {}
+    Time is the events' own (`occurred_at`), never the wall clock, so a replayed or lagging
+    stream is judged as it was lived. Memory is bounded twice: `prune` forgets members whose
+    messages have all left their windows, measured against the latest message of their group
+    (a group's events arrive in order, so such a member's next message would find its windows
+    empty anyway: forgetting changes no verdict, and one tenant's clock never touches another's);
+    and at most `max_members` are watched, the least recently heard from going first (groups
+    that fall silent)."""
 
-    def observe(self, key: str, event_id: str, at: datetime, text: str, rule: Flood) -> Answer:
-        recent = self._members.setdefault(key, _Recent())
+    def __init__(self, max_members: int = 100_000) -> None:
+        self.max_members = max_members
+        self._members: OrderedDict[tuple[str, str], _Recent] = OrderedDict()
+        self._clocks: dict[str, datetime] = {}  # per group, its latest message's time
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def observe(
+        self, group: str, member: str, event_id: str, at: datetime, text: str, rule: Flood
+    ) -> Answer:
+        recent = self._members.pop((group, member), None) or _Recent(group)
+        self._members[(group, member)] = recent
+        if len(self._members) > self.max_members:
+            self._members.popitem(last=False)
+        self._clocks[group] = at
+        recent.keep = timedelta(seconds=max(rule.window_seconds, rule.same_text_window_seconds))
         if all(seen != event_id for _, seen in recent.times):
             recent.times.append((at, event_id))
             if text:
@@ -53,12 +75,14 @@ class FloodWatch:
         recent.times = deque([(at, event_id)])
         return Answer("flood", (Finding("flood", "flood", text, None, detail),))
 
-    def prune(self, now: datetime, keep: timedelta = timedelta(hours=1)) -> None:
-        """Forget members who have been quiet for longer than any window."""
-        for key in [
-            k for k, r in self._members.items() if not r.times or r.times[-1][0] < now - keep
-        ]:
-            del self._members[key]
+    def prune(self) -> None:
+        """Forget members whose every message is out of their windows by their group's time."""
+        for key, recent in list(self._members.items()):
+            last = recent.times[-1][0]  # never empty: it holds at least the latest message
+            if last + recent.keep <= self._clocks[recent.group]:
+                del self._members[key]
+        groups = {recent.group for recent in self._members.values()}
+        self._clocks = {g: at for g, at in self._clocks.items() if g in groups}
 
 
 def probation(
