@@ -31,6 +31,11 @@ _ANY_DIGIT = re.compile(r"\d")
 _SOLICIT = re.compile(
     r"(?:\+|➕)\s*(?:v|我)|(?:v|威)\s*❤|#小程序://|￥[a-z0-9]{8,14}￥", re.IGNORECASE
 )
+# Saying one has messaged, or will message, someone privately is a reply, not an ad: "已私聊你",
+# "私聊你了", "刚私聊过你了", "我私聊你吧". A solicitation asks the group to come to the poster
+# ("私聊我", "有意私聊", "私聊领取", "私聊了解"); "私聊你们" addresses everyone and stays one.
+# An ad phrase found inside such a reply does not count (matched on the compact text).
+_REPLY = re.compile(r"(?:已|已经|刚|刚刚|才)私[聊信]|私[聊信](?:过(?!来)|了(?!解)|[你您妳](?!们))")
 # Characters that stand for a dot in obfuscated domains ("www点abc点com", "fuli。top").
 _DOTS = str.maketrans({"点": ".", "。": ".", "．": "."})
 _URL_NOISE = re.compile(r"[\s\[\]【】()（）]+")
@@ -173,7 +178,7 @@ class ContentChecks:
         original = message.text
         light = normalize.light(original)
         compact = normalize.compact(light)
-        found = self.words.find(compact)
+        found = _outside_replies(self.words.find(compact), compact.text)
         plain = (
             not found
             and not message.urls
@@ -265,6 +270,20 @@ def _words(
         span = text.span(start, end)
         findings.append(Finding(check, rule, original[span[0] : span[1]], span, word))
     return Answer(check, tuple(findings))
+
+
+def _outside_replies(
+    found: list[tuple[str, int, int, str]], text: str
+) -> list[tuple[str, int, int, str]]:
+    """The words found, less the ad phrases that lie inside a reply (`_REPLY`)."""
+    if all(check != "ad_phrase" for check, *_ in found):
+        return found
+    replies = [m.span() for m in _REPLY.finditer(text)]
+    return [
+        (check, start, end, word)
+        for check, start, end, word in found
+        if check != "ad_phrase" or not any(a <= start and end <= b for a, b in replies)
+    ]
 
 
 def _digit_form(text: Normalized) -> Normalized:
