@@ -181,6 +181,14 @@ def test_flood_windows_follow_the_events_time_not_the_clock() -> None:
     assert _judge(week_old, prune=True, live=True) == expected
 
 
+def test_messages_arriving_out_of_order_are_judged_by_their_own_time() -> None:
+    calm = [(f"c{i}", T0 + timedelta(minutes=i), f"消息{i}") for i in range(12)]
+    # As three concurrent senders deliver them: a later message may come first.
+    arrival = [calm[i] for i in (5, 0, 7, 1, 2, 3, 11, 4, 6, 8, 9, 10)]
+    watch = FloodWatch()
+    assert not any(watch.observe("t:g", "u", e, at, text, Flood()).hit for e, at, text in arrival)
+
+
 def test_flood_memory_stays_bounded() -> None:
     watch, rule = FloodWatch(max_members=1_000), Flood()
     start = datetime.now(UTC) - timedelta(days=30)

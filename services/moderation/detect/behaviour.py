@@ -6,20 +6,36 @@ replicas agree; probation is judged from the member's join time. The functions h
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from bisect import bisect_right, insort
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.moderation.detect.content import AD_CHECKS, Answer, Finding
 from services.moderation.detect.ruleset import CrossGroup, Flood
 
+Entry = tuple[datetime, str]
+
 
 @dataclass
 class _Recent:
     group: str
-    times: deque[tuple[datetime, str]] = field(default_factory=deque)  # (at, event id)
-    texts: deque[tuple[datetime, str]] = field(default_factory=deque)  # (at, text)
+    times: list[Entry] = field(default_factory=list)  # (at, event id), in time order
+    texts: list[Entry] = field(default_factory=list)  # (at, text), in time order
     keep: timedelta = timedelta(0)  # the longest window of the rule last applied
+
+
+def _at(entry: Entry) -> datetime:
+    return entry[0]
+
+
+def _within(entries: list[Entry], window: timedelta, at: datetime) -> list[Entry]:
+    """The entries of the window that ends at `at`, after dropping those that are out of the
+    window of the latest entry (only a late message could still count them)."""
+    if not entries:
+        return []
+    del entries[: bisect_right(entries, entries[-1][0] - window, key=_at)]
+    return entries[bisect_right(entries, at - window, key=_at) : bisect_right(entries, at, key=_at)]
 
 
 class FloodWatch:
@@ -27,12 +43,14 @@ class FloodWatch:
     A message seen again (a redelivery) is not counted twice.
 
     Time is the events' own (`occurred_at`), never the wall clock, so a replayed or lagging
-    stream is judged as it was lived. Memory is bounded twice: `prune` forgets members whose
-    messages have all left their windows, measured against the latest message of their group
-    (a group's events arrive in order, so such a member's next message would find its windows
-    empty anyway: forgetting changes no verdict, and one tenant's clock never touches another's);
-    and at most `max_members` are watched, the least recently heard from going first (groups
-    that fall silent)."""
+    stream is judged as it was lived. Messages may arrive out of order (concurrent senders, a
+    platform's retries): each is judged by the messages of the window that ends at it, and only
+    what the windows of the member's latest message hold is kept, so a late message may find
+    fewer messages than were sent, never more. Memory is bounded twice: `prune` forgets members
+    whose messages have all left their windows, measured against their group's latest message
+    (such a member's next message would find its windows empty anyway, and one tenant's clock
+    never touches another's); and at most `max_members` are watched, the least recently heard
+    from going first (groups that fall silent)."""
 
     def __init__(self, max_members: int = 100_000) -> None:
         self.max_members = max_members
@@ -52,33 +70,30 @@ class FloodWatch:
         self._clocks[group] = at
         recent.keep = timedelta(seconds=max(rule.window_seconds, rule.same_text_window_seconds))
         if all(seen != event_id for _, seen in recent.times):
-            recent.times.append((at, event_id))
+            insort(recent.times, (at, event_id), key=_at)
             if text:
-                recent.texts.append((at, text))
-        window = timedelta(seconds=rule.window_seconds)
-        while recent.times and recent.times[0][0] <= at - window:
-            recent.times.popleft()
+                insort(recent.texts, (at, text), key=_at)
+        recent_times = _within(recent.times, timedelta(seconds=rule.window_seconds), at)
         same_window = timedelta(seconds=rule.same_text_window_seconds)
-        while recent.texts and recent.texts[0][0] <= at - same_window:
-            recent.texts.popleft()
+        recent_texts = _within(recent.texts, same_window, at)
         if not rule.enabled:
             return Answer("flood")
         detail = ""
-        if len(recent.times) > rule.max_messages:
-            detail = f"{len(recent.times)} messages in {rule.window_seconds}s"
-        elif text and (repeats := sum(1 for _, t in recent.texts if t == text)) >= rule.same_text:
+        if len(recent_times) > rule.max_messages:
+            detail = f"{len(recent_times)} messages in {rule.window_seconds}s"
+        elif text and (repeats := sum(1 for _, t in recent_texts if t == text)) >= rule.same_text:
             detail = f"the same text {repeats} times"
         if not detail:
             return Answer("flood")
         # One violation per burst: the member's windows start again.
         recent.texts.clear()
-        recent.times = deque([(at, event_id)])
+        recent.times = [(at, event_id)]
         return Answer("flood", (Finding("flood", "flood", text, None, detail),))
 
     def prune(self) -> None:
         """Forget members whose every message is out of their windows by their group's time."""
         for key, recent in list(self._members.items()):
-            last = recent.times[-1][0]  # never empty: it holds at least the latest message
+            last = recent.times[-1][0]  # the latest message: never empty
             if last + recent.keep <= self._clocks[recent.group]:
                 del self._members[key]
         groups = {recent.group for recent in self._members.values()}
