@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +59,9 @@ BLACKLIST = "blacklist"  # tenant-wide, keyed "{tenant}:{member}"
 DECISIONS = "decisions"  # the audit log, keyed "{tenant}:{event}:{rule}"
 CROSS_GROUP = "cross_group"  # per member and text: the groups and times it was posted
 _KNOWN_KEPT = 200_000  # membership and group documents kept in memory
+# Pruning flood windows changes no verdict, only memory, and scans every member watched: at most
+# this often, not after every batch.
+_PRUNE_EVERY_SECONDS = 10.0
 _CROSS_GROUP_MIN_LENGTH = 6  # shorter texts ("好的", "谢谢") are said everywhere
 
 INDEXES = [
@@ -143,6 +147,7 @@ class Moderation:
         )
         self.pictures = pictures
         self.flood = FloodWatch()
+        self._prune_due = 0.0
         # Membership and group documents, which only this consumer writes, from the events of
         # the partitions it holds: read once, then served from memory until an event of the
         # batch changes them or the partitions go elsewhere.
@@ -188,7 +193,9 @@ class Moderation:
             self._record(rulings),
             self._remember_posts(events, recorded),
         )
-        self.flood.prune()
+        if time.monotonic() >= self._prune_due:
+            self.flood.prune()
+            self._prune_due = time.monotonic() + _PRUNE_EVERY_SECONDS
 
     def _examine(
         self,

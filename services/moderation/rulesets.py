@@ -1,9 +1,12 @@
 """Rulesets in the moderation database: one per tenant (`_id = tenant`) and an override per
 group (`_id = "{tenant}:{group}"`). A tenant without one has the zh-CN defaults. Reads for a
-batch are one `$in` query, cached for a few seconds; compiled checks are cached by version."""
+batch are one `$in` query, cached for a few seconds. Compiling the checks (the automaton of every
+word list) takes tens of milliseconds, so it happens once per distinct ruleset: groups without an
+override share their tenant's, and tenants with the same ruleset (the defaults) share one."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -17,14 +20,17 @@ from services.runtime.store import Document, stamp
 
 RULESETS = "rulesets"
 _CACHE_SECONDS = 5.0
-_COMPILED_KEPT = 256
+_EFFECTIVE_KEPT = 10_000  # (tenant, override) versions: references to shared checks
+_COMPILED_KEPT = 256  # distinct rulesets compiled: each holds its automaton
 
 
 class Rulesets:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
         self._docs: dict[str, tuple[float, Document | None]] = {}
-        self._compiled: OrderedDict[str, tuple[Ruleset, ContentChecks]] = OrderedDict()
+        # By the versions of the tenant's ruleset and the group's override, if any.
+        self._effective: OrderedDict[str, tuple[Ruleset, ContentChecks]] = OrderedDict()
+        self._compiled: OrderedDict[str, ContentChecks] = OrderedDict()  # by content
 
     async def put_tenant(self, tenant_id: str, ruleset: Ruleset) -> None:
         await self._put(tenant_id, {"tenant_id": tenant_id, "ruleset": ruleset.model_dump()})
@@ -62,17 +68,25 @@ class Rulesets:
         found = {}
         for tenant_id, group_id in groups:
             base, over = docs[tenant_id], docs[f"{tenant_id}:{group_id}"]
-            versions = ((base or {}).get("version"), (over or {}).get("version"))
-            version = f"{tenant_id}:{group_id}:{versions}"
-            if version not in self._compiled:
+            version = f"{tenant_id}:{(base or {}).get('version')}"
+            if over:
+                version += f":{group_id}:{over.get('version')}"
+            if version not in self._effective:
                 tenant = Ruleset.model_validate(base["ruleset"]) if base else Ruleset()
                 ruleset = merged(tenant, over["override"] if over else None)
-                self._compiled[version] = (ruleset, ContentChecks(ruleset))
-                if len(self._compiled) > _COMPILED_KEPT:
-                    self._compiled.popitem(last=False)
-            self._compiled.move_to_end(version)
-            found[(tenant_id, group_id)] = self._compiled[version]
+                self._effective[version] = (ruleset, self._checks(ruleset))
+                _trim(self._effective, _EFFECTIVE_KEPT)
+            self._effective.move_to_end(version)
+            found[(tenant_id, group_id)] = self._effective[version]
         return found
+
+    def _checks(self, ruleset: Ruleset) -> ContentChecks:
+        content = hashlib.sha256(ruleset.model_dump_json().encode()).hexdigest()
+        if content not in self._compiled:
+            self._compiled[content] = ContentChecks(ruleset)
+            _trim(self._compiled, _COMPILED_KEPT)
+        self._compiled.move_to_end(content)
+        return self._compiled[content]
 
     async def _load(self, ids: list[str]) -> dict[str, Document | None]:
         now = time.monotonic()
@@ -86,3 +100,8 @@ class Rulesets:
                 self._docs[i] = (now, loaded.get(i))
                 fresh[i] = loaded.get(i)
         return fresh
+
+
+def _trim(cache: OrderedDict[str, Any], kept: int) -> None:
+    while len(cache) > kept:
+        cache.popitem(last=False)
