@@ -72,10 +72,11 @@ def _contribution(
 
 
 def violation(decision: decisions_pb2.Decision, tz: ZoneInfo) -> Contribution | None:
-    """A moderation decision's share: one violation on the day it was decided."""
+    """A moderation decision's share: one violation on the day of the event judged."""
     if decision.rule in NOT_VIOLATIONS:
         return None
-    day = decision.decided_at.ToDatetime(tz).date()
+    when = decision.event_occurred_at if decision.HasField("event_occurred_at") else None
+    day = (when or decision.decided_at).ToDatetime(tz).date()
     # Absorbed under the decision's id: event ids have no ':', so it never equals one.
     absorbed_as = f"decision:{decision.decision_id}"
     return _contribution(

@@ -132,6 +132,7 @@ def _decision(
         span_end=finding.span[1] if finding and finding.span else -1,
     )
     decision.decided_at.FromDatetime(at)
+    decision.event_occurred_at.CopyFrom(event.occurred_at)
     return decision
 
 

@@ -27,6 +27,7 @@ import ipaddress
 import logging
 import os
 import socket
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -42,6 +43,8 @@ from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 _CACHE_ENTRIES = 10_000
+# What a URL showed is trusted this long: the picture behind one may be swapped.
+_CACHE_SECONDS = 600.0
 
 
 class _Refused(Exception):
@@ -121,6 +124,7 @@ class Pictures:
     def __init__(self, settings: Settings) -> None:
         self.timeout = settings.picture_fetch_timeout_seconds
         self.max_bytes = settings.picture_max_bytes
+        self.budget = settings.picture_batch_budget_seconds
         self.http = httpx.AsyncClient(
             transport=_Transport(
                 settings.picture_allow_private_hosts, settings.picture_fetch_concurrency
@@ -132,7 +136,7 @@ class Pictures:
         )
         self._downloads = asyncio.Semaphore(settings.picture_fetch_concurrency)
         self._decoders = asyncio.Semaphore(os.cpu_count() or 1)
-        self._read: OrderedDict[bytes, tuple[str, ...]] = OrderedDict()
+        self._read: OrderedDict[bytes, tuple[float, tuple[str, ...]]] = OrderedDict()
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -142,15 +146,29 @@ class Pictures:
         first: dict[str, events_pb2.Event] = {}
         for event in messages:
             first.setdefault(event.message_posted.message.media_url, event)
-        found = await asyncio.gather(*(self._qr_codes(url, e) for url, e in first.items()))
-        return {url: codes for url, codes in zip(first, found, strict=True) if codes is not None}
+        if not first:
+            return {}
+        reads = {url: asyncio.create_task(self._qr_codes(url, e)) for url, e in first.items()}
+        # Decoding costs up to a second of CPU per large picture: a batch full of them must not
+        # hold back every group of the partition.
+        done, late = await asyncio.wait(reads.values(), timeout=self.budget)
+        for task in late:
+            task.cancel()
+        if late:
+            metrics.PICTURES.labels("over_budget").inc(len(late))
+            log.warning("%d pictures not read within the batch's budget", len(late))
+        return {
+            url: codes
+            for url, task in reads.items()
+            if task in done and (codes := task.result()) is not None
+        }
 
     async def _qr_codes(self, url: str, event: events_pb2.Event) -> tuple[str, ...] | None:
         key = hashlib.sha256(url.encode()).digest()  # a data: URL is the whole picture
-        if (cached := self._read.get(key)) is not None:
+        if (cached := self._read.get(key)) and time.monotonic() - cached[0] < _CACHE_SECONDS:
             self._read.move_to_end(key)
             metrics.PICTURES.labels("cached").inc()
-            return cached
+            return cached[1]
         try:
             async with self._downloads:
                 picture = await self._download(url)
@@ -169,7 +187,8 @@ class Pictures:
                 )
             return None
         metrics.PICTURES.labels("read").inc()
-        self._read[key] = scan.codes
+        self._read[key] = (time.monotonic(), scan.codes)
+        self._read.move_to_end(key)
         if len(self._read) > _CACHE_ENTRIES:
             self._read.popitem(last=False)
         return scan.codes

@@ -92,10 +92,6 @@ def _text_key(tenant_id: str, member_id: str, text: str) -> str | None:
     return f"{tenant_id}:{digest}"
 
 
-def _person(event: events_pb2.Event) -> str:
-    return f"{event.tenant_id}:{event.message_posted.member.id}"
-
-
 def member_state(doc: Document | None) -> MemberState | None:
     """A member record as judging needs it; None for one no longer in the group."""
     if doc is None or not doc.get("in_group"):
@@ -177,11 +173,9 @@ class Moderation:
             self._blacklisted(people), self._violations(people, now - timedelta(days=window))
         )
         rulings, new_violations = _rule(cases, blacklisted, violations, now)
-        # Outputs before state: were the process to stop between the two, the batch is judged
-        # again from the same state and yields the same decision and action ids, which
-        # delivery and the audit log take once. That keeps the database off the path of the
-        # warning.
-        await self.producer.send_many(self._outgoing(rulings))
+        await self.publish(rulings, new_violations)
+        # What the batch changes of the state is written after its actions leave, keeping the
+        # database off the warning's path: a batch judged again reads the same state.
         memberships, directory = membership_changes(events), directory_changes(events)
         for collection, changes in ((MEMBERS, memberships), (GROUPS, directory)):
             for change in changes:
@@ -189,8 +183,6 @@ class Moderation:
         await asyncio.gather(
             write_latest(self.store[MEMBERS], memberships),
             write_latest(self.store[GROUPS], directory),
-            self._insert(VIOLATIONS, new_violations),
-            self._record(rulings),
             self._remember_posts(events, recorded),
         )
         if time.monotonic() >= self._prune_due:
@@ -263,12 +255,15 @@ class Moderation:
             cases.append(case)
         return cases
 
-    async def publish(self, rulings: list[Ruling]) -> None:
-        """Send the rulings' actions and decisions, then record the decisions in the audit log
-        (and the blacklist), as `handle` does; their ids are deterministic, so publishing again
-        is safe."""
+    async def publish(self, rulings: list[Ruling], violations: Sequence[Document] = ()) -> None:
+        """Record the rulings (violations, the audit log, the blacklist), then send their
+        actions and decisions. Recorded first, because a ruling may not come out the same when
+        judged again (a restart empties the flood windows; a picture may not download twice):
+        what was sent is always on record. Ids are deterministic, so publishing again is safe."""
+        if not rulings:
+            return
+        await asyncio.gather(self._insert(VIOLATIONS, list(violations)), self._record(rulings))
         await self.producer.send_many(self._outgoing(rulings))
-        await self._record(rulings)
 
     async def _find(self, collection: str, ids: set[str]) -> dict[str, Document]:
         if not ids:
@@ -296,15 +291,14 @@ class Moderation:
 
     async def _violations(
         self, people: set[str], since: datetime
-    ) -> defaultdict[str, list[tuple[str, datetime]]]:
-        found: defaultdict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    ) -> defaultdict[str, dict[str, datetime]]:
+        """Each member's violations in the window: event id → when."""
+        found: defaultdict[str, dict[str, datetime]] = defaultdict(dict)
         if people:
             query = {"member": {"$in": sorted(people)}, "at": {"$gte": stamp(since)}}
             async for doc in self.store[VIOLATIONS].find(query):
                 event_id = doc["_id"][len(doc["member"]) + 1 :]
-                found[doc["member"]].append(
-                    (event_id, datetime.fromtimestamp(doc["at"] / 1e6, UTC))
-                )
+                found[doc["member"]][event_id] = datetime.fromtimestamp(doc["at"] / 1e6, UTC)
         return found
 
     async def _cross_group_counts(
@@ -322,7 +316,7 @@ class Moderation:
         stored = await self._find(CROSS_GROUP, set(posts))
         counts = {}
         for key, batch_posts in posts.items():
-            seen = [_post_entry(p) for p in stored.get(key, {}).get("posts", [])]
+            seen = [e for p in stored.get(key, {}).get("posts", []) if (e := _post_entry(p))]
             seen += [(e.group_id, stamp(occurred_at(e))) for e in batch_posts]
             for event in batch_posts:
                 ruleset = rules[(event.tenant_id, event.group_id)][0]
@@ -334,10 +328,11 @@ class Moderation:
     async def _remember_posts(self, events: list[events_pb2.Event], recorded: set[str]) -> None:
         """Most texts are new: they are inserted, the cheapest write; a text already on record
         (or recorded meanwhile by another replica) gets the posts appended. Entries are
-        "group|time|event" strings, because NX-27017 turns pushed sub-documents into JSON
-        strings on the second push, and plain strings are what both servers keep alike."""
+        "group:time" strings (a group id has no ':'), because NX-27017 turns pushed
+        sub-documents into JSON strings on the second push, and plain strings are what both
+        servers keep alike."""
         posts = {
-            key: [f"{e.group_id}|{stamp(occurred_at(e))}|{e.event_id}" for e in batch_posts]
+            key: [f"{e.group_id}:{stamp(occurred_at(e))}" for e in batch_posts]
             for key, batch_posts in _posts(events).items()
         }
         collection = self.store[CROSS_GROUP]
@@ -451,9 +446,10 @@ def _members_concerned(events: list[events_pb2.Event]) -> set[str]:
     return ids
 
 
-def _post_entry(entry: str) -> tuple[str, int]:
-    group_id, at, _ = entry.split("|")
-    return group_id, int(at)
+def _post_entry(entry: str) -> tuple[str, int] | None:
+    """A stored post as (group, time); None for an entry of another shape (an older format)."""
+    group_id, _, at = entry.partition(":")
+    return (group_id, int(at)) if at.isdigit() else None
 
 
 def _posts(events: list[events_pb2.Event]) -> dict[str, list[events_pb2.Event]]:
@@ -471,7 +467,7 @@ def _posts(events: list[events_pb2.Event]) -> dict[str, list[events_pb2.Event]]:
 def _rule(
     cases: list[_Case],
     blacklisted: set[str],
-    violations: defaultdict[str, list[tuple[str, datetime]]],
+    violations: defaultdict[str, dict[str, datetime]],
     now: datetime,
 ) -> tuple[list[Ruling], list[Document]]:
     """The second pass, in order: the penalty ladder and the blacklist, counting what the
@@ -484,14 +480,15 @@ def _rule(
         if case.verdict is not None and case.person and case.person not in blacklisted:
             at = occurred_at(event)
             since = at - timedelta(days=case.ruleset.penalties.window_days)
+            # Keyed by event: a redelivered batch finds its own violations already stored.
             before = sum(
                 1
-                for eid, t in violations[case.person]
+                for eid, t in violations[case.person].items()
                 if eid != event.event_id and since <= t <= at
             )
             ruling = rule_message(event, case.ruleset, case.verdict, before, now)
             if ruling is not None:
-                violations[case.person].append((event.event_id, at))
+                violations[case.person][event.event_id] = at
                 new_violations.append(
                     {
                         "_id": f"{case.person}:{event.event_id}",

@@ -20,7 +20,7 @@ from services.runtime.store import Document, stamp
 
 RULESETS = "rulesets"
 _CACHE_SECONDS = 5.0
-_EFFECTIVE_KEPT = 10_000  # (tenant, override) versions: references to shared checks
+_EFFECTIVE_KEPT = 10_000  # (tenant, override) versions: a ruleset and a digest each
 _COMPILED_KEPT = 256  # distinct rulesets compiled: each holds its automaton
 
 
@@ -28,8 +28,9 @@ class Rulesets:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
         self._docs: dict[str, tuple[float, Document | None]] = {}
-        # By the versions of the tenant's ruleset and the group's override, if any.
-        self._effective: OrderedDict[str, tuple[Ruleset, ContentChecks]] = OrderedDict()
+        # By the versions of the tenant's ruleset and the group's override, if any: the merged
+        # ruleset and its content's digest, which keys the compiled checks.
+        self._effective: OrderedDict[str, tuple[Ruleset, str]] = OrderedDict()
         self._compiled: OrderedDict[str, ContentChecks] = OrderedDict()  # by content
 
     async def put_tenant(self, tenant_id: str, ruleset: Ruleset) -> None:
@@ -74,14 +75,15 @@ class Rulesets:
             if version not in self._effective:
                 tenant = Ruleset.model_validate(base["ruleset"]) if base else Ruleset()
                 ruleset = merged(tenant, over["override"] if over else None)
-                self._effective[version] = (ruleset, self._checks(ruleset))
+                content = hashlib.sha256(ruleset.model_dump_json().encode()).hexdigest()
+                self._effective[version] = (ruleset, content)
                 _trim(self._effective, _EFFECTIVE_KEPT)
             self._effective.move_to_end(version)
-            found[(tenant_id, group_id)] = self._effective[version]
+            ruleset, content = self._effective[version]
+            found[(tenant_id, group_id)] = (ruleset, self._checks(ruleset, content))
         return found
 
-    def _checks(self, ruleset: Ruleset) -> ContentChecks:
-        content = hashlib.sha256(ruleset.model_dump_json().encode()).hexdigest()
+    def _checks(self, ruleset: Ruleset, content: str) -> ContentChecks:
         if content not in self._compiled:
             self._compiled[content] = ContentChecks(ruleset)
             _trim(self._compiled, _COMPILED_KEPT)

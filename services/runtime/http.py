@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo.errors import PyMongoError
 from starlette.middleware.base import RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.runtime import metrics
 from services.runtime.auth import Authenticator, AuthError, Principal, Role, bearer
@@ -31,10 +32,12 @@ def create_app(
     readiness: Readiness,
     routers: Sequence[APIRouter] = (),
     schemas: Mapping[str, Any] | None = None,
+    max_body_bytes: int = 16 * 1024 * 1024,
 ) -> FastAPI:
     """`schemas` are extra OpenAPI components, for bodies that routes validate by hand."""
     app = FastAPI(title=f"Shequn {service}", version="1.0")
     app.state.auth = auth
+    app.add_middleware(_BodyLimit, limit=max_body_bytes)
     if schemas:
         default_openapi = app.openapi
 
@@ -116,6 +119,45 @@ def create_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _BodyLimit:
+    """Refuses a request body over `limit` bytes with 413, whether it declares its length or
+    streams it, before the app holds all of it in memory."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _BodyTooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = {"error": f"the request body is over {self.limit} bytes", "field": "body"}
+        await JSONResponse(body, status_code=413)(scope, receive, send)
 
 
 def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:

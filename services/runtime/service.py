@@ -93,6 +93,7 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
         readiness=readiness,
         routers=parts.routers,
         schemas=parts.schemas,
+        max_body_bytes=settings.http_max_body_bytes,
     )
     http = _Uvicorn(
         uvicorn.Config(

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Servers
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    http_max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="larger request bodies are refused with 413"
+    )
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
 
@@ -93,6 +96,9 @@ class Settings(BaseSettings):
         5 * 1024 * 1024, ge=1024, description="larger pictures are not downloaded or read"
     )
     picture_fetch_concurrency: int = Field(8, ge=1, description="downloads at once per batch")
+    picture_batch_budget_seconds: float = Field(
+        5.0, gt=0, description="longest a batch waits for its pictures; the rest go unread"
+    )
     picture_allow_private_hosts: bool = Field(
         False,
         description="fetch pictures from loopback, private and link-local addresses too "

@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.analytics.counting import contribution
-from services.gen.shequn.v1 import events_pb2
+from services.analytics.counting import contribution, violation
+from services.gen.shequn.v1 import decisions_pb2, events_pb2
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -53,3 +53,26 @@ def test_days_are_the_tenants_days() -> None:
     late_utc = datetime(2026, 11, 22, 17, 30, tzinfo=UTC)  # 01:30 on the 23rd in Shanghai
     c = contribution(_event("message", late_utc), SHANGHAI)
     assert c is not None and c.day == "2026-11-23"
+
+
+def _decision(rule: str, decided: datetime, event_at: datetime | None) -> decisions_pb2.Decision:
+    decision = decisions_pb2.Decision(
+        decision_id=f"e-1:{rule}", tenant_id="t", group_id="g", event_id="e-1", rule=rule
+    )
+    decision.decided_at.FromDatetime(decided)
+    if event_at:
+        decision.event_occurred_at.FromDatetime(event_at)
+    return decision
+
+
+def test_a_violation_counts_on_the_day_of_the_event_however_late_it_is_judged() -> None:
+    before_midnight = datetime(2026, 11, 22, 15, 59, tzinfo=UTC)  # 23:59 in Shanghai
+    first = violation(_decision("ad", before_midnight, before_midnight), SHANGHAI)
+    again = violation(
+        _decision("ad", datetime(2026, 11, 22, 16, 5, tzinfo=UTC), before_midnight), SHANGHAI
+    )
+    assert first is not None and again is not None
+    assert (first.day, first.doc_id, first.event_id) == (again.day, again.doc_id, again.event_id)
+    assert first.day == "2026-11-22" and first.counts == {"violations": 1}
+    assert violation(_decision("unban", before_midnight, None), SHANGHAI) is None
+    assert violation(_decision("dedupe", before_midnight, None), SHANGHAI) is None

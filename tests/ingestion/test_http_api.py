@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -36,6 +37,25 @@ async def test_a_body_that_is_not_json_is_400(
     )
     assert response.status_code == 400
     assert response.json()["field"] == "body"
+
+
+async def test_a_body_over_the_limit_is_413_whether_declared_or_streamed(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    over = b"[" + b" " * (16 * 1024 * 1024) + b"]"
+
+    async def streamed() -> AsyncIterator[bytes]:
+        for start in range(0, len(over), 1 << 20):
+            yield over[start : start + (1 << 20)]
+
+    for content in (over, streamed()):
+        response = await http.post(
+            stack.http("ingestion") + "/v1/events",
+            content=content,
+            headers=tenant.headers("operator"),
+        )
+        assert response.status_code == 413
+        assert response.json()["field"] == "body"
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,9 @@ from services.runtime.settings import Settings
 from tests.fakes import FakePictureHost, serve_fake
 from tests.moderation.pictures import WECHAT_CARD, data_url, photo, qr_png
 
-OUTCOMES = ("read", "cached", "failed", "too_large", "unreadable", "unsupported", "refused")
+OUTCOMES = (
+    "read", "cached", "failed", "too_large", "unreadable", "unsupported", "refused", "over_budget"
+)  # fmt: skip
 
 
 def _posted(url: str) -> events_pb2.Event:
@@ -89,6 +91,7 @@ async def test_pictures_are_read_once_and_what_cannot_be_read_is_only_counted() 
         "unreadable": 2,
         "unsupported": 2,
         "refused": 0,
+        "over_budget": 0,
     }
 
 
@@ -163,3 +166,25 @@ def test_public_addresses() -> None:
     check = pictures_module.public_address
     assert [a for a in public if not check(ipaddress.ip_address(a))] == []
     assert [a for a in private if check(ipaddress.ip_address(a))] == []
+
+
+async def test_a_batch_waits_for_its_pictures_no_longer_than_its_budget() -> None:
+    host = FakePictureHost(pictures={"slow.png": qr_png(WECHAT_CARD)})
+    async with serve_fake(host):
+        settings = Settings(
+            picture_batch_budget_seconds=0.2,
+            picture_fetch_timeout_seconds=5,
+            picture_allow_private_hosts=True,  # the test server is on 127.0.0.1
+        )
+        pictures = Pictures(settings)
+        inline = data_url(qr_png(WECHAT_CARD))
+        before = _counts()
+        started = time.monotonic()
+        try:
+            found = await pictures.qr_codes([_posted(f"{host.url}/slow.png"), _posted(inline)])
+        finally:
+            await pictures.close()
+        assert time.monotonic() - started < 0.45, "the slow picture takes 0.5 s"
+        assert found == {inline: (WECHAT_CARD,)}
+        after = _counts()
+        assert after["over_budget"] - before["over_budget"] == 1

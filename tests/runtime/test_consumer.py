@@ -123,14 +123,7 @@ async def test_committed_work_is_not_read_again_and_uncommitted_work_is(stack: S
 
     await _produce(settings, [b"d"])
     second = Recorder(poison=set())
-    revoked: list[bool] = []
-    spec = ConsumerSpec(
-        "commits",
-        [settings.topic_events],
-        lambda raw: raw,
-        second,
-        revoked=lambda: revoked.append(True),
-    )
+    spec = ConsumerSpec("commits", [settings.topic_events], lambda raw: raw, second)
     stop = asyncio.Event()
     task = await _run(ConsumerLoop(spec, settings, producer), stop)
     try:

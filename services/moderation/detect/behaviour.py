@@ -1,8 +1,9 @@
 """Checks of behaviour rather than content: flood (刷屏), cross-group spam and probation.
 
-Flood windows are kept in memory by the consumer that owns the group's partition (its events
-arrive there in order); cross-group counts come from a shared store, so several moderation
-replicas agree; probation is judged from the member's join time. The functions here only decide."""
+Flood windows are kept in memory by the consumer that owns the group's partition (every event
+of the group reaches it, though not always in the order they happened); cross-group counts come
+from a shared store, so several moderation replicas agree; probation is judged from the
+member's join time. The functions here only decide."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ class _Recent:
     times: list[Entry] = field(default_factory=list)  # (at, event id), in time order
     texts: list[Entry] = field(default_factory=list)  # (at, text), in time order
     keep: timedelta = timedelta(0)  # the longest window of the rule last applied
+    # The messages found flooding, with their finding: a burst's windows start again after it,
+    # so a message judged again (a retried batch) must get its answer from here.
+    flagged: dict[str, tuple[datetime, Finding]] = field(default_factory=dict)
 
 
 def _at(entry: Entry) -> datetime:
@@ -67,8 +71,10 @@ class FloodWatch:
         self._members[(group, member)] = recent
         if len(self._members) > self.max_members:
             self._members.popitem(last=False)
-        self._clocks[group] = at
+        self._clocks[group] = max(self._clocks.get(group, at), at)
         recent.keep = timedelta(seconds=max(rule.window_seconds, rule.same_text_window_seconds))
+        if event_id in recent.flagged:
+            return Answer("flood", (recent.flagged[event_id][1],))
         if all(seen != event_id for _, seen in recent.times):
             insort(recent.times, (at, event_id), key=_at)
             if text:
@@ -88,7 +94,12 @@ class FloodWatch:
         # One violation per burst: the member's windows start again.
         recent.texts.clear()
         recent.times = [(at, event_id)]
-        return Answer("flood", (Finding("flood", "flood", text, None, detail),))
+        finding = Finding("flood", "flood", text, None, detail)
+        recent.flagged = {
+            e: flagged for e, flagged in recent.flagged.items() if flagged[0] + recent.keep >= at
+        }
+        recent.flagged[event_id] = (at, finding)
+        return Answer("flood", (finding,))
 
     def prune(self) -> None:
         """Forget members whose every message is out of their windows by their group's time."""

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shequn/v1/decisions.proto\x12\tshequn.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x03\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12\x11\n\tmember_id\x18\x04 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12\x0c\n\x04rule\x18\x06 \x01(\t\x12\r\n\x05\x63heck\x18\x07 \x01(\t\x12\x10\n\x08\x65vidence\x18\x08 \x01(\t\x12\x12\n\nspan_start\x18\t \x01(\x05\x12\x10\n\x08span_end\x18\n \x01(\x05\x12,\n\x07penalty\x18\x0b \x01(\x0e\x32\x1b.shequn.v1.Decision.Penalty\x12\x18\n\x10violation_number\x18\x0c \x01(\x05\x12\x13\n\x0b\x62lacklisted\x18\r \x01(\x08\x12.\n\ndecided_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x65xplanation_json\x18\x0f \x01(\t\"l\n\x07Penalty\x12\x17\n\x13PENALTY_UNSPECIFIED\x10\x00\x12\x10\n\x0cPENALTY_WARN\x10\x01\x12\x10\n\x0cPENALTY_KICK\x10\x02\x12\x12\n\x0ePENALTY_REVERT\x10\x03\x12\x10\n\x0cPENALTY_NONE\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shequn/v1/decisions.proto\x12\tshequn.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x04\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12\x11\n\tmember_id\x18\x04 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12\x0c\n\x04rule\x18\x06 \x01(\t\x12\r\n\x05\x63heck\x18\x07 \x01(\t\x12\x10\n\x08\x65vidence\x18\x08 \x01(\t\x12\x12\n\nspan_start\x18\t \x01(\x05\x12\x10\n\x08span_end\x18\n \x01(\x05\x12,\n\x07penalty\x18\x0b \x01(\x0e\x32\x1b.shequn.v1.Decision.Penalty\x12\x18\n\x10violation_number\x18\x0c \x01(\x05\x12\x13\n\x0b\x62lacklisted\x18\r \x01(\x08\x12.\n\ndecided_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x65xplanation_json\x18\x0f \x01(\t\x12\x35\n\x11\x65vent_occurred_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x07Penalty\x12\x17\n\x13PENALTY_UNSPECIFIED\x10\x00\x12\x10\n\x0cPENALTY_WARN\x10\x01\x12\x10\n\x0cPENALTY_KICK\x10\x02\x12\x12\n\x0ePENALTY_REVERT\x10\x03\x12\x10\n\x0cPENALTY_NONE\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shequn.v1.decisions_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DECISION']._serialized_start=74
-  _globals['_DECISION']._serialized_end=541
-  _globals['_DECISION_PENALTY']._serialized_start=433
-  _globals['_DECISION_PENALTY']._serialized_end=541
+  _globals['_DECISION']._serialized_end=596
+  _globals['_DECISION_PENALTY']._serialized_start=488
+  _globals['_DECISION_PENALTY']._serialized_end=596
 # @@protoc_insertion_point(module_scope)

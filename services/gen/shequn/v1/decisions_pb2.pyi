@@ -69,6 +69,7 @@ class Decision(_message.Message):
     BLACKLISTED_FIELD_NUMBER: _builtins.int
     DECIDED_AT_FIELD_NUMBER: _builtins.int
     EXPLANATION_JSON_FIELD_NUMBER: _builtins.int
+    EVENT_OCCURRED_AT_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
     """"{event_id}:{rule}": one decision per rule per event;"""
     tenant_id: _builtins.str
@@ -97,6 +98,12 @@ class Decision(_message.Message):
     """every check's answer, for the audit record"""
     @_builtins.property
     def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def event_occurred_at(self) -> _timestamp_pb2.Timestamp:
+        """When the judged event happened (unset for decisions no event led to: an unban, dedupe):
+        the day a violation counts on, the same however often or late the event is judged.
+        """
+
     def __init__(
         self,
         *,
@@ -115,10 +122,11 @@ class Decision(_message.Message):
         blacklisted: _builtins.bool = ...,
         decided_at: _timestamp_pb2.Timestamp | None = ...,
         explanation_json: _builtins.str = ...,
+        event_occurred_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "event_occurred_at", b"event_occurred_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blacklisted", b"blacklisted", "check", b"check", "decided_at", b"decided_at", "decision_id", b"decision_id", "event_id", b"event_id", "evidence", b"evidence", "explanation_json", b"explanation_json", "group_id", b"group_id", "member_id", b"member_id", "penalty", b"penalty", "rule", b"rule", "span_end", b"span_end", "span_start", b"span_start", "tenant_id", b"tenant_id", "violation_number", b"violation_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blacklisted", b"blacklisted", "check", b"check", "decided_at", b"decided_at", "decision_id", b"decision_id", "event_id", b"event_id", "event_occurred_at", b"event_occurred_at", "evidence", b"evidence", "explanation_json", b"explanation_json", "group_id", b"group_id", "member_id", b"member_id", "penalty", b"penalty", "rule", b"rule", "span_end", b"span_end", "span_start", b"span_start", "tenant_id", b"tenant_id", "violation_number", b"violation_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
