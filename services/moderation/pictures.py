@@ -64,7 +64,9 @@ def public_address(address: IPAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     inside = address.sixtofour if isinstance(address, ipaddress.IPv6Address) else None
-    return all(
+    # fec0::/10 (site-local, deprecated) is still routed inside some networks.
+    site_local = isinstance(address, ipaddress.IPv6Address) and address.is_site_local
+    return not site_local and all(
         a.is_global and not (a.is_multicast or a.is_reserved)
         for a in (address, inside)
         if a is not None

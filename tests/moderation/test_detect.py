@@ -159,8 +159,8 @@ def _burst(start: datetime) -> list[tuple[str, datetime, str]]:
 
 
 def _judge(stream: list[tuple[str, datetime, str]], prune: bool, live: bool = False) -> list[bool]:
-    """One member's verdicts; `prune` after every message, as the consumer does after every
-    batch; `live` traffic of another tenant between the messages."""
+    """One member's verdicts; `prune` after every message (more often than the consumer, which
+    prunes every few seconds); `live` traffic of another tenant between the messages."""
     watch, hits = FloodWatch(), []
     for event_id, at, text in stream:
         hits.append(watch.observe("t:g", "u", event_id, at, text, Flood()).hit)

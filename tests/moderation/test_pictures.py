@@ -161,7 +161,7 @@ def test_public_addresses() -> None:
         "127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.0.1", "169.254.169.254", "100.64.0.1",
         "0.0.0.0", "224.0.0.1", "255.255.255.255", "240.0.0.1", "::1", "::", "fe80::1",
         "fd00::1", "ff02::1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "2002:7f00:1::",
-        "64:ff9b::7f00:1",
+        "64:ff9b::7f00:1", "fec0::1",
     )  # fmt: skip
     check = pictures_module.public_address
     assert [a for a in public if not check(ipaddress.ip_address(a))] == []
