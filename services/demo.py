@@ -62,6 +62,10 @@ THEMES: dict[str, tuple[str, ...]] = {
     "美食探店群": ("火锅券", "奶茶券", "生日蛋糕", "小龙虾"),
 }
 THEMED_NAMES = tuple(name for name in THEMES if name != "福利")
+# Group series (tags): the 福利 groups are the series the demo dedupes; the themed groups are
+# another, so a member of a 福利 group and a themed one is in two series and keeps both.
+SERIES = {"福利": "福利群"}
+OTHER_SERIES = "兴趣群"
 CHECKIN_THEMES = {"读书打卡群", "健身打卡营"}
 STAFF_NAMES = (
     "运营-小美", "店长阿强", "客服小雨", "群管家Lucy",
@@ -136,6 +140,7 @@ class Group:
     theme: str
     owner: Person
     admins: list[Person]
+    series: str
 
     @property
     def products(self) -> tuple[str, ...]:
@@ -150,6 +155,7 @@ class Scenario:
     events: list[Body]  # in order of occurred_at
     actions: list[Body]
     focus: list[Group]  # the groups the summary points at; the first is waited for
+    series: str  # the tag of the 福利 groups, which the demo dedupes
 
 
 def iso(at: datetime) -> str:
@@ -225,6 +231,12 @@ def nickname(rng: Random, theme: str) -> str:
     else:
         name = rng.choice(SURNAMES) + rng.choice(("姐", "哥", "老师", "同学"))
     return name + rng.choice(NAME_EMOJI)
+
+
+def series_tag(seed: int, theme: str) -> str:
+    """A series per seed, so that the stories of other seeds on the same stack stay out of this
+    one's dedupe."""
+    return f"demo-{seed}-{SERIES.get(theme, OTHER_SERIES)}"
 
 
 def group_names(count: int) -> list[tuple[str, str]]:
@@ -329,6 +341,7 @@ def build_scenario(
                 theme,
                 Person(owner.id, owner.name, "owner"),
                 [Person(a.id, a.name, "admin") for a in admins],
+                series_tag(seed, theme),
             )
         )
 
@@ -362,14 +375,15 @@ def build_scenario(
 
     story.events.sort(key=lambda item: (item[0], item[1]))
     focus = list({g.id: g for g in (plan[0], plan[1 % len(plan)], renamed)}.values())
-    return Scenario(seed, now, plan, [body for _, _, body in story.events], story.actions, focus)
+    events = [body for _, _, body in story.events]
+    return Scenario(seed, now, plan, events, story.actions, focus, series_tag(seed, "福利"))
 
 
 def _group_life(story: _Story, group: Group, lives: list[_Life]) -> None:
     rng = story.rng
     first = min((life.times[0] for life in lives), default=story.end - timedelta(days=3))
     created = first - timedelta(minutes=rng.randint(10, 120))
-    info = {"name": group.name, "owner_id": group.owner.id}
+    info = {"name": group.name, "owner_id": group.owner.id, "tags": [group.series]}
     story.emit("group_created", group, created, group=info, actor=group.owner.ref())
     story.emit("member_joined", group, created + timedelta(seconds=1), member=group.owner.ref())
     for admin in group.admins:

@@ -120,6 +120,17 @@ def test_the_story_has_what_a_tenant_sees_in_a_week(scenario: Scenario) -> None:
     assert Counter(a["type"] for a in scenario.actions)["kick_member"] == 1
 
 
+def test_the_welfare_groups_are_one_series_and_the_themed_groups_another(
+    scenario: Scenario,
+) -> None:
+    tags = {e["group_id"]: e["group"]["tags"] for e in _only(scenario.events, "group_created")}
+    welfare = {tuple(tags[g.id]) for g in scenario.groups if g.theme == "福利"}
+    themed = {tuple(tags[g.id]) for g in scenario.groups if g.theme != "福利"}
+    assert welfare == {(scenario.series,)}
+    assert len(themed) == 1
+    assert themed != welfare
+
+
 def test_the_progress_bar_shows_count_rate_and_eta() -> None:
     out = io.StringIO()
     progress = Progress(1000, out)
