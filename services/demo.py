@@ -306,10 +306,11 @@ class _Story:
         )
 
 
-def _after_join(story: _Story, chances: int) -> list[datetime]:
-    """A join in the week and the moments of the member's messages: of `chances` moments in the
-    week, those after the join (so that late joiners say less, as they do)."""
-    join = moment(story.rng, story.end)
+def _after_join(story: _Story, chances: int, join: datetime | None = None) -> list[datetime]:
+    """A join in the week (at `join` if given) and the moments of the member's messages: of
+    `chances` moments in the week, those after the join (so that late joiners say less, as they
+    do)."""
+    join = join or moment(story.rng, story.end)
     said = (moment(story.rng, story.end) for _ in range(chances))
     return [join, *sorted(at for at in said if at > join)]
 
@@ -349,9 +350,19 @@ def build_scenario(
     sizes = [rng.uniform(0.5, 1.5) for _ in plan]
     spammers = max(1, members // 250)
     abusers = max(1, members // 400)
+    # Deal hunters (羊毛党) join one 福利 group after another for the giveaways, 福利1群 last:
+    # member dedupe's work, and its kicks show in the timeline excerpt of the summary.
+    welfare = [g for g in plan if g.theme == "福利"]
+    hunters = max(2, members // 400) if len(welfare) > 1 else 0
     for n in range(members):
         home = plan[0] if n == 0 else rng.choices(plan, weights=sizes)[0]
         person = Person(f"demo-{seed}-u{n + 1:04d}", nickname(rng, home.theme))
+        if spammers + abusers <= n < spammers + abusers + hunters:
+            hunted = [*rng.sample(welfare[1:], min(2, len(welfare) - 1)), welfare[0]]
+            joins = sorted(moment(rng, story.end) for _ in hunted)
+            for group, join in zip(hunted, joins, strict=True):
+                lives[group.id].append(_Life(person, _after_join(story, rng.randint(1, 6), join)))
+            continue
         spammer, abusive = n < spammers, spammers <= n < spammers + abusers
         level = rng.choices((0, 1, 2, 3), weights=(25, 30, 30, 15))[0]
         chances = (0, rng.randint(2, 8), rng.randint(10, 30), rng.randint(32, 80))[level]

@@ -7,7 +7,7 @@ import asyncio
 import io
 import json
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,21 @@ def test_the_welfare_groups_are_one_series_and_the_themed_groups_another(
     assert welfare == {(scenario.series,)}
     assert len(themed) == 1
     assert themed != welfare
+
+
+def test_a_few_members_join_several_welfare_groups_one_after_another(
+    scenario: Scenario,
+) -> None:
+    welfare = {g.id for g in scenario.groups if g.theme == "福利"}
+    joins: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
+    for join in _only(scenario.events, "member_joined"):
+        if join["group_id"] in welfare and join["member"]["role"] == "member":
+            joins[join["member"]["id"]].append((join["occurred_at"], join["group_id"]))
+    hunters = [sorted(found) for found in joins.values() if len(found) >= 3]
+    assert len(hunters) >= 3
+    for found in hunters:  # at different times, 福利1群 (the timeline shown) last
+        assert len({at for at, _ in found}) == len(found)
+        assert found[-1][1] == scenario.groups[0].id
 
 
 def test_the_progress_bar_shows_count_rate_and_eta() -> None:
