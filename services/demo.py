@@ -6,11 +6,12 @@ code: a seed and "now" in, event and action bodies out, no I/O, so a test can ch
 against ingestion's own validator. The story is the 7 days before today (Asia/Shanghai): all of
 it is in the past, and it is the same story whatever the time of day. The sender (`run_demo`)
 posts the events in batches of 500 with a few requests in flight, waits until the pipeline has
-counted them, asks for a few operator actions and prints where to look.
+counted them, asks for a few operator actions, dedupes the 福利 series (a dry run, then the plan
+applied) and prints where to look.
 
 Every id follows from the seed and a counter, so running the demo again with the same seed sends
 the same events, which ingestion absorbs as duplicates, and the same action ids, which delivery
-answers from its ledger instead of acting twice.
+answers from its ledger instead of acting twice; its dedupe dry run finds nobody left to remove.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import zxingcpp
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 Body = dict[str, Any]
 
@@ -667,14 +669,15 @@ class DevStack:
 
 
 class Sender:
-    """Posts events and actions with the dev key, resending on 429 (after Retry-After) and on
-    transient failures; anything else that is not a 202 is an error."""
+    """Posts events, actions and dedupe requests with the dev key, resending on 429 (after
+    Retry-After) and on transient failures; any other answer than the one expected is an
+    error."""
 
     def __init__(self, http: httpx.AsyncClient, stack: DevStack, attempts: int = 5) -> None:
         self.http, self.stack, self.attempts = http, stack, attempts
         self.headers = {"Authorization": f"Bearer {stack.api_key}"}
 
-    async def _post(self, url: str, body: Body) -> Body:
+    async def _post(self, url: str, body: Body, expected: int = 202) -> Body:
         failures = 0
         while True:
             try:
@@ -682,7 +685,7 @@ class Sender:
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
-                if response.status_code == 202:
+                if response.status_code == expected:
                     answer: Body = response.json()
                     return answer
                 if response.status_code == 429:
@@ -784,36 +787,139 @@ class Sender:
         found: list[dict[str, Any]] = page["decisions"]
         return found
 
+    async def backlog(self, service: str) -> float | None:
+        """Messages the service's consumers have yet to handle, by their lag gauges on
+        /metrics (None before any reports)."""
+        response = await self.http.get(service + "/metrics")
+        response.raise_for_status()
+        lags = [
+            sample.value
+            for family in text_string_to_metric_families(response.text)
+            if family.name == "shequn_consumer_lag"
+            for sample in family.samples
+        ]
+        return sum(lags) if lags else None
+
+    async def plan_dedupe(self, series: str) -> Body:
+        url = f"{self.stack.moderation}/v1/dedupe/plans"
+        return await self._post(url, {"series": series}, expected=201)
+
+    async def apply_dedupe(self, plan_id: str) -> Body:
+        url = f"{self.stack.moderation}/v1/dedupe/plans/{plan_id}/apply"
+        return await self._post(url, {}, expected=200)
+
+
+@dataclass(frozen=True)
+class Dedupe:
+    """Member dedupe of the 福利 series: the dry run, and the plan applied if it removed anyone."""
+
+    plan: Body
+    applied: Body | None = None
+
+    @property
+    def kicks(self) -> list[Body]:
+        return list(self.applied["outcome"]["kicks"]) if self.applied else []
+
+
+async def wait_until_quiet(sender: Sender, within: float = WAIT_SECONDS) -> None:
+    """Poll until ingestion has delivered every action and moderation has judged every event,
+    the member_left of each kick included, so that a dedupe plan sees the memberships that the
+    week and moderation's kicks left. Each lag gauge is refreshed once a second: quiet counts
+    when seen twice, more than a second apart. After `within`, go on with what there is."""
+    started, quiet = time.monotonic(), 0
+    # Ingestion first: a kick's member_left is on its way to moderation once delivery is done.
+    services = (sender.stack.ingestion, sender.stack.moderation)
+    while time.monotonic() - started < within:
+        try:
+            lags = [await sender.backlog(service) for service in services]
+        except httpx.HTTPError:  # a service restarting: poll again
+            lags = [None]
+        quiet = quiet + 1 if all(lag == 0 for lag in lags) else 0
+        if quiet == 2:
+            return
+        await asyncio.sleep(1.2)
+
+
+def _day_and_time(at: str) -> str:
+    return f"{datetime.fromisoformat(at).astimezone(TZ):%m-%d %H:%M}"
+
+
+async def dedupe(sender: Sender, series: str, out: TextIO) -> Dedupe:
+    """What an operator does after the week: a dry run of member dedupe over the series, read,
+    then applied, unless it removes nobody (as on a second run of a seed)."""
+    await wait_until_quiet(sender)
+    plan = await sender.plan_dedupe(series)
+    counts = plan["counts"]
+    names = {g["group_id"]: g["name"] for g in plan["groups"]}
+    lines = [
+        f"Member dedupe (群成员去重) of series {series}, {counts['groups']} groups:",
+        f"  dry run   {counts['members']} members in several of them: {counts['removals']} "
+        f"removals planned, {counts['skipped']} memberships of owners and admins skipped",
+    ]
+    busiest = max(plan["members"], key=lambda m: len(m["removals"]), default=None)
+    if busiest and busiest["removals"]:
+        kept = busiest["kept"]
+        removed = ", ".join(names[g] for g in busiest["removals"])
+        lines.append(
+            f"  e.g.      {busiest['member_id']} stays in {names[kept['group_id']]} (joined "
+            f"{_day_and_time(kept['joined_at'])}), leaves {removed}"
+        )
+    applied = None
+    if counts["removals"]:
+        applied = await sender.apply_dedupe(plan["plan_id"])
+        outcome = applied["outcome"]
+        why = Counter(skip["reason"] for skip in outcome["skipped"])
+        skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(why.items()))
+        lines.append(
+            f"  applied   {len(outcome['kicks'])} kicks sent, "
+            f"{len(outcome['skipped'])} skipped{f' ({skipped})' if skipped else ''}"
+        )
+    else:
+        lines.append("  nothing to apply")
+    print("\n".join(lines) + "\n", file=out)
+    return Dedupe(plan, applied)
+
 
 @dataclass
 class Outcomes:
-    """What the system did with the week: moderation decisions and deliveries."""
+    """What the system did with the week: moderation decisions, member dedupe, and the
+    deliveries in the focus groups (those of the dedupe kicks also counted apart)."""
 
+    dedupe: Dedupe
     decisions: Counter[tuple[str, str]] = field(default_factory=Counter)
     qr_code_ads: int = 0
     deliveries: Counter[str] = field(default_factory=Counter)
+    dedupe_deliveries: Counter[str] = field(default_factory=Counter)
     excerpt: list[str] = field(default_factory=list)
 
 
-async def wait_for_outcomes(sender: Sender, scenario: Scenario, within: float = 30.0) -> Outcomes:
-    """Poll until every action in the first focus group's timeline has a final status, then
-    count moderation's decisions and the focus groups' deliveries."""
+async def wait_for_outcomes(
+    sender: Sender, scenario: Scenario, deduped: Dedupe, within: float = 30.0
+) -> Outcomes:
+    """Poll until the first focus group's timeline holds the dedupe kicks made there and every
+    action in it has a final status, then count moderation's decisions and the focus groups'
+    deliveries."""
     started = time.monotonic()
     group = scenario.focus[0].id
+    kicks = {kick["action_id"] for kick in deduped.kicks}
     while True:
         items = await sender.timeline(group)
-        pending = [i for i in items if i["kind"] == "action" and i.get("status") == "pending"]
-        if not pending or time.monotonic() - started > within:
+        statuses = {i["action_id"]: i.get("status") for i in items if i["kind"] == "action"}
+        unseen = {k["action_id"] for k in deduped.kicks if k["group_id"] == group} - set(statuses)
+        if not ("pending" in statuses.values() or unseen) or time.monotonic() - started > within:
             break
         await asyncio.sleep(1.0)
-    outcomes = Outcomes()
+    outcomes = Outcomes(deduped)
     for decision in await sender.decisions():
         outcomes.decisions[(decision["rule"], decision["penalty"])] += 1
         outcomes.qr_code_ads += decision["check"] == "qr_code"
     for focus in scenario.focus:
         for item in await sender.timeline(focus.id):
             if item["kind"] == "action":
-                outcomes.deliveries[item.get("status", "pending")] += 1
+                status = item.get("status", "pending")
+                outcomes.deliveries[status] += 1
+                if item["action_id"] in kicks:
+                    outcomes.dedupe_deliveries[status] += 1
     for item in items[-10:]:
         who = (item.get("member") or {}).get("id", "")
         state = item.get("status", "")
@@ -893,11 +999,21 @@ def summary(
         ruled = ", ".join(
             f"{rule} {penalty} {n}" for (rule, penalty), n in sorted(outcomes.decisions.items())
         )
-        delivered = ", ".join(f"{status} {n}" for status, n in sorted(outcomes.deliveries.items()))
+        delivered, kicks_delivered = (
+            ", ".join(f"{status} {n}" for status, n in sorted(counts.items())) or "none"
+            for counts in (outcomes.deliveries, outcomes.dedupe_deliveries)
+        )
+        deduped = (
+            f"{len(outcomes.dedupe.kicks)} kicks from groups joined later; "
+            f"in the groups below: {kicks_delivered}"
+            if outcomes.dedupe.applied
+            else "nobody to remove"
+        )
         lines += [
             f"  moderation    {sum(outcomes.decisions.values())} decisions: {ruled or 'none'} "
             f"({outcomes.qr_code_ads} of the ads QR codes in pictures)",
-            f"  deliveries    in the groups below: {delivered or 'none'}",
+            f"  dedupe        {scenario.series}: {deduped}",
+            f"  deliveries    in the groups below: {delivered}",
             "",
             f"The end of {first.name}'s timeline:",
             *(f"  {line}" for line in outcomes.excerpt),
@@ -910,6 +1026,9 @@ def summary(
             f"    timeline  {stack.ingestion}/v1/groups/{group.id}/timeline",
             f"    stats     {stack.analytics}/v1/stats/groups/{group.id}/daily?{window}",
         ]
+    if outcomes is not None:
+        plan_id = outcomes.dedupe.plan["plan_id"]
+        lines.append(f"  dedupe plan   {stack.moderation}/v1/dedupe/plans/{plan_id}")
     lines += [
         "",
         f"  KEY=$(jq -r .api_key {dev_file})",
@@ -950,7 +1069,8 @@ async def run_demo(
             counted = await wait_for_pipeline(sender, scenario, tally)
             for action in scenario.actions:
                 await sender.send_action(action)
-            outcomes = await wait_for_outcomes(sender, scenario)
+            deduped = await dedupe(sender, scenario.series, out)
+            outcomes = await wait_for_outcomes(sender, scenario, deduped)
     except (DemoError, ValueError) as exc:
         print(f"shequn demo: {exc}", file=err)
         return 1
