@@ -6,11 +6,12 @@ code: a seed and "now" in, event and action bodies out, no I/O, so a test can ch
 against ingestion's own validator. The story is the 7 days before today (Asia/Shanghai): all of
 it is in the past, and it is the same story whatever the time of day. The sender (`run_demo`)
 posts the events in batches of 500 with a few requests in flight, waits until the pipeline has
-counted them, asks for a few operator actions and prints where to look.
+counted them, asks for a few operator actions, dedupes the 福利 series (a dry run, then the plan
+applied) and prints where to look.
 
 Every id follows from the seed and a counter, so running the demo again with the same seed sends
 the same events, which ingestion absorbs as duplicates, and the same action ids, which delivery
-answers from its ledger instead of acting twice.
+answers from its ledger instead of acting twice; its dedupe dry run finds nobody left to remove.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import zxingcpp
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 Body = dict[str, Any]
 
@@ -62,6 +64,10 @@ THEMES: dict[str, tuple[str, ...]] = {
     "美食探店群": ("火锅券", "奶茶券", "生日蛋糕", "小龙虾"),
 }
 THEMED_NAMES = tuple(name for name in THEMES if name != "福利")
+# Group series (tags): the 福利 groups are the series the demo dedupes; the themed groups are
+# another, so a member of a 福利 group and a themed one is in two series and keeps both.
+SERIES = {"福利": "福利群"}
+OTHER_SERIES = "兴趣群"
 CHECKIN_THEMES = {"读书打卡群", "健身打卡营"}
 STAFF_NAMES = (
     "运营-小美", "店长阿强", "客服小雨", "群管家Lucy",
@@ -136,6 +142,7 @@ class Group:
     theme: str
     owner: Person
     admins: list[Person]
+    series: str
 
     @property
     def products(self) -> tuple[str, ...]:
@@ -150,6 +157,7 @@ class Scenario:
     events: list[Body]  # in order of occurred_at
     actions: list[Body]
     focus: list[Group]  # the groups the summary points at; the first is waited for
+    series: str  # the tag of the 福利 groups, which the demo dedupes
 
 
 def iso(at: datetime) -> str:
@@ -227,6 +235,12 @@ def nickname(rng: Random, theme: str) -> str:
     return name + rng.choice(NAME_EMOJI)
 
 
+def series_tag(seed: int, theme: str) -> str:
+    """A series per seed, so that the stories of other seeds on the same stack stay out of this
+    one's dedupe."""
+    return f"demo-{seed}-{SERIES.get(theme, OTHER_SERIES)}"
+
+
 def group_names(count: int) -> list[tuple[str, str]]:
     """(name, theme) pairs: mostly 福利N群, every third a themed group while there are some."""
     names: list[tuple[str, str]] = []
@@ -294,10 +308,11 @@ class _Story:
         )
 
 
-def _after_join(story: _Story, chances: int) -> list[datetime]:
-    """A join in the week and the moments of the member's messages: of `chances` moments in the
-    week, those after the join (so that late joiners say less, as they do)."""
-    join = moment(story.rng, story.end)
+def _after_join(story: _Story, chances: int, join: datetime | None = None) -> list[datetime]:
+    """A join in the week (at `join` if given) and the moments of the member's messages: of
+    `chances` moments in the week, those after the join (so that late joiners say less, as they
+    do)."""
+    join = join or moment(story.rng, story.end)
     said = (moment(story.rng, story.end) for _ in range(chances))
     return [join, *sorted(at for at in said if at > join)]
 
@@ -329,6 +344,7 @@ def build_scenario(
                 theme,
                 Person(owner.id, owner.name, "owner"),
                 [Person(a.id, a.name, "admin") for a in admins],
+                series_tag(seed, theme),
             )
         )
 
@@ -336,9 +352,19 @@ def build_scenario(
     sizes = [rng.uniform(0.5, 1.5) for _ in plan]
     spammers = max(1, members // 250)
     abusers = max(1, members // 400)
+    # Deal hunters (羊毛党) join one 福利 group after another for the giveaways, 福利1群 last:
+    # member dedupe's work, and its kicks show in the timeline excerpt of the summary.
+    welfare = [g for g in plan if g.theme == "福利"]
+    hunters = max(2, members // 400) if len(welfare) > 1 else 0
     for n in range(members):
         home = plan[0] if n == 0 else rng.choices(plan, weights=sizes)[0]
         person = Person(f"demo-{seed}-u{n + 1:04d}", nickname(rng, home.theme))
+        if spammers + abusers <= n < spammers + abusers + hunters:
+            hunted = [*rng.sample(welfare[1:], min(2, len(welfare) - 1)), welfare[0]]
+            joins = sorted(moment(rng, story.end) for _ in hunted)
+            for group, join in zip(hunted, joins, strict=True):
+                lives[group.id].append(_Life(person, _after_join(story, rng.randint(1, 6), join)))
+            continue
         spammer, abusive = n < spammers, spammers <= n < spammers + abusers
         level = rng.choices((0, 1, 2, 3), weights=(25, 30, 30, 15))[0]
         chances = (0, rng.randint(2, 8), rng.randint(10, 30), rng.randint(32, 80))[level]
@@ -362,14 +388,15 @@ def build_scenario(
 
     story.events.sort(key=lambda item: (item[0], item[1]))
     focus = list({g.id: g for g in (plan[0], plan[1 % len(plan)], renamed)}.values())
-    return Scenario(seed, now, plan, [body for _, _, body in story.events], story.actions, focus)
+    events = [body for _, _, body in story.events]
+    return Scenario(seed, now, plan, events, story.actions, focus, series_tag(seed, "福利"))
 
 
 def _group_life(story: _Story, group: Group, lives: list[_Life]) -> None:
     rng = story.rng
     first = min((life.times[0] for life in lives), default=story.end - timedelta(days=3))
     created = first - timedelta(minutes=rng.randint(10, 120))
-    info = {"name": group.name, "owner_id": group.owner.id}
+    info = {"name": group.name, "owner_id": group.owner.id, "tags": [group.series]}
     story.emit("group_created", group, created, group=info, actor=group.owner.ref())
     story.emit("member_joined", group, created + timedelta(seconds=1), member=group.owner.ref())
     for admin in group.admins:
@@ -642,14 +669,15 @@ class DevStack:
 
 
 class Sender:
-    """Posts events and actions with the dev key, resending on 429 (after Retry-After) and on
-    transient failures; anything else that is not a 202 is an error."""
+    """Posts events, actions and dedupe requests with the dev key, resending on 429 (after
+    Retry-After) and on transient failures; any other answer than the one expected is an
+    error."""
 
     def __init__(self, http: httpx.AsyncClient, stack: DevStack, attempts: int = 5) -> None:
         self.http, self.stack, self.attempts = http, stack, attempts
         self.headers = {"Authorization": f"Bearer {stack.api_key}"}
 
-    async def _post(self, url: str, body: Body) -> Body:
+    async def _post(self, url: str, body: Body, expected: int = 202) -> Body:
         failures = 0
         while True:
             try:
@@ -657,7 +685,7 @@ class Sender:
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
-                if response.status_code == 202:
+                if response.status_code == expected:
                     answer: Body = response.json()
                     return answer
                 if response.status_code == 429:
@@ -759,36 +787,140 @@ class Sender:
         found: list[dict[str, Any]] = page["decisions"]
         return found
 
+    async def backlog(self, service: str) -> float | None:
+        """Messages the service's consumers have yet to handle, by their lag gauges on
+        /metrics (None before any reports)."""
+        response = await self.http.get(service + "/metrics")
+        response.raise_for_status()
+        lags = [
+            sample.value
+            for family in text_string_to_metric_families(response.text)
+            if family.name == "shequn_consumer_lag"
+            for sample in family.samples
+        ]
+        return sum(lags) if lags else None
+
+    async def plan_dedupe(self, series: str) -> Body:
+        url = f"{self.stack.moderation}/v1/dedupe/plans"
+        return await self._post(url, {"series": series}, expected=201)
+
+    async def apply_dedupe(self, plan_id: str) -> Body:
+        url = f"{self.stack.moderation}/v1/dedupe/plans/{plan_id}/apply"
+        return await self._post(url, {}, expected=200)
+
+
+@dataclass(frozen=True)
+class Dedupe:
+    """Member dedupe of the 福利 series: the dry run, and the plan applied if it removed anyone."""
+
+    plan: Body
+    applied: Body | None = None
+
+    @property
+    def kicks(self) -> list[Body]:
+        return list(self.applied["outcome"]["kicks"]) if self.applied else []
+
+
+async def wait_until_quiet(sender: Sender, within: float = WAIT_SECONDS) -> None:
+    """Poll until ingestion has delivered every action and moderation has judged every event,
+    the member_left of each kick included, so that a dedupe plan sees the memberships that the
+    week and moderation's kicks left. Each lag gauge is refreshed once a second: quiet counts
+    when seen twice, more than a second apart. After `within`, go on with what there is."""
+    started, quiet = time.monotonic(), 0
+    # Ingestion first: a kick's member_left is on its way to moderation once delivery is done.
+    services = (sender.stack.ingestion, sender.stack.moderation)
+    while time.monotonic() - started < within:
+        try:
+            lags = [await sender.backlog(service) for service in services]
+        except httpx.HTTPError:  # a service restarting: poll again
+            lags = [None]
+        quiet = quiet + 1 if all(lag == 0 for lag in lags) else 0
+        if quiet == 2:
+            return
+        await asyncio.sleep(1.2)
+
+
+def _day_and_time(at: str) -> str:
+    return f"{datetime.fromisoformat(at).astimezone(TZ):%m-%d %H:%M}"
+
+
+async def dedupe(sender: Sender, series: str, out: TextIO) -> Dedupe:
+    """What an operator does after the week: a dry run of member dedupe over the series, read,
+    then applied, unless it removes nobody (as on a second run of a seed)."""
+    await wait_until_quiet(sender)
+    plan = await sender.plan_dedupe(series)
+    counts = plan["counts"]
+    names = {g["group_id"]: g["name"] for g in plan["groups"]}
+    lines = [
+        f"Member dedupe (群成员去重) of series {series}, {counts['groups']} groups:",
+        f"  dry run   {counts['members']} members in several of them: {counts['removals']} "
+        f"removals planned, {counts['skipped']} memberships of owners and admins skipped",
+    ]
+    busiest = max(plan["members"], key=lambda m: len(m["removals"]), default=None)
+    if busiest and busiest["removals"]:
+        kept = busiest["kept"]
+        removed = ", ".join(names[g] for g in busiest["removals"])
+        lines.append(
+            f"  e.g.      {busiest['member_id']} stays in {names[kept['group_id']]} (joined "
+            f"{_day_and_time(kept['joined_at'])}), leaves {removed}"
+        )
+    applied = None
+    if counts["removals"]:
+        applied = await sender.apply_dedupe(plan["plan_id"])
+        outcome = applied["outcome"]
+        why = Counter(skip["reason"] for skip in outcome["skipped"])
+        skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(why.items()))
+        lines.append(
+            f"  applied   {len(outcome['kicks'])} kicks sent, "
+            f"{len(outcome['skipped'])} skipped{f' ({skipped})' if skipped else ''}"
+        )
+    else:
+        lines.append("  nothing to apply")
+    print("\n".join(lines) + "\n", file=out)
+    return Dedupe(plan, applied)
+
 
 @dataclass
 class Outcomes:
-    """What the system did with the week: moderation decisions and deliveries."""
+    """What the system did with the week: moderation decisions, member dedupe, and the
+    deliveries in the focus groups (those of the dedupe kicks also counted apart)."""
 
+    dedupe: Dedupe
     decisions: Counter[tuple[str, str]] = field(default_factory=Counter)
     qr_code_ads: int = 0
     deliveries: Counter[str] = field(default_factory=Counter)
+    dedupe_deliveries: Counter[str] = field(default_factory=Counter)
     excerpt: list[str] = field(default_factory=list)
 
 
-async def wait_for_outcomes(sender: Sender, scenario: Scenario, within: float = 30.0) -> Outcomes:
-    """Poll until every action in the first focus group's timeline has a final status, then
-    count moderation's decisions and the focus groups' deliveries."""
+async def wait_for_outcomes(
+    sender: Sender, scenario: Scenario, deduped: Dedupe, within: float = 30.0
+) -> Outcomes:
+    """Poll until the first focus group's timeline holds the dedupe kicks made there and every
+    action in it has a final status, then count moderation's decisions and the focus groups'
+    deliveries."""
     started = time.monotonic()
     group = scenario.focus[0].id
+    kicks = {kick["action_id"] for kick in deduped.kicks}
     while True:
         items = await sender.timeline(group)
-        pending = [i for i in items if i["kind"] == "action" and i.get("status") == "pending"]
-        if not pending or time.monotonic() - started > within:
+        statuses = {i["action_id"]: i.get("status") for i in items if i["kind"] == "action"}
+        unseen = {k["action_id"] for k in deduped.kicks if k["group_id"] == group} - set(statuses)
+        if not ("pending" in statuses.values() or unseen) or time.monotonic() - started > within:
             break
         await asyncio.sleep(1.0)
-    outcomes = Outcomes()
+    outcomes = Outcomes(deduped)
     for decision in await sender.decisions():
         outcomes.decisions[(decision["rule"], decision["penalty"])] += 1
         outcomes.qr_code_ads += decision["check"] == "qr_code"
     for focus in scenario.focus:
-        for item in await sender.timeline(focus.id):
+        # The first focus group's timeline was just read: reading one costs seconds.
+        for item in items if focus.id == group else await sender.timeline(focus.id):
             if item["kind"] == "action":
-                outcomes.deliveries[item.get("status", "pending")] += 1
+                status = item.get("status", "pending")
+                outcomes.deliveries[status] += 1
+                if item["action_id"] in kicks:
+                    outcomes.dedupe_deliveries[status] += 1
     for item in items[-10:]:
         who = (item.get("member") or {}).get("id", "")
         state = item.get("status", "")
@@ -868,11 +1000,21 @@ def summary(
         ruled = ", ".join(
             f"{rule} {penalty} {n}" for (rule, penalty), n in sorted(outcomes.decisions.items())
         )
-        delivered = ", ".join(f"{status} {n}" for status, n in sorted(outcomes.deliveries.items()))
+        delivered, kicks_delivered = (
+            ", ".join(f"{status} {n}" for status, n in sorted(counts.items())) or "none"
+            for counts in (outcomes.deliveries, outcomes.dedupe_deliveries)
+        )
+        deduped = (
+            f"{len(outcomes.dedupe.kicks)} kicks from groups joined later; "
+            f"in the groups below: {kicks_delivered}"
+            if outcomes.dedupe.applied
+            else "nobody to remove"
+        )
         lines += [
             f"  moderation    {sum(outcomes.decisions.values())} decisions: {ruled or 'none'} "
             f"({outcomes.qr_code_ads} of the ads QR codes in pictures)",
-            f"  deliveries    in the groups below: {delivered or 'none'}",
+            f"  dedupe        {scenario.series}: {deduped}",
+            f"  deliveries    in the groups below: {delivered}",
             "",
             f"The end of {first.name}'s timeline:",
             *(f"  {line}" for line in outcomes.excerpt),
@@ -885,6 +1027,9 @@ def summary(
             f"    timeline  {stack.ingestion}/v1/groups/{group.id}/timeline",
             f"    stats     {stack.analytics}/v1/stats/groups/{group.id}/daily?{window}",
         ]
+    if outcomes is not None:
+        plan_id = outcomes.dedupe.plan["plan_id"]
+        lines.append(f"  dedupe plan   {stack.moderation}/v1/dedupe/plans/{plan_id}")
     lines += [
         "",
         f"  KEY=$(jq -r .api_key {dev_file})",
@@ -925,7 +1070,8 @@ async def run_demo(
             counted = await wait_for_pipeline(sender, scenario, tally)
             for action in scenario.actions:
                 await sender.send_action(action)
-            outcomes = await wait_for_outcomes(sender, scenario)
+            deduped = await dedupe(sender, scenario.series, out)
+            outcomes = await wait_for_outcomes(sender, scenario, deduped)
     except (DemoError, ValueError) as exc:
         print(f"shequn demo: {exc}", file=err)
         return 1

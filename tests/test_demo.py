@@ -1,13 +1,15 @@
 """`shequn demo`: the scenario is deterministic, big enough and valid event by event; against a
-running stack it is counted and shows in the timeline, and a second run is absorbed."""
+running stack it is counted, shows in the timeline and ends with member dedupe applied, and a
+second run is absorbed."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import json
+import re
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
-from services.demo import ABUSE, TZ, Progress, Scenario, build_scenario
+from services.demo import ABUSE, TZ, DevStack, Progress, Scenario, Sender, build_scenario
 from services.ingestion.actions import ActionIn
 from services.ingestion.events import parse_item, to_event
 from tests.conftest import ROOT, Stack
@@ -120,6 +122,32 @@ def test_the_story_has_what_a_tenant_sees_in_a_week(scenario: Scenario) -> None:
     assert Counter(a["type"] for a in scenario.actions)["kick_member"] == 1
 
 
+def test_the_welfare_groups_are_one_series_and_the_themed_groups_another(
+    scenario: Scenario,
+) -> None:
+    tags = {e["group_id"]: e["group"]["tags"] for e in _only(scenario.events, "group_created")}
+    welfare = {tuple(tags[g.id]) for g in scenario.groups if g.theme == "福利"}
+    themed = {tuple(tags[g.id]) for g in scenario.groups if g.theme != "福利"}
+    assert welfare == {(scenario.series,)}
+    assert len(themed) == 1
+    assert themed != welfare
+
+
+def test_a_few_members_join_several_welfare_groups_one_after_another(
+    scenario: Scenario,
+) -> None:
+    welfare = {g.id for g in scenario.groups if g.theme == "福利"}
+    joins: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
+    for join in _only(scenario.events, "member_joined"):
+        if join["group_id"] in welfare and join["member"]["role"] == "member":
+            joins[join["member"]["id"]].append((join["occurred_at"], join["group_id"]))
+    hunters = [sorted(found) for found in joins.values() if len(found) >= 3]
+    assert len(hunters) >= 3
+    for found in hunters:  # at different times, 福利1群 (the timeline shown) last
+        assert len({at for at, _ in found}) == len(found)
+        assert found[-1][1] == scenario.groups[0].id
+
+
 def test_the_progress_bar_shows_count_rate_and_eta() -> None:
     out = io.StringIO()
     progress = Progress(1000, out)
@@ -175,6 +203,24 @@ async def test_the_demo_fills_a_running_stack_once(
     assert timeline.status_code == 200, timeline.text
     assert any(item["kind"] == "event" for item in timeline.json()["items"])
 
+    # Member dedupe: the dry run listed removals, the plan was applied and its kicks in the
+    # first group (the deal hunters joined it last) were delivered, with the reason shown.
+    planned = re.search(r"(\d+) removals planned", out)
+    assert planned and int(planned[1]) > 0, out
+    plan_url = re.search(r"dedupe plan +(\S+)", out)
+    assert plan_url, out
+    plan = (await http.get(plan_url[1], headers=headers)).json()
+    assert plan["status"] == "applied", plan
+    assert plan["counts"]["removals"] == int(planned[1])
+    kicks = {k["action_id"] for k in plan["outcome"]["kicks"] if k["group_id"] == group}
+    assert kicks, plan["outcome"]
+    items = await Sender(http, DevStack.read(dev_file)).timeline(group)
+    shown = [i for i in items if i["kind"] == "action" and i["action_id"] in kicks]
+    assert len(shown) == len(kicks)
+    assert all(i["status"] == "delivered" for i in shown), shown
+    assert all("同一系列群只保留一个" in i["text"] for i in shown), shown
+
     code, again, err = await _demo(dev_file)
     assert code == 0, err
     assert ": 0 accepted," in again, again
+    assert "nothing to apply" in again, again  # nobody is left to remove
