@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 from tests.conftest import Stack, create_tenant, start_dev_stack, stop_dev_stack
@@ -109,6 +110,20 @@ async def bench_grpc(stack: Stack) -> None:
     print(f"gRPC PublishStream {accepted} events in {took:.2f}s = {accepted / took:,.0f} events/s")
 
 
+async def _handler_totals(stack: Stack, service: str, consumer: str) -> dict[str, float]:
+    """The sums and counts of a consumer's handler-time and batch-size histograms."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(stack.http(service) + "/metrics")).text
+    totals = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("consumer") == consumer and sample.name.endswith(
+                ("_sum", "_count")
+            ):
+                totals[sample.name] = sample.value
+    return totals
+
+
 async def bench_moderation_latency(stack: Stack, rate: int = 500, seconds: int = 20) -> None:
     """Events produced to Kafka at a steady rate, one in 20 an ad from a new member; the time
     from an ad entering the events topic to its warning leaving on the actions topic (both
@@ -125,6 +140,7 @@ async def bench_moderation_latency(stack: Stack, rate: int = 500, seconds: int =
     await producer.start()
     await consumer.start()
     await asyncio.sleep(6)  # the consumer's group join, so that no action is missed
+    handled_before = await _handler_totals(stack, "moderation", "moderation")
     entered: dict[str, int] = {}
     left: dict[str, int] = {}
     pending: dict[str, Any] = {}
@@ -174,6 +190,7 @@ async def bench_moderation_latency(stack: Stack, rate: int = 500, seconds: int =
     collector.cancel()
     await producer.stop()
     await consumer.stop()
+    handled = await _handler_totals(stack, "moderation", "moderation")
     latencies = sorted(left[e] - entered[e] for e in left)
     if not latencies:
         print("moderation latency: no actions seen")
@@ -190,6 +207,17 @@ async def bench_moderation_latency(stack: Stack, rate: int = 500, seconds: int =
         f"  event in Kafka → warning on the actions topic: p50 {pct(0.5)} ms, "
         f"p99 {pct(0.99)} ms, max {latencies[-1]} ms "
         f"(target p99 < 100 ms: ratio {pct(0.99) / 100:.2f})"
+    )
+
+    def delta(name: str) -> float:
+        return handled.get(name, 0.0) - handled_before.get(name, 0.0)
+
+    batches = delta("shequn_handler_seconds_count") or 1
+    print(
+        f"  moderation's batches meanwhile: {batches:,.0f}, "
+        f"{delta('shequn_batch_messages_sum') / batches:,.0f} events and "
+        f"{1000 * delta('shequn_handler_seconds_sum') / batches:,.0f} ms each on average "
+        "(the rest of the latency is the wait for the batch before)"
     )
 
 

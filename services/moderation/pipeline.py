@@ -1,14 +1,14 @@
 """The moderation consumer: a batch of events in, decisions and actions out.
 
-Two passes per batch. The first reads the members and groups concerned and the cross-group
-posts (one `$in` query each) and fetches the pictures, all at once, then gives every message
-its verdict in order; the second reads the blacklist entry and recent violations of only the
-members who broke a rule or joined, and applies the penalty ladder. The actions and decisions
-leave before the state is written (one bulk operation per collection), so the database is not
-on the warning's path.
-Violations are documents keyed by the event id and decisions are keyed by event and rule, so a
-redelivered event is neither counted nor recorded twice, and the actions it leads to have the
-same ids as before, which delivery does not repeat."""
+One round of reads per batch: the members, groups and cross-group records concerned, the
+blacklist entries and violation histories of its posters and newcomers (all `_id` lookups,
+together) while its pictures download. Then every message gets its verdict and the penalty
+ladder is applied, in order, counting what the batch itself adds. The rulings are recorded
+(violation history, audit log, blacklist) before their actions and decisions leave; the rest of
+the state after, so the database is not on the path of a batch without rulings. Violations are
+keyed by event and decisions by event and rule, so a redelivered event is neither counted nor
+recorded twice, and the actions it leads to have the same ids as before, which delivery does
+not repeat."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -54,7 +54,7 @@ from services.runtime.store import DUPLICATE_KEY, Document, Indexes, Store, stam
 
 MEMBERS = "members"  # who is in which group: role, tags, join time
 GROUPS = "groups"  # each group's name and owner: what a locked name is restored to
-VIOLATIONS = "violations"  # one document per violation, keyed by the event
+VIOLATIONS = "violation_history"  # per member of a tenant: recent violations, "{event}|{time}"
 BLACKLIST = "blacklist"  # tenant-wide, keyed "{tenant}:{member}"
 DECISIONS = "decisions"  # the audit log, keyed "{tenant}:{event}:{rule}"
 CROSS_GROUP = "cross_group"  # per member and text: the groups and times it was posted
@@ -66,7 +66,6 @@ _CROSS_GROUP_MIN_LENGTH = 6  # shorter texts ("好的", "谢谢") are said every
 
 INDEXES = [
     Indexes(MEMBERS, [IndexModel([("tenant_id", ASCENDING), ("member_id", ASCENDING)])]),
-    Indexes(VIOLATIONS, [IndexModel([("member", ASCENDING)])]),
     Indexes(
         DECISIONS,
         [
@@ -158,20 +157,20 @@ class Moderation:
         events = [r.value for r in records]
         now = datetime.now(UTC)
         rules = await self.rulesets.for_groups({(e.tenant_id, e.group_id) for e in events})
-        members, group_docs, (crossings, recorded), qr_codes = await asyncio.gather(
+        # Everything the batch is judged against, in one round of `_id` lookups: a round trip
+        # to the database is most of what a batch costs.
+        people = _people(events)
+        window = max((r.penalties.window_days for r, _ in rules.values()), default=30)
+        found = await asyncio.gather(
             self._find_known(MEMBERS, _members_concerned(events)),
             self._find_known(GROUPS, {group_doc_id(e.tenant_id, e.group_id) for e in events}),
             self._cross_group_counts(events, rules),
             self._qr_codes(events, rules),
+            self._blacklisted(people),
+            self._violations(people, now - timedelta(days=window)),
         )
+        members, group_docs, (crossings, recorded), qr_codes, blacklisted, violations = found
         cases = self._examine(events, rules, members, group_docs, crossings, qr_codes, now)
-        # Only members whose message broke a rule, and newcomers, need their record read: most
-        # batches are clean chat and go on without a second round trip.
-        people = {c.person for c in cases if c.person}
-        window = max((r.penalties.window_days for r, _ in rules.values()), default=30)
-        blacklisted, violations = await asyncio.gather(
-            self._blacklisted(people), self._violations(people, now - timedelta(days=window))
-        )
         rulings, new_violations = _rule(cases, blacklisted, violations, now)
         await self.publish(rulings, new_violations)
         # What the batch changes of the state is written after its actions leave, keeping the
@@ -255,14 +254,16 @@ class Moderation:
             cases.append(case)
         return cases
 
-    async def publish(self, rulings: list[Ruling], violations: Sequence[Document] = ()) -> None:
+    async def publish(
+        self, rulings: list[Ruling], violations: Mapping[str, Mapping[str, datetime]] | None = None
+    ) -> None:
         """Record the rulings (violations, the audit log, the blacklist), then send their
         actions and decisions. Recorded first, because a ruling may not come out the same when
         judged again (a restart empties the flood windows; a picture may not download twice):
         what was sent is always on record. Ids are deterministic, so publishing again is safe."""
         if not rulings:
             return
-        await asyncio.gather(self._insert(VIOLATIONS, list(violations)), self._record(rulings))
+        await asyncio.gather(self._remember_violations(violations or {}), self._record(rulings))
         await self.producer.send_many(self._outgoing(rulings))
 
     async def _find(self, collection: str, ids: set[str]) -> dict[str, Document]:
@@ -294,12 +295,37 @@ class Moderation:
     ) -> defaultdict[str, dict[str, datetime]]:
         """Each member's violations in the window: event id → when."""
         found: defaultdict[str, dict[str, datetime]] = defaultdict(dict)
-        if people:
-            query = {"member": {"$in": sorted(people)}, "at": {"$gte": stamp(since)}}
-            async for doc in self.store[VIOLATIONS].find(query):
-                event_id = doc["_id"][len(doc["member"]) + 1 :]
-                found[doc["member"]][event_id] = datetime.fromtimestamp(doc["at"] / 1e6, UTC)
+        for person, doc in (await self._find(VIOLATIONS, people)).items():
+            for entry in doc.get("recent", []):
+                event_id, _, at = str(entry).rpartition("|")
+                when = datetime.fromtimestamp(int(at) / 1e6, UTC) if at.isdigit() else None
+                if event_id and when and when >= since:
+                    found[person][event_id] = when
         return found
+
+    async def _remember_violations(self, violations: Mapping[str, Mapping[str, datetime]]) -> None:
+        """Appended to the member's history; a redelivery appends an entry again, which reads
+        as one (entries are keyed by event). The longest ladder needs far fewer than 100."""
+        if not violations:
+            return
+        await self.store[VIOLATIONS].bulk_write(
+            [
+                UpdateOne(
+                    {"_id": person},
+                    {
+                        "$push": {
+                            "recent": {
+                                "$each": [f"{e}|{stamp(at)}" for e, at in sorted(new.items())],
+                                "$slice": -100,
+                            }
+                        }
+                    },
+                    upsert=True,
+                )
+                for person, new in violations.items()
+            ],
+            ordered=False,
+        )
 
     async def _cross_group_counts(
         self,
@@ -452,6 +478,16 @@ def _post_entry(entry: str) -> tuple[str, int] | None:
     return (group_id, int(at)) if at.isdigit() else None
 
 
+def _people(events: list[events_pb2.Event]) -> set[str]:
+    """The members whose blacklist entry and violations a batch may need: posters and
+    newcomers, as "{tenant}:{member}"."""
+    return {
+        f"{e.tenant_id}:{getattr(e, kind).member.id}"
+        for e in events
+        if (kind := e.WhichOneof("payload")) in ("message_posted", "member_joined")
+    }
+
+
 def _posts(events: list[events_pb2.Event]) -> dict[str, list[events_pb2.Event]]:
     """The batch's messages by cross-group key, in order."""
     posts: dict[str, list[events_pb2.Event]] = defaultdict(list)
@@ -469,11 +505,11 @@ def _rule(
     blacklisted: set[str],
     violations: defaultdict[str, dict[str, datetime]],
     now: datetime,
-) -> tuple[list[Ruling], list[Document]]:
+) -> tuple[list[Ruling], dict[str, dict[str, datetime]]]:
     """The second pass, in order: the penalty ladder and the blacklist, counting what the
-    batch itself adds."""
+    batch itself adds. Returns the rulings and the violations to remember, by member."""
     rulings: list[Ruling] = []
-    new_violations: list[Document] = []
+    new_violations: defaultdict[str, dict[str, datetime]] = defaultdict(dict)
     for case in cases:
         event, ruling = case.event, case.ruling
         # A blacklisted member is being removed already: no further warnings or kicks.
@@ -489,15 +525,7 @@ def _rule(
             ruling = rule_message(event, case.ruleset, case.verdict, before, now)
             if ruling is not None:
                 violations[case.person][event.event_id] = at
-                new_violations.append(
-                    {
-                        "_id": f"{case.person}:{event.event_id}",
-                        "tenant_id": event.tenant_id,
-                        "member": case.person,
-                        "at": stamp(at),
-                        "rule": ruling.decision.rule,
-                    }
-                )
+                new_violations[case.person][event.event_id] = at
         elif event.WhichOneof("payload") == "member_joined":
             ruling = rule_join(event, case.ruleset, case.person in blacklisted, case.inviter, now)
         if ruling is not None:
