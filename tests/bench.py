@@ -124,6 +124,13 @@ async def _handler_totals(stack: Stack, service: str, consumer: str) -> dict[str
     return totals
 
 
+CONSUMERS = [
+    ("ingestion", "ingestion"), ("ingestion", "ingestion-delivery"), ("moderation", "moderation"),
+    ("engagement", "engagement"), ("campaign", "campaign"), ("analytics", "analytics"),
+    ("analytics", "analytics-decisions"),
+]  # fmt: skip
+
+
 async def bench_moderation_latency(stack: Stack, rate: int = 500, seconds: int = 20) -> None:
     """Events produced to Kafka at a steady rate, one in 20 an ad from a new member; the time
     from an ad entering the events topic to its warning leaving on the actions topic (both
@@ -140,7 +147,7 @@ async def bench_moderation_latency(stack: Stack, rate: int = 500, seconds: int =
     await producer.start()
     await consumer.start()
     await asyncio.sleep(6)  # the consumer's group join, so that no action is missed
-    handled_before = await _handler_totals(stack, "moderation", "moderation")
+    handled_before = {c: await _handler_totals(stack, s, c) for s, c in CONSUMERS}
     entered: dict[str, int] = {}
     left: dict[str, int] = {}
     pending: dict[str, Any] = {}
@@ -190,7 +197,7 @@ async def bench_moderation_latency(stack: Stack, rate: int = 500, seconds: int =
     collector.cancel()
     await producer.stop()
     await consumer.stop()
-    handled = await _handler_totals(stack, "moderation", "moderation")
+    handled = {c: await _handler_totals(stack, s, c) for s, c in CONSUMERS}
     latencies = sorted(left[e] - entered[e] for e in left)
     if not latencies:
         print("moderation latency: no actions seen")
@@ -209,16 +216,19 @@ async def bench_moderation_latency(stack: Stack, rate: int = 500, seconds: int =
         f"(target p99 < 100 ms: ratio {pct(0.99) / 100:.2f})"
     )
 
-    def delta(name: str) -> float:
-        return handled.get(name, 0.0) - handled_before.get(name, 0.0)
+    # Where the time went: every consumer shares the one database process.
+    print("  consumers meanwhile    batches  events/batch  ms/batch  busy")
+    for _, consumer in CONSUMERS:
 
-    batches = delta("shequn_handler_seconds_count") or 1
-    print(
-        f"  moderation's batches meanwhile: {batches:,.0f}, "
-        f"{delta('shequn_batch_messages_sum') / batches:,.0f} events and "
-        f"{1000 * delta('shequn_handler_seconds_sum') / batches:,.0f} ms each on average "
-        "(the rest of the latency is the wait for the batch before)"
-    )
+        def delta(name: str, consumer: str = consumer) -> float:
+            return handled[consumer].get(name, 0.0) - handled_before[consumer].get(name, 0.0)
+
+        batches = delta("shequn_handler_seconds_count") or 1
+        busy, size = delta("shequn_handler_seconds_sum"), delta("shequn_batch_messages_sum")
+        print(
+            f"    {consumer:20} {batches:7,.0f} {size / batches:13,.1f}"
+            f" {1000 * busy / batches:9,.1f} {busy / sent_for:5.0%}"
+        )
 
 
 async def main() -> None:
