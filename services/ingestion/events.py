@@ -14,6 +14,7 @@ from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime.wellformed import (
     KEY_PART,
     KEY_PART_RULE,
+    MAX_ENTRIES,
     MAX_MEDIA_URL,
     MAX_SECONDS,
     MIN_SECONDS,
@@ -70,15 +71,15 @@ class MemberIn(_In):
     id: KeyPart
     name: str = ""
     role: Literal["owner", "admin", "member"] = "member"
-    tags: list[str] = []
+    tags: list[str] = Field([], max_length=MAX_ENTRIES)
 
 
 class MessageIn(_In):
     id: str = ""
     kind: Literal["text", "image", "link", "mini_program", "file", "red_packet"] = "text"
     text: str = Field("", max_length=20_000)
-    mentions: list[str] = []
-    urls: list[str] = []
+    mentions: list[str] = Field([], max_length=MAX_ENTRIES)
+    urls: list[str] = Field([], max_length=MAX_ENTRIES)
     media_url: str = Field("", description=MEDIA_URL_RULE)
     app_id: str = ""
     title: str = ""
@@ -88,7 +89,8 @@ class GroupIn(_In):
     name: str | None = None
     owner_id: str | None = None
     notice: str | None = None
-    tags: list[KeyPart] | None = None  # series tags; on group_updated, the complete new set
+    # Series tags; on group_updated, the complete new set.
+    tags: list[KeyPart] | None = Field(None, max_length=MAX_ENTRIES)
 
 
 class OrderIn(_In):
@@ -357,6 +359,8 @@ def to_event(item: EventIn, *, tenant_id: str, received_at: datetime) -> events_
             scanned = event.livecode_scanned
             scanned.livecode, scanned.channel = item.livecode, item.channel
             scanned.scanner_id, scanned.join_token = item.scanner_id, item.join_token
+    if found := problem(event):  # e.g. too large once encoded, as the consumers would find
+        raise Rejected(found)
     return event
 
 

@@ -23,6 +23,10 @@ KeyPart = Annotated[str, Field(pattern=f"^{KEY_PART.pattern}$", description=KEY_
 # message limit (ingestion holds every other media URL to 2,048 characters).
 MAX_MEDIA_URL = 512 * 1024
 _LONGER = {"shequn.v1.ChatMessage.media_url": MAX_MEDIA_URL}
+# Lists (mentions, urls, tags) and the whole encoded message are bounded too, so that every
+# accepted event fits in one Kafka message.
+MAX_ENTRIES = 1_000
+MAX_ENCODED_BYTES = 900 * 1024
 # 1970-01-01 .. 2100-01-01: wide enough for any real event, narrow enough for every datetime.
 MIN_SECONDS, MAX_SECONDS = 0, 4_102_444_800
 
@@ -34,10 +38,14 @@ def problem(message: Message, path: str = "") -> str | None:
         if not MIN_SECONDS <= seconds < MAX_SECONDS:
             return f"{path}: timestamp out of range (1970..2100)"
         return None
+    if not path and message.ByteSize() > MAX_ENCODED_BYTES:
+        return f"message: at most {MAX_ENCODED_BYTES} bytes once encoded"
     for field, value in message.ListFields():
         name = f"{path}.{field.name}" if path else field.name
         repeated = field.is_repeated
         values = list(value) if repeated else [value]
+        if len(values) > MAX_ENTRIES:
+            return f"{name}: at most {MAX_ENTRIES} entries"
         for item in values:
             found = _check(field, item, name)
             if found:

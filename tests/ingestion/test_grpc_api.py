@@ -104,6 +104,19 @@ async def test_a_picture_url_over_its_cap_is_refused(stack: Stack, tenant: Tenan
     assert response.results[0].error.startswith("message_posted.message.media_url: too long")
 
 
+async def test_an_event_with_too_many_entries_is_refused(stack: Stack, tenant: Tenant) -> None:
+    event = _message(f"g-{uuid.uuid4().hex[:8]}")
+    event.message_posted.message.urls.extend(["https://example.com/x"] * 1_001)
+    async with grpc.aio.insecure_channel(stack.grpc("ingestion")) as channel:
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.Publish(
+                ingest_pb2.PublishRequest(event=event), metadata=_auth(tenant.operator)
+            )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert str(refused.value.details()) == "message_posted.message.urls: at most 1000 entries"
+
+
 @pytest.mark.parametrize(
     "service", ["ingestion", "moderation", "engagement", "campaign", "analytics"]
 )

@@ -146,6 +146,23 @@ async def test_a_picture_url_over_its_cap_is_rejected_and_one_under_it_accepted(
     await eventually(lambda: group_day(http, stack, tenant, group), lambda r: r["messages"] == 1)
 
 
+async def test_an_event_too_big_for_one_kafka_message_is_rejected(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    crowd = message(group)
+    crowd["message"]["mentions"] = [f"u-{i}" for i in range(1_001)]
+    heavy = message(group)
+    heavy["message"]["urls"] = ["https://example.com/" + "a" * 19_000] * 50  # ~950 KB
+    fine = message(group)
+    fine["message"]["mentions"] = [f"u-{i}" for i in range(1_000)]
+    response = await post_events(http, stack, tenant, [crowd, heavy, fine])
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "rejected", "accepted"]
+    assert results[0]["error"].startswith("message.mentions: ")
+    assert "bytes once encoded" in results[1]["error"]
+
+
 async def test_keys_and_roles(stack: Stack, tenant: Tenant, http: httpx.AsyncClient) -> None:
     url = stack.http("ingestion") + "/v1/events"
     event = message(f"g-{uuid.uuid4().hex[:8]}")
