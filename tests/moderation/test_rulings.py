@@ -1,6 +1,6 @@
-"""The moderation consumer's passes without I/O: a batch judged again — after a retry, a crash
-or a refused commit — must come out exactly as the first time, since its actions may already
-have left and delivery takes each action id once."""
+"""The moderation consumer's passes without I/O, and its memory state. A batch judged again —
+after a retry, a crash or a refused commit — must come out exactly as the first time, since its
+actions may already have left and delivery takes each action id once."""
 
 from __future__ import annotations
 
@@ -8,11 +8,18 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
+from services.moderation.__main__ import build
 from services.moderation.detect.behaviour import FloodWatch
 from services.moderation.detect.content import ContentChecks
 from services.moderation.detect.ruleset import Flood, Ruleset
 from services.moderation.judge import MemberState, verdict_of
-from services.moderation.pipeline import _Case, _rule
+from services.moderation.pipeline import Moderation, _Case, _rule
+from services.runtime.auth import Authenticator
+from services.runtime.bus import Producer
+from services.runtime.service import Runtime
+from services.runtime.settings import Settings
+from services.runtime.store import Store
+from tests.conftest import Stack
 
 T0 = datetime(2026, 11, 22, 8, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=5)
@@ -62,3 +69,19 @@ def test_a_message_found_flooding_keeps_its_answer_when_judged_again() -> None:
     at = T0 + timedelta(seconds=rule.max_messages)
     again = watch.observe("t:g", "m", last, at, f"第{rule.max_messages}条", rule)
     assert again.hit and again.findings[0].detail.startswith(f"{rule.max_messages + 1} messages")
+
+
+async def test_partitions_taken_away_drop_moderations_memory_state(stack: Stack) -> None:
+    """The consumer's revoked hook is wired to what moderation keeps in memory: cached
+    memberships and flood windows would go stale while another consumer holds the groups."""
+    settings = Settings(kafka_bootstrap=stack.kafka, mongo_url=stack.mongo)
+    store = Store(settings.mongo_url, "shequn_test")
+    rt = Runtime(settings, store, Producer(settings), Authenticator(store.client, "shequn_", 30))
+    [consumer] = build(rt).consumers
+    moderation = consumer.revoked.__self__  # type: ignore[attr-defined]
+    assert isinstance(moderation, Moderation)
+    moderation.known[("members", "t:g:m")] = {"in_group": True}
+    moderation.flood.observe("t:g", "m", "e-1", T0, "早", Flood())
+    consumer.revoked()
+    assert not moderation.known and len(moderation.flood) == 0
+    await store.client.close()
