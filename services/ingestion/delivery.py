@@ -25,7 +25,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2
 from services.ingestion.adapters import Adapter, Outcome, failed
@@ -36,7 +35,7 @@ from services.runtime.consumer import ConsumerSpec, Record
 from services.runtime.envelope import decode_checked
 from services.runtime.logs import log_context
 from services.runtime.settings import Settings
-from services.runtime.store import DUPLICATE_KEY, Store, stamp
+from services.runtime.store import Store, insert_new, stamp
 
 log = logging.getLogger(__name__)
 DELIVERIES = "deliveries"
@@ -130,12 +129,8 @@ class Delivery:
             }
             for a in actions
         ]
-        try:
-            await self.ledger.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            # Claimed meanwhile by another consumer: the conditional start decides who delivers.
-            if any(e["code"] != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                raise
+        # Claimed meanwhile by another consumer: the conditional start decides who delivers.
+        await insert_new(self.ledger, docs)
         await self.timeline.bulk_write(
             [
                 UpdateOne(

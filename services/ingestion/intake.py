@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC
 
 from pymongo import ASCENDING, IndexModel
-from pymongo.errors import BulkWriteError
 
 from services.gen.shequn.v1 import events_pb2
 from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key
 from services.runtime.logs import log_context
 from services.runtime.settings import Settings
-from services.runtime.store import DUPLICATE_KEY, Document, Indexes, Store
+from services.runtime.store import Document, Indexes, Store, insert_new
 
 log = logging.getLogger(__name__)
 EVENTS = "events"
@@ -76,17 +75,7 @@ class Intake:
 
     async def _record(self, events: list[events_pb2.Event]) -> set[str]:
         """Insert the dedupe keys; returns those another request recorded first."""
-        if not events:
-            return set()
-        docs = [_dedupe_doc(e) for e in events]
-        try:
-            await self.events.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if not errors or any(e["code"] != DUPLICATE_KEY for e in errors):
-                raise
-            return {docs[e["index"]]["_id"] for e in errors}
-        return set()
+        return await insert_new(self.events, [_dedupe_doc(e) for e in events])
 
 
 def refused(tenant_id: str, event_id: str, error: str) -> ItemResult:

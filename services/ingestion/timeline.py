@@ -14,12 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.runtime.envelope import occurred_at
 from services.runtime.http import Viewer
-from services.runtime.store import DUPLICATE_KEY, Document, Indexes
+from services.runtime.store import Document, Indexes, insert_new
 
 TIMELINE = "timeline"
 _END = "\U0010ffff"
@@ -120,14 +119,7 @@ async def record_events(
     collection: AsyncCollection[Document], events: Iterable[events_pb2.Event]
 ) -> None:
     """One insert for a batch; entries already there (a redelivery) are left as they are."""
-    docs = [event_entry(e) for e in events]
-    if not docs:
-        return
-    try:
-        await collection.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        if any(e["code"] != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-            raise
+    await insert_new(collection, [event_entry(e) for e in events])
 
 
 def _item(doc: Document) -> dict[str, Any]:

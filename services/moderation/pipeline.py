@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
-from pymongo.errors import BulkWriteError
 
 from services.gen.shequn.v1 import decisions_pb2, events_pb2
 from services.moderation.detect import normalize
@@ -50,7 +49,7 @@ from services.runtime.projections import (
     membership_changes,
 )
 from services.runtime.settings import Settings
-from services.runtime.store import DUPLICATE_KEY, Document, Indexes, Store, stamp, write_latest
+from services.runtime.store import Document, Indexes, Store, insert_new, stamp, write_latest
 
 MEMBERS = "members"  # who is in which group: role, tags, join time
 GROUPS = "groups"  # each group's name and owner: what a locked name is restored to
@@ -362,21 +361,15 @@ class Moderation:
             for key, batch_posts in _posts(events).items()
         }
         collection = self.store[CROSS_GROUP]
-        new = [k for k in posts if k not in recorded]
-        if new:
-            try:
-                await collection.insert_many(
-                    [
-                        {"_id": k, "posts": posts[k], "first_posted_at": datetime.now(UTC)}
-                        for k in new
-                    ],
-                    ordered=False,
-                )
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e["code"] != DUPLICATE_KEY for e in errors):
-                    raise
-                recorded = recorded | {new[e["index"]] for e in errors}
+        now = datetime.now(UTC)
+        recorded = recorded | await insert_new(
+            collection,
+            [
+                {"_id": k, "posts": entries, "first_posted_at": now}
+                for k, entries in posts.items()
+                if k not in recorded
+            ],
+        )
         appended = [k for k in posts if k in recorded]
         if appended:
             await collection.bulk_write(
@@ -408,19 +401,10 @@ class Moderation:
             and rules[(e.tenant_id, e.group_id)][0].ads
         )
 
-    async def _insert(self, collection: str, docs: list[Document]) -> None:
-        if not docs:
-            return
-        try:
-            await self.store[collection].insert_many(docs, ordered=False)
-        except BulkWriteError as exc:  # already there: a redelivery
-            if any(e["code"] != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                raise
-
     async def _record(self, rulings: list[Ruling]) -> None:
         if not rulings:
             return
-        await self._insert(DECISIONS, [_audit(r.decision) for r in rulings])
+        await insert_new(self.store[DECISIONS], [_audit(r.decision) for r in rulings])
         bans = [r.decision for r in rulings if r.decision.blacklisted]
         if bans:
             await self.store[BLACKLIST].bulk_write(

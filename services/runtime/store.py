@@ -77,6 +77,21 @@ class LatestWins:
     on_insert: Mapping[str, Any] = field(default_factory=dict)
 
 
+async def insert_new(collection: AsyncCollection[Document], docs: Sequence[Document]) -> set[Any]:
+    """Insert in one request. A document whose `_id` is already there (a redelivery, or another
+    replica first) is left as it is: its duplicate-key error is the proof. Returns those ids."""
+    if not docs:
+        return set()
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if not errors or any(e["code"] != DUPLICATE_KEY for e in errors):
+            raise
+        return {docs[e["index"]]["_id"] for e in errors}
+    return set()
+
+
 async def write_latest(
     collection: AsyncCollection[Document], updates: Sequence[LatestWins]
 ) -> None:
