@@ -28,9 +28,27 @@ STACK_ENV = {
     # Small enough for a test to reach the rate limit with three requests of 500 events.
     "SHEQUN_INGEST_RATE_PER_TENANT": "100",
     "SHEQUN_INGEST_BURST_PER_TENANT": "1000",
-    # The tests' picture servers listen on 127.0.0.1.
-    "SHEQUN_PICTURE_ALLOW_PRIVATE_HOSTS": "true",
+    # The tests' stand-ins for platforms and picture hosts listen on 127.0.0.1.
+    "SHEQUN_OUTBOUND_ALLOW_PRIVATE_HOSTS": "true",
 }
+
+
+def stack_processes(state_dir: Path) -> dict[int, str]:
+    """The processes whose environment marks them as part of the dev stack in `state_dir`, with
+    their command lines."""
+    marker = f"SHEQUN_DEV_STACK={state_dir}".encode()
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                found[int(proc.name)] = (
+                    (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                )
+        except OSError:
+            continue
+    return found
 
 
 @dataclass(frozen=True)
@@ -43,6 +61,16 @@ class Stack:
 
     def grpc(self, service: str) -> str:
         return str(self.info["services"][service]["grpc"])
+
+    def memory_kib(self, service: str) -> int:
+        """The resident memory of a service's process."""
+        [pid] = [
+            p for p, cmd in stack_processes(self.state_dir).items() if f"services.{service}" in cmd
+        ]
+        status = Path(f"/proc/{pid}/status").read_text()
+        return int(
+            next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]
+        )
 
     @property
     def kafka(self) -> str:

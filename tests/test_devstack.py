@@ -8,23 +8,11 @@ from pathlib import Path
 import httpx
 
 from services.devstack import SERVICES
-from tests.conftest import start_dev_stack, stop_dev_stack
+from tests.conftest import stack_processes, start_dev_stack, stop_dev_stack
 
 
 def _processes_of(state_dir: Path) -> list[int]:
-    """Processes whose environment marks them as part of the stack in `state_dir`."""
-    marker = f"SHEQUN_DEV_STACK={state_dir}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            environ = (proc / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if marker in environ:
-            found.append(int(proc.name))
-    return found
+    return list(stack_processes(state_dir))
 
 
 def test_make_dev_starts_everything_and_sigterm_stops_everything(tmp_path: Path) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import httpx
-
 from services.gen.shequn.v1 import common_pb2
 from services.ingestion import api, grpc_api, platform_api, timeline, webhooks
 from services.ingestion.adapters.sim import SIM_GROUPS, SIM_MEMBERS, SimAdapter, sim_state_changes
@@ -18,6 +16,7 @@ from services.ingestion.intake import Intake, indexes
 from services.ingestion.ratelimit import TokenBuckets
 from services.runtime.consumer import Record
 from services.runtime.envelope import Event, events_consumer
+from services.runtime.outbound import outbound_client
 from services.runtime.service import Runtime, ServiceParts, run
 from services.runtime.store import write_latest
 
@@ -27,7 +26,8 @@ def build(rt: Runtime) -> ServiceParts:
     intake = Intake(rt.store, rt.producer, settings)
     limiter = TokenBuckets(settings.ingest_rate_per_tenant, settings.ingest_burst_per_tenant)
     credentials = CredentialStore(rt.store, settings.secrets_key)
-    http = httpx.AsyncClient()
+    # Tenants choose where the platform adapters connect (api_base_url): public addresses only.
+    http = outbound_client(allow_private=settings.outbound_allow_private_hosts)
     wecom = WecomApi(credentials, http, settings)
     delivery = Delivery(
         rt.store,

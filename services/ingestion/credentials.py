@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
+from cachetools import TTLCache
 from cryptography.fernet import Fernet
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -21,7 +21,14 @@ PLATFORMS = "platforms"
 Platform = Literal["wecom", "telegram"]
 
 
-BaseUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+\S*$", max_length=500)]
+# Scheme, host and an optional path: the adapters append the method's path (and Telegram the bot
+# token) to it, so a query, a fragment or credentials in it would change what is requested.
+BaseUrl = Annotated[
+    str,
+    StringConstraints(pattern=r"^https?://[^\s/?#@]+(/[^\s?#@]*)?$", max_length=500),
+    Field(description="http(s)://host[:port][/path], no query, fragment or user info"),
+]
+_CACHE_KEPT = 10_000
 
 
 class _Credentials(BaseModel):
@@ -85,8 +92,11 @@ class CredentialStore:
     def __init__(self, store: Store, secrets_key: str, cache_seconds: float = 30.0) -> None:
         self.collection = store[PLATFORMS]
         self.vault = Vault(secrets_key)
-        self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, _Credentials | None]] = {}
+        # Webhooks look credentials up for a tenant named in their URL, before any signature is
+        # checked: what a stranger's requests add to it is bounded in size and in time.
+        self._cache: TTLCache[str, tuple[_Credentials | None]] = TTLCache(
+            _CACHE_KEPT, cache_seconds
+        )
 
     async def put(self, tenant_id: str, platform: str, credentials: _Credentials) -> None:
         fields = credentials.model_dump()
@@ -110,10 +120,9 @@ class CredentialStore:
 
     async def get(self, tenant_id: str, platform: str) -> _Credentials | None:
         key = f"{tenant_id}:{platform}"
-        now = time.monotonic()
         hit = self._cache.get(key)
-        if hit and now - hit[0] < self.cache_seconds:
-            return hit[1]
+        if hit is not None:
+            return hit[0]
         doc = await self.collection.find_one({"_id": key})
         credentials = None
         if doc is not None:
@@ -123,7 +132,7 @@ class CredentialStore:
                 for name, value in doc["fields"].items()
             }
             credentials = model.model_validate(fields)
-        self._cache[key] = (now, credentials)
+        self._cache[key] = (credentials,)
         return credentials
 
     async def wecom(self, tenant_id: str) -> WecomCredentials | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body, HTTPException
 from pydantic import ValidationError
@@ -11,6 +12,7 @@ from services.ingestion.actions import ActionIn, to_action
 from services.ingestion.credentials import MODELS, CredentialStore, Platform, redacted
 from services.runtime.bus import Outgoing, Producer, group_key
 from services.runtime.http import Admin, Operator
+from services.runtime.outbound import refused_host
 from services.runtime.settings import Settings
 
 
@@ -30,6 +32,12 @@ def router(credentials: CredentialStore, producer: Producer, settings: Settings)
             raise HTTPException(
                 422, {"error": f"{field}: {error['msg']}", "field": field}
             ) from None
+        base = getattr(parsed, "api_base_url", None)
+        refused = base and await refused_host(
+            urlsplit(base).hostname or "", settings.outbound_allow_private_hosts
+        )
+        if refused:
+            raise HTTPException(422, {"error": f"api_base_url: {refused}", "field": "api_base_url"})
         await credentials.put(principal.tenant_id, platform, parsed)
         return {"platform": platform, **redacted(parsed)}
 

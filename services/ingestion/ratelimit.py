@@ -8,6 +8,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from cachetools import TTLCache
+
+_KEYS_KEPT = 100_000
+
 
 class TokenBuckets:
     """`rate` tokens per second with bursts up to `burst`, per key, in this process."""
@@ -16,7 +20,11 @@ class TokenBuckets:
         self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.rate, self.burst, self.clock = rate, float(burst), clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        # A bucket left alone until it is full again is the same as no bucket: entries expire
+        # then, so the keys a stranger invents do not stay.
+        self._buckets: TTLCache[str, tuple[float, float]] = TTLCache(
+            _KEYS_KEPT, self.burst / rate, timer=clock
+        )
 
     def take(self, key: str, count: float = 1) -> float:
         """Take `count` tokens; 0.0 when allowed, else the seconds until they would be there."""

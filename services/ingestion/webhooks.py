@@ -24,6 +24,7 @@ from services.ingestion.ratelimit import TokenBuckets
 from services.ingestion.telegram_updates import events_of as telegram_events
 from services.ingestion.wecom_callbacks import Callback, archive_events, group_change_events
 from services.runtime import metrics
+from services.runtime.auth import TENANT_ID
 from services.runtime.http import Operator
 from services.runtime.logs import log_context
 
@@ -63,7 +64,7 @@ def router(
         secret: str | None = Header(None, alias="X-Telegram-Bot-Api-Secret-Token"),
     ) -> JSONResponse:
         """Telegram Bot API updates (setWebhook with this URL and the tenant's secret_token)."""
-        configured = await credentials.telegram(tenant)
+        configured = await credentials.telegram(tenant) if TENANT_ID.fullmatch(tenant) else None
         if configured is None:
             return _error(404, "no Telegram bot is configured for this tenant")
         if secret is None or not hmac.compare_digest(
@@ -90,7 +91,8 @@ def router(
             return await publish(tenant, "telegram", kind, events)
 
     async def wecom_crypto(tenant: str) -> WeChatCrypto | None:
-        configured = await credentials.wecom(tenant)
+        # A name no tenant can have costs no lookup (and no cache entry).
+        configured = await credentials.wecom(tenant) if TENANT_ID.fullmatch(tenant) else None
         if configured is None:
             return None
         return WeChatCrypto(configured.token, configured.encoding_aes_key, configured.corp_id)
@@ -134,7 +136,7 @@ def router(
         with log_context(tenant_id=tenant):
             group = None
             if callback.needs_group_details:
-                group = await wecom_api.group_details(tenant, callback.chat_id)
+                group, _ = await wecom_api.group_details(tenant, callback.chat_id)
                 if group is None:
                     log.warning(
                         "group %s details unavailable; recorded without them", callback.chat_id

@@ -5,17 +5,14 @@ each picture it could read. Downloads run concurrently (bounded), each within a 
 limit; `data:image/...;base64,` URLs (the sim platform's and the demo's) are read in place.
 Decoding runs in worker threads, at most one per core: Pillow and zxing-cpp release the GIL, so
 the event loop (APIs, Kafka heartbeats) is not held while a large photo is decoded. What was
-read is kept in a small LRU cache keyed by URL, because one picture is often posted in many
+read is kept in a bounded cache keyed by URL, because one picture is often posted in many
 groups. A picture that cannot be fetched or read is no violation: it is counted
 (`shequn_moderation_pictures_total`), logged with its host only (paths and queries of signed
 URLs carry tokens) and left out of the answer.
 
-Any API key can set a picture's URL, so downloads reach public addresses only (SSRF): the
-client's connections go through `_PublicOnly`, which resolves the host itself, refuses it when
-any address it resolves to is loopback, private, link-local, multicast, reserved or unspecified,
-and connects to an address it checked. A DNS answer that changes between check and connect
-(rebinding) is never used, and a redirect's connection is checked like the first one.
-`SHEQUN_PICTURE_ALLOW_PRIVATE_HOSTS` lifts the check for local development and tests."""
+Any API key can set a picture's URL, so downloads reach public addresses only (SSRF): they go
+through the runtime's outbound client (`runtime/outbound.py`), which checks every address where
+the connection is made, redirects included."""
 
 from __future__ import annotations
 
@@ -23,22 +20,19 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import ipaddress
 import logging
 import os
-import socket
-import time
-from collections import OrderedDict
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-import httpcore
 import httpx
+from cachetools import TTLCache
 
 from services.gen.shequn.v1 import events_pb2
 from services.moderation.detect.qr import read_qr_codes
 from services.runtime import metrics
 from services.runtime.logs import log_context
+from services.runtime.outbound import NotPublic, outbound_client
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,90 +49,20 @@ class _Refused(Exception):
         self.outcome, self.reason = outcome, reason or outcome
 
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def public_address(address: IPAddress) -> bool:
-    """Whether an address is on the public internet. An IPv4-mapped IPv6 address is judged by
-    its IPv4 address (::ffff:127.0.0.1 is loopback), a 6to4 one by both."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    inside = address.sixtofour if isinstance(address, ipaddress.IPv6Address) else None
-    # fec0::/10 (site-local, deprecated) is still routed inside some networks.
-    site_local = isinstance(address, ipaddress.IPv6Address) and address.is_site_local
-    return not site_local and all(
-        a.is_global and not (a.is_multicast or a.is_reserved)
-        for a in (address, inside)
-        if a is not None
-    )
-
-
-class _PublicOnly(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, connecting only to the addresses it resolved and checked."""
-
-    def __init__(self, allow_private: bool) -> None:
-        self.allow_private = allow_private
-        self._backend = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"{host}: {exc}") from exc
-        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in found))
-        if not self.allow_private and (private := [a for a in addresses if not public_address(a)]):
-            raise _Refused("refused", f"{host} resolves to a non-public address ({private[0]})")
-        error = httpcore.ConnectError(f"{host}: no address")
-        for address in addresses:  # in the resolver's order, as a client would try them
-            try:
-                return await self._backend.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:
-                error = exc
-        raise error
-
-
-class _Transport(httpx.AsyncHTTPTransport):
-    """httpx's transport over a connection pool on `_PublicOnly`. httpx takes no network
-    backend, so the pool it made is replaced by one built the same way with the backend; no
-    proxy is read from the environment, as a proxy would connect on its own."""
-
-    def __init__(self, allow_private: bool, connections: int) -> None:
-        super().__init__(trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=connections,
-            keepalive_expiry=5.0,  # httpx's default
-            network_backend=_PublicOnly(allow_private),
-        )
-
-
 class Pictures:
     def __init__(self, settings: Settings) -> None:
         self.timeout = settings.picture_fetch_timeout_seconds
         self.max_bytes = settings.picture_max_bytes
         self.budget = settings.picture_batch_budget_seconds
-        self.http = httpx.AsyncClient(
-            transport=_Transport(
-                settings.picture_allow_private_hosts, settings.picture_fetch_concurrency
-            ),
-            trust_env=False,
-            follow_redirects=True,
-            max_redirects=3,
+        self.http = outbound_client(
+            allow_private=settings.outbound_allow_private_hosts,
+            connections=settings.picture_fetch_concurrency,
             timeout=self.timeout,
+            follow_redirects=True,
         )
         self._downloads = asyncio.Semaphore(settings.picture_fetch_concurrency)
         self._decoders = asyncio.Semaphore(os.cpu_count() or 1)
-        self._read: OrderedDict[bytes, tuple[float, tuple[str, ...]]] = OrderedDict()
+        self._read: TTLCache[bytes, tuple[str, ...]] = TTLCache(_CACHE_ENTRIES, _CACHE_SECONDS)
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -167,10 +91,9 @@ class Pictures:
 
     async def _qr_codes(self, url: str, event: events_pb2.Event) -> tuple[str, ...] | None:
         key = hashlib.sha256(url.encode()).digest()  # a data: URL is the whole picture
-        if (cached := self._read.get(key)) and time.monotonic() - cached[0] < _CACHE_SECONDS:
-            self._read.move_to_end(key)
+        if (cached := self._read.get(key)) is not None:
             metrics.PICTURES.labels("cached").inc()
-            return cached[1]
+            return cached
         try:
             async with self._downloads:
                 picture = await self._download(url)
@@ -189,10 +112,7 @@ class Pictures:
                 )
             return None
         metrics.PICTURES.labels("read").inc()
-        self._read[key] = (time.monotonic(), scan.codes)
-        self._read.move_to_end(key)
-        if len(self._read) > _CACHE_ENTRIES:
-            self._read.popitem(last=False)
+        self._read[key] = scan.codes
         return scan.codes
 
     async def _download(self, url: str) -> bytes:
@@ -214,6 +134,8 @@ class Pictures:
                     if len(body) > self.max_bytes:
                         raise _Refused("too_large")
                 return bytes(body)
+        except NotPublic as exc:
+            raise _Refused("refused", str(exc)) from None
         except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, ValueError) as exc:
             raise _Refused("failed", type(exc).__name__) from None
 

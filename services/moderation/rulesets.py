@@ -7,11 +7,10 @@ override share their tenant's, and tenants with the same ruleset (the defaults) 
 from __future__ import annotations
 
 import hashlib
-import time
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
+from cachetools import LRUCache, TTLCache
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.moderation.detect.content import ContentChecks
@@ -20,6 +19,7 @@ from services.runtime.store import Document, stamp
 
 RULESETS = "rulesets"
 _CACHE_SECONDS = 5.0
+_DOCS_KEPT = 100_000  # tenant rulesets and group overrides read (or found missing)
 _EFFECTIVE_KEPT = 10_000  # (tenant, override) versions: a ruleset and a digest each
 _COMPILED_KEPT = 256  # distinct rulesets compiled: each holds its automaton
 
@@ -27,11 +27,12 @@ _COMPILED_KEPT = 256  # distinct rulesets compiled: each holds its automaton
 class Rulesets:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
-        self._docs: dict[str, tuple[float, Document | None]] = {}
+        # A viewer can ask for any group id: what is kept is bounded in size and in time.
+        self._docs: TTLCache[str, tuple[Document | None]] = TTLCache(_DOCS_KEPT, _CACHE_SECONDS)
         # By the versions of the tenant's ruleset and the group's override, if any: the merged
         # ruleset and its content's digest, which keys the compiled checks.
-        self._effective: OrderedDict[str, tuple[Ruleset, str]] = OrderedDict()
-        self._compiled: OrderedDict[str, ContentChecks] = OrderedDict()  # by content
+        self._effective: LRUCache[str, tuple[Ruleset, str]] = LRUCache(_EFFECTIVE_KEPT)
+        self._compiled: LRUCache[str, ContentChecks] = LRUCache(_COMPILED_KEPT)  # by content
 
     async def put_tenant(self, tenant_id: str, ruleset: Ruleset) -> None:
         await self._put(tenant_id, {"tenant_id": tenant_id, "ruleset": ruleset.model_dump()})
@@ -72,38 +73,28 @@ class Rulesets:
             version = f"{tenant_id}:{(base or {}).get('version')}"
             if over:
                 version += f":{group_id}:{over.get('version')}"
-            if version not in self._effective:
+            effective = self._effective.get(version)
+            if effective is None:
                 tenant = Ruleset.model_validate(base["ruleset"]) if base else Ruleset()
                 ruleset = merged(tenant, over["override"] if over else None)
                 content = hashlib.sha256(ruleset.model_dump_json().encode()).hexdigest()
-                self._effective[version] = (ruleset, content)
-                _trim(self._effective, _EFFECTIVE_KEPT)
-            self._effective.move_to_end(version)
-            ruleset, content = self._effective[version]
+                effective = self._effective[version] = (ruleset, content)
+            ruleset, content = effective
             found[(tenant_id, group_id)] = (ruleset, self._checks(ruleset, content))
         return found
 
     def _checks(self, ruleset: Ruleset, content: str) -> ContentChecks:
-        if content not in self._compiled:
-            self._compiled[content] = ContentChecks(ruleset)
-            _trim(self._compiled, _COMPILED_KEPT)
-        self._compiled.move_to_end(content)
-        return self._compiled[content]
+        checks = self._compiled.get(content)
+        if checks is None:
+            checks = self._compiled[content] = ContentChecks(ruleset)
+        return checks
 
     async def _load(self, ids: list[str]) -> dict[str, Document | None]:
-        now = time.monotonic()
-        fresh = {
-            i: hit[1] for i in ids if (hit := self._docs.get(i)) and now - hit[0] < _CACHE_SECONDS
-        }
+        fresh = {i: hit[0] for i in ids if (hit := self._docs.get(i)) is not None}
         missing = [i for i in ids if i not in fresh]
         if missing:
             loaded = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": missing}})}
             for i in missing:
-                self._docs[i] = (now, loaded.get(i))
+                self._docs[i] = (loaded.get(i),)
                 fresh[i] = loaded.get(i)
         return fresh
-
-
-def _trim(cache: OrderedDict[str, Any], kept: int) -> None:
-    while len(cache) > kept:
-        cache.popitem(last=False)

@@ -9,11 +9,10 @@ import enum
 import hashlib
 import re
 import secrets
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cachetools import TTLCache
 from pymongo import AsyncMongoClient
 
 from services.runtime.store import Document, stamp
@@ -74,8 +73,11 @@ class Authenticator:
         self, mongo: AsyncMongoClient[Document], db_prefix: str, cache_seconds: float
     ) -> None:
         self.keys = mongo[f"{db_prefix}{IDENTITY_DATABASE}"]["api_keys"]
-        self.cache_seconds = cache_seconds
-        self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
+        # Unknown keys are cached too (a stranger's guesses must not each cost a round trip),
+        # so the cache is bounded in size as well as in time.
+        self._cache: TTLCache[str, tuple[Principal | None]] | None = (
+            TTLCache(_CACHE_LIMIT, cache_seconds) if cache_seconds > 0 else None
+        )
 
     async def create_key(
         self, tenant_id: str, role: Role, name: str, key: str | None = None
@@ -99,7 +101,8 @@ class Authenticator:
         await self.keys.update_one(
             {"_id": hash_key(key)}, {"$set": {"revoked_at": stamp(datetime.now(UTC))}}
         )
-        self._cache.pop(hash_key(key), None)
+        if self._cache is not None:
+            self._cache.pop(hash_key(key), None)
 
     async def authenticate(self, key: str | None, required: Role) -> Principal:
         if not key:
@@ -116,16 +119,13 @@ class Authenticator:
         return principal
 
     async def _lookup(self, digest: str) -> Principal | None:
-        now = time.monotonic()
-        hit = self._cache.get(digest)
-        if hit and now - hit[0] < self.cache_seconds:
-            return hit[1]
+        hit = self._cache.get(digest) if self._cache is not None else None
+        if hit is not None:
+            return hit[0]
         doc = await self.keys.find_one({"_id": digest})
         principal = None
         if doc and not doc.get("revoked_at"):
             principal = Principal(doc["tenant_id"], Role.parse(doc["role"]), doc.get("name", ""))
-        self._cache[digest] = (now, principal)
-        self._cache.move_to_end(digest)
-        if len(self._cache) > _CACHE_LIMIT:
-            self._cache.popitem(last=False)
+        if self._cache is not None:
+            self._cache[digest] = (principal,)
         return principal

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     ingest_burst_per_tenant: int = Field(10_000, ge=500)
     ingest_dedupe_days: int = Field(7, ge=1)
 
+    # Outbound requests (platform APIs, pictures)
+    outbound_allow_private_hosts: bool = Field(
+        False,
+        description="let outbound requests (platform APIs, pictures) reach loopback, private and "
+        "link-local addresses too, for local stand-ins; off, they are refused (SSRF)",
+    )
+
     # Platforms
     secrets_key: str = Field(
         DEVELOPMENT_SECRETS_KEY,
@@ -98,11 +105,6 @@ class Settings(BaseSettings):
     picture_fetch_concurrency: int = Field(8, ge=1, description="downloads at once per batch")
     picture_batch_budget_seconds: float = Field(
         5.0, gt=0, description="longest a batch waits for its pictures; the rest go unread"
-    )
-    picture_allow_private_hosts: bool = Field(
-        False,
-        description="fetch pictures from loopback, private and link-local addresses too "
-        "(local development and tests); off, such URLs are refused (SSRF)",
     )
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ from services.runtime.settings import Settings
 from services.runtime.store import client
 from tests.conftest import Stack, start_service
 from tests.fakes import FakeTelegram, serve_fake
+from tests.ingestion.isolated import isolated_env
 from tests.ingestion.test_delivery import BOT_TOKEN
 from tests.kafka import read_topic
 from tests.waiting import eventually
@@ -37,17 +38,8 @@ async def _ready(port: int) -> bool:
 
 async def test_sigkill_during_delivery_delivers_nothing_twice(stack: Stack, tmp_path: Path) -> None:
     prefix = f"restart{uuid.uuid4().hex[:8]}"
-    env = {
-        "SHEQUN_KAFKA_BOOTSTRAP": stack.kafka,
-        "SHEQUN_MONGO_URL": stack.mongo,
-        "SHEQUN_MONGO_DB_PREFIX": f"{prefix}_",
-        "SHEQUN_CONSUMER_GROUP_PREFIX": f"{prefix}.",
-        "SHEQUN_DLQ_TOPIC_PREFIX": f"{prefix}.dlq.",
-        **{
-            f"SHEQUN_TOPIC_{t}": f"{prefix}.{t.lower()}"
-            for t in ("EVENTS", "ACTIONS", "ACTION_RESULTS", "DECISIONS")
-        },
-    }
+    # The Telegram stand-in listens on 127.0.0.1.
+    env = {**isolated_env(stack, prefix), "SHEQUN_OUTBOUND_ALLOW_PRIVATE_HOSTS": "true"}
     settings = Settings(
         kafka_bootstrap=stack.kafka,
         topic_actions=env["SHEQUN_TOPIC_ACTIONS"],

@@ -22,10 +22,17 @@ class Outcome:
 
 
 DELIVERED = Outcome("delivered")
+# A platform's answer is reported, never stored whole: a tenant can point an adapter at a server
+# of its own choosing, and what comes back must not become a way to read it.
+REASON_CHARACTERS = 300
 
 
 def failed(reason: str, *, transient: bool = False, retry_after: float | None = None) -> Outcome:
-    return Outcome("failed", reason, transient, retry_after)
+    return Outcome("failed", shortened(reason), transient, retry_after)
+
+
+def shortened(text: str, limit: int = REASON_CHARACTERS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def unsupported(reason: str) -> Outcome:

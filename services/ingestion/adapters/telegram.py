@@ -13,6 +13,7 @@ from services.gen.shequn.v1 import actions_pb2
 from services.ingestion.adapters import DELIVERED, Outcome, failed, unsupported
 from services.ingestion.credentials import CredentialStore
 from services.ingestion.ratelimit import SlidingWindow
+from services.runtime.outbound import NotPublic
 from services.runtime.settings import Settings
 
 
@@ -64,7 +65,7 @@ def outcome_of(status_code: int, body: Any) -> Outcome:
     """Read a Bot API answer: `{"ok": true, ...}` or `{"ok": false, "error_code", ...}`."""
     if isinstance(body, dict) and body.get("ok") is True:
         return DELIVERED
-    description = str(body.get("description", "")) if isinstance(body, dict) else ""
+    description = str(body.get("description", ""))[:200] if isinstance(body, dict) else ""
     code = int(body.get("error_code", status_code)) if isinstance(body, dict) else status_code
     reason = f"telegram {code}: {description or 'no description'}"
     if code == 429:
@@ -98,6 +99,8 @@ class TelegramAdapter:
             response = await self.http.post(
                 f"{base}/bot{credentials.bot_token}/{method}", json=params, timeout=10.0
             )
+        except NotPublic as exc:
+            return failed(f"refused: api_base_url {exc}")
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # Nothing reached Telegram: safe to try again. (The exception text can carry the
             # URL, and with it the token: only its kind is reported.)

@@ -15,11 +15,13 @@ import time
 from typing import Any
 
 import httpx
+from cachetools import TLRUCache
 
 from services.gen.shequn.v1 import actions_pb2
 from services.ingestion.adapters import Outcome, failed, unsupported
 from services.ingestion.credentials import CredentialStore, WecomCredentials
 from services.ingestion.ratelimit import TokenBuckets
+from services.runtime.outbound import NotPublic
 from services.runtime.settings import Settings
 
 TOKEN_INVALID = {40014, 41001, 42001}
@@ -34,6 +36,19 @@ _UNSUPPORTED = {
 }
 
 
+_TOKENS_KEPT = 10_000
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    """A WeCom answer: a JSON object with an integer errcode (0 when absent)."""
+    answer = response.json()
+    if not isinstance(answer, dict):
+        raise ValueError("not a JSON object")
+    code = answer.get("errcode", 0)
+    answer["errcode"] = code if isinstance(code, int) else BUSY
+    return answer
+
+
 class WecomApi:
     def __init__(
         self, credentials: CredentialStore, http: httpx.AsyncClient, settings: Settings
@@ -43,7 +58,10 @@ class WecomApi:
         self.per_corp = TokenBuckets(
             settings.wecom_calls_per_second, settings.wecom_calls_per_second
         )
-        self._tokens: dict[str, tuple[str, float]] = {}
+        # (token, renew at) per app; each kept until it is due for renewal.
+        self._tokens: TLRUCache[str, tuple[str, float]] = TLRUCache(
+            _TOKENS_KEPT, lambda _app, token, now: token[1], timer=time.monotonic
+        )
 
     async def call(
         self, tenant_id: str, path: str, body: dict[str, Any]
@@ -62,18 +80,20 @@ class WecomApi:
                     json=body,
                     timeout=10.0,
                 )
-                answer = response.json()
+                answer = _answer(response)
+            except NotPublic as exc:
+                return {}, failed(f"refused: api_base_url {exc}")
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 return {}, failed(f"WeCom unreachable: {type(exc).__name__}", transient=True)
             except (httpx.HTTPError, ValueError) as exc:
                 # The call may have arrived: trying again could create the task twice.
                 return {}, failed(f"outcome unknown: {type(exc).__name__}; not retried")
-            code = int(answer.get("errcode", 0)) if isinstance(answer, dict) else BUSY
+            code = answer["errcode"]
             if code == 0:
                 return answer, None
             if code in TOKEN_INVALID and not fresh_token:
                 continue
-            reason = f"wecom {code}: {answer.get('errmsg', '')}".strip()
+            reason = f"wecom {code}: {str(answer.get('errmsg', ''))[:200]}".strip()
             if code in RATE_LIMITED:
                 return answer, failed(reason, transient=True, retry_after=60.0)
             return answer, failed(reason, transient=code == BUSY)
@@ -83,33 +103,38 @@ class WecomApi:
         # A token belongs to one app (corp id and secret) of one WeCom deployment.
         app = f"{self._base(credentials)}|{credentials.corp_id}|{credentials.secret}"
         cached = self._tokens.get(app)
-        if cached and not fresh and cached[1] > time.monotonic():
+        if cached and not fresh:
             return cached[0]
         response = await self.http.get(
             self._base(credentials) + "/cgi-bin/gettoken",
             params={"corpid": credentials.corp_id, "corpsecret": credentials.secret},
             timeout=10.0,
         )
-        answer = response.json()
-        if answer.get("errcode", 0) != 0 or "access_token" not in answer:
-            raise httpx.HTTPError(f"gettoken refused: {answer.get('errcode')}")
+        answer = _answer(response)
+        token = answer.get("access_token")
+        if answer["errcode"] != 0 or not isinstance(token, str):
+            raise httpx.HTTPError(f"gettoken refused: {answer['errcode']}")
+        expires_in = answer.get("expires_in")
+        lifetime = expires_in if isinstance(expires_in, int) and 0 < expires_in <= 7200 else 7200
         # Renew five minutes early, so that no call goes out with a token about to expire.
-        expires = time.monotonic() + int(answer.get("expires_in", 7200)) - 300
-        self._tokens[app] = (answer["access_token"], expires)
-        return str(answer["access_token"])
+        self._tokens[app] = (token, time.monotonic() + max(lifetime - 300, 1))
+        return token
 
     def _base(self, credentials: WecomCredentials) -> str:
         return (credentials.api_base_url or self.default_base).rstrip("/")
 
-    async def group_details(self, tenant_id: str, chat_id: str) -> dict[str, Any] | None:
-        """name, owner and notice of a customer group (externalcontact/groupchat/get)."""
+    async def group_details(
+        self, tenant_id: str, chat_id: str
+    ) -> tuple[dict[str, Any] | None, Outcome | None]:
+        """name, owner and notice of a customer group (externalcontact/groupchat/get), or why
+        they could not be read."""
         answer, problem = await self.call(
             tenant_id,
             "/cgi-bin/externalcontact/groupchat/get",
             {"chat_id": chat_id, "need_name": 1},
         )
         group = answer.get("group_chat") if problem is None else None
-        return group if isinstance(group, dict) else None
+        return (group, None) if isinstance(group, dict) else (None, problem)
 
 
 class WecomAdapter:
@@ -120,9 +145,9 @@ class WecomAdapter:
         kind = action.WhichOneof("kind") or ""
         if kind in _UNSUPPORTED:
             return unsupported(_UNSUPPORTED[kind])
-        group = await self.api.group_details(action.tenant_id, action.group_id)
+        group, problem = await self.api.group_details(action.tenant_id, action.group_id)
         if group is None or not group.get("owner"):
-            return failed(
+            return problem or failed(
                 "cannot read the group's owner from WeCom (groupchat/get)", transient=True
             )
         task: dict[str, Any] = {
