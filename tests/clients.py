@@ -65,3 +65,15 @@ async def count(
     http: httpx.AsyncClient, stack: Stack, tenant: Tenant, group_id: str, name: str
 ) -> int:
     return int((await group_day(http, stack, tenant, group_id))[name])
+
+
+async def dead_lettered(http: httpx.AsyncClient, stack: Stack) -> dict[str, float]:
+    """Messages every consumer of the stack has dead-lettered so far, by consumer."""
+    found: dict[str, float] = {}
+    for service in stack.info["services"]:
+        exported = (await http.get(stack.http(service) + "/metrics")).text
+        for line in exported.splitlines():
+            if line.startswith("shequn_dead_lettered_total{"):
+                consumer = line.split('consumer="', 1)[1].split('"', 1)[0]
+                found[consumer] = found.get(consumer, 0.0) + float(line.rsplit(" ", 1)[1])
+    return found

@@ -149,6 +149,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 class Tenant:
     id: str
     owner: str
+    admin: str
     operator: str
     viewer: str
 
@@ -163,11 +164,11 @@ async def create_tenant(stack: Stack) -> Tenant:
         auth = Authenticator(mongo, "shequn_", 0)
         keys = {
             role.name.lower(): await auth.create_key(tenant_id, role, f"test {role.name}")
-            for role in (Role.OWNER, Role.OPERATOR, Role.VIEWER)
+            for role in (Role.OWNER, Role.ADMIN, Role.OPERATOR, Role.VIEWER)
         }
     finally:
         await mongo.close()
-    return Tenant(tenant_id, keys["owner"], keys["operator"], keys["viewer"])
+    return Tenant(tenant_id, keys["owner"], keys["admin"], keys["operator"], keys["viewer"])
 
 
 @pytest.fixture

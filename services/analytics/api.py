@@ -8,25 +8,44 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.analytics.counting import GROUP_DAY_FIELDS, group_day_ids
-from services.runtime.http import Viewer
+from services.runtime.http import IdInPath, Viewer
+from services.runtime.openapi import CSV
+from services.runtime.refusals import Invalid
 from services.runtime.store import Document
 
 MAX_DAYS = 366
+# Days are written YYYY-MM-DD, nothing else ("0" or "0.5" are not days), within the years an
+# event can have (wellformed: 1970..2100), so that no arithmetic on them overflows.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2099, 12, 31)
+DAY = r"^\d{4}-\d{2}-\d{2}$"
+DAY_RULE = "YYYY-MM-DD, a day in the tenant's time zone"
 
 
-def _days(start: date | None, end: date | None, tz: ZoneInfo) -> list[date]:
-    end = end or datetime.now(UTC).astimezone(tz).date()
-    start = start or end - timedelta(days=6)
-    if start > end:
-        raise HTTPException(422, {"error": "from: must not be after to", "field": "from"})
-    if (end - start).days >= MAX_DAYS:
-        raise HTTPException(422, {"error": f"to: at most {MAX_DAYS} days", "field": "to"})
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+def _day(value: str | None, field: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(field, f"not a day: {value!r}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise Invalid(field, f"a day from {FIRST_DAY} to {LAST_DAY}")
+    return day
+
+
+def _days(start: str | None, end: str | None, tz: ZoneInfo) -> list[date]:
+    last = _day(end, "to") or datetime.now(UTC).astimezone(tz).date()
+    first = _day(start, "from") or max(last - timedelta(days=6), FIRST_DAY)
+    if first > last:
+        raise Invalid("from", "must not be after to")
+    if (last - first).days >= MAX_DAYS:
+        raise Invalid("to", f"at most {MAX_DAYS} days")
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def _respond(rows: list[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -> Response:
@@ -42,12 +61,12 @@ def _respond(rows: list[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -> 
 def router(group_daily: AsyncCollection[Document], tz: ZoneInfo) -> APIRouter:
     api = APIRouter(prefix="/v1/stats", tags=["statistics"])
 
-    @api.get("/groups/{group_id}/daily")
+    @api.get("/groups/{group_id}/daily", responses=CSV)
     async def group_daily_stats(
-        group_id: str,
+        group_id: IdInPath,
         principal: Viewer,
-        start: Annotated[date | None, Query(alias="from")] = None,
-        end: Annotated[date | None, Query(alias="to")] = None,
+        start: Annotated[str | None, Query(alias="from", pattern=DAY, description=DAY_RULE)] = None,
+        end: Annotated[str | None, Query(alias="to", pattern=DAY, description=DAY_RULE)] = None,
         format: Literal["json", "csv"] = "json",
     ) -> Response:
         """One group's messages, active members, joins, leaves and kicks per day."""

@@ -11,28 +11,37 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.gen.shequn.v1 import actions_pb2, events_pb2
 from services.ingestion.events import PLATFORMS, Id
+from services.runtime.auth import Role
 from services.runtime.wellformed import KeyPart
+
+Url = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
+
+
+Said = Annotated[str, Field(min_length=1, max_length=4000)]  # Telegram's and WeCom's limit
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+Note = Annotated[str, Field(max_length=1000)]  # descriptions, reasons, greetings
 
 
 class _ActionIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
     group_id: KeyPart
     platform: Literal["sim", "wecom", "telegram", "generic"] = "sim"
-    action_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    # With the source ("api-" or the service) it stays within the 200 characters of an id.
+    action_id: Annotated[str, Field(min_length=1, max_length=180)] | None = None
 
 
 class SendTextIn(_ActionIn):
     type: Literal["send_text"]
-    text: Annotated[str, Field(min_length=1, max_length=4000)]
-    mentions: list[str] = []
+    text: Said
+    mentions: Annotated[list[KeyPart], Field(max_length=100)] = []
 
 
 class SendLinkCardIn(_ActionIn):
     type: Literal["send_link_card"]
-    title: Annotated[str, Field(min_length=1, max_length=200)]
-    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
-    description: str = ""
-    image_url: str = ""
+    title: Title
+    url: Url
+    description: Note = ""
+    image_url: Url | Literal[""] = ""
 
 
 class DeleteMessageIn(_ActionIn):
@@ -43,7 +52,7 @@ class DeleteMessageIn(_ActionIn):
 class KickMemberIn(_ActionIn):
     type: Literal["kick_member"]
     member_id: KeyPart
-    reason: str = ""
+    reason: Note = ""
 
 
 class RenameGroupIn(_ActionIn):
@@ -55,13 +64,13 @@ class SendRedPacketIn(_ActionIn):
     type: Literal["send_red_packet"]
     amount: Annotated[float, Field(gt=0, le=20_000)]
     count: Annotated[int, Field(ge=1, le=100)] = 1
-    greeting: str = ""
-    member_id: str = ""
+    greeting: Note = ""
+    member_id: KeyPart | Literal[""] = ""
 
 
 class DismissGroupIn(_ActionIn):
     type: Literal["dismiss_group"]
-    farewell: str = ""
+    farewell: Annotated[str, Field(max_length=4000)] = ""
 
 
 ActionIn = Annotated[
@@ -74,6 +83,19 @@ ActionIn = Annotated[
     | DismissGroupIn,
     Field(discriminator="type"),
 ]
+
+
+# Who may ask for what (docs/architecture.md, "Roles"): content is an operator's; removing
+# people and messages, renaming and dismissing groups are a group admin's powers.
+ACTION_ROLES = {
+    "send_text": Role.OPERATOR,
+    "send_link_card": Role.OPERATOR,
+    "send_red_packet": Role.OPERATOR,
+    "delete_message": Role.ADMIN,
+    "kick_member": Role.ADMIN,
+    "rename_group": Role.ADMIN,
+    "dismiss_group": Role.ADMIN,
+}
 
 
 def to_action(item: ActionIn, *, tenant_id: str, source: str = "api") -> actions_pb2.Action:

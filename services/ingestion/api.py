@@ -12,16 +12,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from services.gen.shequn.v1 import events_pb2
-from services.ingestion.events import (
-    MAX_BATCH,
-    Rejected,
-    event_id_of,
-    parse_item,
-    to_event,
-)
-from services.ingestion.intake import Intake, ItemResult, refused
-from services.ingestion.ratelimit import TokenBuckets
+from services.ingestion.admission import Rejected
+from services.ingestion.events import MAX_BATCH, event_id_of, parse_item, to_event
+from services.ingestion.intake import Intake, ItemResult, RateLimited, refused
 from services.runtime.http import Operator
+from services.runtime.openapi import answers
 
 _BODY_DOC = {
     "requestBody": {
@@ -69,10 +64,16 @@ def _items(body: Any) -> list[Any] | JSONResponse:
     return _refuse(422, "body", 'must be an event object or {"events": [...]}')
 
 
-def router(intake: Intake, limiter: TokenBuckets) -> APIRouter:
+def too_many(exc: RateLimited) -> JSONResponse:
+    return JSONResponse(
+        {"error": str(exc)}, status_code=429, headers={"Retry-After": str(math.ceil(exc.wait))}
+    )
+
+
+def router(intake: Intake) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["events"])
 
-    @api.post("/events", status_code=202, openapi_extra=_BODY_DOC)
+    @api.post("/events", status_code=202, openapi_extra=_BODY_DOC, responses=answers(429))
     async def post_events(request: Request, principal: Operator) -> JSONResponse:
         """Publish one event or a batch of up to 500; one result per item, in order."""
         try:
@@ -82,13 +83,6 @@ def router(intake: Intake, limiter: TokenBuckets) -> APIRouter:
         items = _items(body)
         if isinstance(items, JSONResponse):
             return items
-        wait = limiter.take(principal.tenant_id, len(items))
-        if wait:
-            return JSONResponse(
-                {"error": "rate limit: too many events for this tenant; retry later"},
-                status_code=429,
-                headers={"Retry-After": str(math.ceil(wait))},
-            )
         received_at = datetime.now(UTC)
         results: list[ItemResult | None] = []
         events: list[events_pb2.Event] = []
@@ -101,7 +95,10 @@ def router(intake: Intake, limiter: TokenBuckets) -> APIRouter:
                 continue
             results.append(None)
             events.append(event)
-        accepted = iter(await intake.accept(events))
+        try:
+            accepted = iter(await intake.accept(events))
+        except RateLimited as exc:
+            return too_many(exc)
         return JSONResponse(
             {"results": [asdict(r if r is not None else next(accepted)) for r in results]},
             status_code=202,

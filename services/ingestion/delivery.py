@@ -30,7 +30,7 @@ from services.gen.shequn.v1 import actions_pb2, common_pb2
 from services.ingestion.adapters import Adapter, Outcome, failed
 from services.ingestion.timeline import TIMELINE, action_entry, action_entry_id
 from services.runtime import metrics
-from services.runtime.bus import Outgoing, Producer, group_key
+from services.runtime.bus import Producer, group_key, outgoing
 from services.runtime.consumer import ConsumerSpec, Record
 from services.runtime.envelope import decode_checked
 from services.runtime.logs import log_context
@@ -109,7 +109,7 @@ class Delivery:
         entries = {k: str(d["timeline_id"]) for k, d in known.items() if d.get("timeline_id")}
         await self._record(finished, answered, entries)
         await self.producer.send_many(
-            Outgoing(self.results_topic, group_key(a.tenant_id, a.group_id), _result(a, o, n))
+            outgoing(self.results_topic, group_key(a.tenant_id, a.group_id), _result(a, o, n))
             for a, o, n in answered + finished
         )
 
@@ -240,7 +240,9 @@ class Delivery:
             ).inc()
 
 
-def _result(action: actions_pb2.Action, outcome: Outcome, attempts: int) -> bytes:
+def _result(
+    action: actions_pb2.Action, outcome: Outcome, attempts: int
+) -> actions_pb2.ActionResult:
     result = actions_pb2.ActionResult(
         action_id=action.action_id,
         tenant_id=action.tenant_id,
@@ -253,4 +255,4 @@ def _result(action: actions_pb2.Action, outcome: Outcome, attempts: int) -> byte
         attempts=attempts,
     )
     result.finished_at.GetCurrentTime()
-    return result.SerializeToString()
+    return result

@@ -1,6 +1,7 @@
 """The generic event format of `POST /v1/events` (API.md) and its translation into the protobuf
 `Event` that the other services consume. Plain code, no I/O: each item either becomes an Event
-or is refused with the field and the reason."""
+or is refused with the field and the reason (in the JSON format's own names); the intake then
+admits it like an event of any source (`admission.py`)."""
 
 from __future__ import annotations
 
@@ -11,26 +12,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
-from services.runtime.wellformed import (
-    KEY_PART,
-    KEY_PART_RULE,
-    MAX_ENTRIES,
-    MAX_MEDIA_URL,
-    MAX_SECONDS,
-    MIN_SECONDS,
-    KeyPart,
-    problem,
-)
+from services.ingestion.admission import EVENT_TYPES, MEDIA_URL_RULE, Rejected, check_media_url
+from services.runtime.wellformed import MAX_ENTRIES, MAX_ID, MAX_SECONDS, MIN_SECONDS, KeyPart
 
 MAX_BATCH = 500
-MAX_LINK_URL = 2048
-MEDIA_URL_RULE = (
-    f"a data: URL of at most {MAX_MEDIA_URL // 1024} KiB, "
-    f"or any other URL of at most {MAX_LINK_URL} characters"
-)
-EVENT_TYPES: tuple[str, ...] = tuple(
-    f.name for f in events_pb2.Event.DESCRIPTOR.oneofs_by_name["payload"].fields
-)
 PLATFORMS = {
     "sim": common_pb2.PLATFORM_SIM,
     "wecom": common_pb2.PLATFORM_WECOM,
@@ -56,11 +41,7 @@ MESSAGE_KINDS = {
     "red_packet": events_pb2.MESSAGE_KIND_RED_PACKET,
 }
 
-Id = Annotated[str, Field(min_length=1, max_length=200)]
-
-
-class Rejected(ValueError):
-    """An item that cannot be accepted; the message is `field: reason`."""
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
 
 
 class _In(BaseModel):
@@ -221,17 +202,6 @@ def _describe(exc: ValidationError, item: Any) -> str:
     return f"{path}: {reason}"
 
 
-def _check_media_url(url: str, name: str) -> None:
-    """A picture inline (data:) may be large, a link may not; either way the event must fit in a
-    Kafka message."""
-    if url.startswith("data:"):
-        too_long = len(url.encode()) > MAX_MEDIA_URL  # bytes: what travels
-    else:
-        too_long = len(url) > MAX_LINK_URL
-    if too_long:
-        raise Rejected(f"{name}: too long; {MEDIA_URL_RULE}")
-
-
 def event_id_of(item: Any) -> str:
     """The event id of an item as far as it can be read, for the per-item result."""
     value = item.get("event_id") if isinstance(item, dict) else None
@@ -332,7 +302,7 @@ def to_event(item: EventIn, *, tenant_id: str, received_at: datetime) -> events_
                 event.member_left.actor.CopyFrom(_member(item.actor))
         case MessagePostedIn():
             m = item.message
-            _check_media_url(m.media_url, "message.media_url")
+            check_media_url(m.media_url, "message.media_url")
             event.message_posted.member.CopyFrom(_member(item.member))
             event.message_posted.message.CopyFrom(
                 events_pb2.ChatMessage(
@@ -359,64 +329,4 @@ def to_event(item: EventIn, *, tenant_id: str, received_at: datetime) -> events_
             scanned = event.livecode_scanned
             scanned.livecode, scanned.channel = item.livecode, item.channel
             scanned.scanner_id, scanned.join_token = item.scanner_id, item.join_token
-    if found := problem(event):  # e.g. too large once encoded, as the consumers would find
-        raise Rejected(found)
     return event
-
-
-def _key_parts(event: events_pb2.Event) -> list[tuple[str, str]]:
-    """(field, value) of every id in the event that becomes part of a natural key."""
-    kind = event.WhichOneof("payload") or ""
-    payload = getattr(event, kind)
-    found = [
-        (f"{kind}.{role}.id", getattr(payload, role).id)
-        for role in ("member", "inviter", "actor")
-        if role in payload.DESCRIPTOR.fields_by_name and getattr(payload, role).id
-    ]
-    if "group" in payload.DESCRIPTOR.fields_by_name:
-        found += [(f"{kind}.group.tags", tag) for tag in payload.group.tags]
-    return found
-
-
-def check_event(event: events_pb2.Event, *, tenant_id: str, received_at: datetime) -> None:
-    """The same rules for an Event that arrives already in protobuf form (gRPC)."""
-    if not event.event_id:
-        raise Rejected("event_id: required")
-    if len(event.event_id) > 200:
-        raise Rejected("event_id: at most 200 characters")
-    if not event.group_id:
-        raise Rejected("group_id: required")
-    if event.tenant_id not in ("", tenant_id):
-        raise Rejected("tenant_id: does not match the API key's tenant")
-    kind = event.WhichOneof("payload")
-    if kind is None:
-        raise Rejected("payload: required; one of " + ", ".join(EVENT_TYPES))
-    payload = getattr(event, kind)
-    needs_member = {
-        "member_joined",
-        "member_left",
-        "message_posted",
-        "order_placed",
-        "coupon_redeemed",
-    }
-    if kind in needs_member and not payload.member.id:
-        raise Rejected(f"{kind}.member.id: required")
-    if kind == "order_placed" and not payload.order_id:
-        raise Rejected("order_placed.order_id: required")
-    if kind == "livecode_scanned" and not payload.livecode:
-        raise Rejected("livecode_scanned.livecode: required")
-    if kind == "group_updated" and not payload.changes:
-        raise Rejected("group_updated.changes: at least one change is required")
-    if kind == "message_posted":
-        _check_media_url(payload.message.media_url, "message_posted.message.media_url")
-    for name, value in (("group_id", event.group_id), *_key_parts(event)):
-        if not KEY_PART.fullmatch(value):
-            raise Rejected(f"{name}: {KEY_PART_RULE}")
-    if found := problem(event):
-        raise Rejected(found)
-    event.tenant_id = tenant_id
-    if event.platform == common_pb2.PLATFORM_UNSPECIFIED:
-        event.platform = common_pb2.PLATFORM_SIM
-    event.received_at.CopyFrom(_timestamp(received_at))
-    if not event.HasField("occurred_at"):
-        event.occurred_at.CopyFrom(event.received_at)

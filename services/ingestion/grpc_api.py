@@ -9,9 +9,9 @@ from typing import Any
 import grpc
 
 from services.gen.shequn.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
-from services.ingestion.events import MAX_BATCH, Rejected, check_event
-from services.ingestion.intake import Intake, ItemResult, refused
-from services.ingestion.ratelimit import TokenBuckets
+from services.ingestion.admission import Rejected, check_event
+from services.ingestion.events import MAX_BATCH
+from services.ingestion.intake import Intake, ItemResult, RateLimited, refused
 from services.runtime.auth import Authenticator, Role
 from services.runtime.rpc import GrpcService, authenticate
 
@@ -28,21 +28,22 @@ def _result(r: ItemResult) -> ingest_pb2.PublishResult:
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, intake: Intake, limiter: TokenBuckets, auth: Authenticator) -> None:
-        self.intake, self.limiter, self.auth = intake, limiter, auth
+    def __init__(self, intake: Intake, auth: Authenticator) -> None:
+        self.intake, self.auth = intake, auth
 
     async def Publish(
         self, request: ingest_pb2.PublishRequest, context: Context
     ) -> ingest_pb2.PublishResult:
         principal = await authenticate(context, self.auth, Role.OPERATOR)
-        await self._rate_limit(context, principal.tenant_id, 1)
         event = request.event
         try:
             check_event(event, tenant_id=principal.tenant_id, received_at=datetime.now(UTC))
         except Rejected as exc:
             refused(principal.tenant_id, event.event_id, str(exc))
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        [result] = await self.intake.accept([event])
+        [result] = await self._accept(context, [event])
+        if result.status == "rejected":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, result.error)
         return _result(result)
 
     async def PublishStream(
@@ -54,8 +55,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         order: list[ItemResult | None] = []
 
         async def flush() -> None:
-            await self._rate_limit(context, principal.tenant_id, len(order))
-            accepted = iter(await self.intake.accept(chunk))
+            accepted = iter(await self._accept(context, chunk))
             results.extend(_result(r if r is not None else next(accepted)) for r in order)
             chunk.clear()
             order.clear()
@@ -74,18 +74,18 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             await flush()
         return ingest_pb2.PublishStreamResponse(results=results)
 
-    async def _rate_limit(self, context: Context, tenant_id: str, count: int) -> None:
-        wait = self.limiter.take(tenant_id, count)
-        if wait:
-            context.set_trailing_metadata((("retry-after", str(int(wait) + 1)),))
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED, f"rate limit: retry in {wait:.1f}s"
-            )
+    async def _accept(self, context: Context, events: list[events_pb2.Event]) -> list[ItemResult]:
+        try:
+            return await self.intake.accept(events)
+        except RateLimited as exc:
+            context.set_trailing_metadata((("retry-after", str(int(exc.wait) + 1)),))
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            raise  # abort raises; this keeps type checkers sure nothing falls through
 
 
-def service(intake: Intake, limiter: TokenBuckets, auth: Authenticator) -> GrpcService:
+def service(intake: Intake, auth: Authenticator) -> GrpcService:
     return GrpcService(
-        IngestServicer(intake, limiter, auth),
+        IngestServicer(intake, auth),
         ingest_pb2_grpc.add_IngestServiceServicer_to_server,
         ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
     )

@@ -1,5 +1,9 @@
-"""Accepting events: dedupe, publish, record — two database round trips and one produce per
-request, however many events it carries.
+"""Accepting events from every source: admit, rate-limit, dedupe, publish, record — two
+database round trips and one produce per request, however many events it carries.
+
+Every event passes `admission.admit` here, whatever brought it, so nothing accepted can be
+dead-lettered by a consumer for its shape; only admitted events count against the tenant's rate
+limit (refused items cost nothing).
 
 Kafka is the record of what was accepted; the `events` collection is the 7-day dedupe index,
 keyed `_id = "{tenant}:{event_id}"`. A request first reads which of its events are known
@@ -13,12 +17,15 @@ absorbs once because handlers are idempotent by event id."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from pymongo import ASCENDING, IndexModel
 
 from services.gen.shequn.v1 import events_pb2
+from services.ingestion.admission import Rejected, admit
+from services.ingestion.ratelimit import TokenBuckets
 from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key
 from services.runtime.logs import log_context
@@ -43,14 +50,46 @@ class ItemResult:
     error: str = ""
 
 
+class RateLimited(Exception):
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"rate limit: too many events for this tenant; retry in {wait:.1f} s")
+        self.wait = wait
+
+
 class Intake:
-    def __init__(self, store: Store, producer: Producer, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, producer: Producer, settings: Settings, limiter: TokenBuckets
+    ) -> None:
         self.events = store[EVENTS]
         self.producer = producer
         self.topic = settings.topic_events
+        self.limiter = limiter
+        self.max_ahead = timedelta(seconds=settings.ingest_max_ahead_seconds)
 
-    async def accept(self, events: list[events_pb2.Event]) -> list[ItemResult]:
-        """Publish the events not seen before, in order; one result per event."""
+    async def accept(
+        self, events: list[events_pb2.Event], *, rate_limited: bool = True
+    ) -> list[ItemResult]:
+        """Publish the admissible events not seen before, in order; one result per event.
+        Raises RateLimited, before anything is published, when the admissible events are more
+        than their tenants may send now."""
+        results: list[ItemResult | None] = []
+        admitted: list[events_pb2.Event] = []
+        for event in events:
+            try:
+                admit(event, max_ahead=self.max_ahead)
+            except Rejected as exc:
+                results.append(refused(event.tenant_id, event.event_id, str(exc)))
+                continue
+            results.append(None)
+            admitted.append(event)
+        if rate_limited:
+            for tenant_id, count in Counter(e.tenant_id for e in admitted).items():
+                if wait := self.limiter.take(tenant_id, count):
+                    raise RateLimited(wait)
+        published = iter(await self._publish(admitted))
+        return [r if r is not None else next(published) for r in results]
+
+    async def _publish(self, events: list[events_pb2.Event]) -> list[ItemResult]:
         if not events:
             return []
         keys = [_key(e) for e in events]

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, Body
 from pydantic import ValidationError
 
-from services.ingestion.actions import ActionIn, to_action
+from services.ingestion.actions import ACTION_ROLES, ActionIn, to_action
 from services.ingestion.credentials import MODELS, CredentialStore, Platform, redacted
-from services.runtime.bus import Outgoing, Producer, group_key
-from services.runtime.http import Admin, Operator
+from services.runtime.bus import Producer, Unconsumable, group_key, outgoing
+from services.runtime.http import Admin, Operator, Owner
 from services.runtime.outbound import refused_host
+from services.runtime.refusals import Forbidden, Invalid, NotFound
 from services.runtime.settings import Settings
 
 
@@ -21,23 +22,20 @@ def router(credentials: CredentialStore, producer: Producer, settings: Settings)
 
     @api.put("/platforms/{platform}", tags=["platforms"])
     async def put_platform(
-        platform: Platform, principal: Admin, body: Annotated[dict[str, Any], Body()]
+        platform: Platform, principal: Owner, body: Annotated[dict[str, Any], Body()]
     ) -> dict[str, Any]:
-        """Set the tenant's credentials for a platform (owner or admin)."""
+        """Set the tenant's credentials for a platform (owner)."""
         try:
             parsed = MODELS[platform].model_validate(body)
         except ValidationError as exc:
             error = exc.errors(include_url=False)[0]
-            field = ".".join(str(p) for p in error["loc"]) or "body"
-            raise HTTPException(
-                422, {"error": f"{field}: {error['msg']}", "field": field}
-            ) from None
+            raise Invalid(".".join(str(p) for p in error["loc"]) or "body", error["msg"]) from None
         base = getattr(parsed, "api_base_url", None)
         refused = base and await refused_host(
             urlsplit(base).hostname or "", settings.outbound_allow_private_hosts
         )
         if refused:
-            raise HTTPException(422, {"error": f"api_base_url: {refused}", "field": "api_base_url"})
+            raise Invalid("api_base_url", refused)
         await credentials.put(principal.tenant_id, platform, parsed)
         return {"platform": platform, **redacted(parsed)}
 
@@ -46,22 +44,23 @@ def router(credentials: CredentialStore, producer: Producer, settings: Settings)
         """The tenant's credentials for a platform, secrets reduced to their last 4 characters."""
         found = await credentials.get(principal.tenant_id, platform)
         if found is None:
-            raise HTTPException(404, {"error": f"{platform} is not configured"})
+            raise NotFound(f"{platform} is not configured")
         return {"platform": platform, **redacted(found)}
 
     @api.post("/actions", status_code=202, tags=["actions"])
     async def post_action(item: ActionIn, principal: Operator) -> dict[str, str]:
-        """Ask for an action in a group; its delivery shows in the group's timeline."""
+        """Ask for an action in a group (sending: operator; kicking, deleting, renaming,
+        dismissing: admin); its delivery shows in the group's timeline."""
+        needed = ACTION_ROLES[item.type]
+        if principal.role < needed:
+            raise Forbidden(f"{item.type} needs the {needed.name.lower()} role or above")
         action = to_action(item, tenant_id=principal.tenant_id)
-        await producer.send_many(
-            [
-                Outgoing(
-                    settings.topic_actions,
-                    group_key(action.tenant_id, action.group_id),
-                    action.SerializeToString(),
-                )
-            ]
-        )
+        key = group_key(action.tenant_id, action.group_id)
+        try:
+            message = outgoing(settings.topic_actions, key, action)
+        except Unconsumable as exc:
+            raise Invalid("body", str(exc)) from None
+        await producer.send_many([message])
         return {"action_id": action.action_id, "status": "pending"}
 
     return api

@@ -17,7 +17,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.runtime.envelope import occurred_at
-from services.runtime.http import Viewer
+from services.runtime.http import IdInPath, Viewer
 from services.runtime.store import Document, Indexes, insert_new
 
 TIMELINE = "timeline"
@@ -135,7 +135,7 @@ def router(timeline: AsyncCollection[Document]) -> APIRouter:
 
     @api.get("/groups/{group_id}/timeline")
     async def group_timeline(
-        group_id: str,
+        group_id: IdInPath,
         principal: Viewer,
         after: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import math
+from collections import Counter
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Header, Request, Response
@@ -17,16 +17,17 @@ from wechatpy.exceptions import InvalidSignatureException
 
 from services.gen.shequn.v1 import events_pb2
 from services.ingestion.adapters.wecom import WecomApi
+from services.ingestion.api import too_many
 from services.ingestion.credentials import CredentialStore
 from services.ingestion.events import MAX_BATCH
-from services.ingestion.intake import Intake
-from services.ingestion.ratelimit import TokenBuckets
+from services.ingestion.intake import Intake, ItemResult, RateLimited
 from services.ingestion.telegram_updates import events_of as telegram_events
 from services.ingestion.wecom_callbacks import Callback, archive_events, group_change_events
 from services.runtime import metrics
 from services.runtime.auth import TENANT_ID
 from services.runtime.http import Operator
 from services.runtime.logs import log_context
+from services.runtime.openapi import answers
 
 log = logging.getLogger(__name__)
 
@@ -35,29 +36,34 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def router(
-    intake: Intake, limiter: TokenBuckets, credentials: CredentialStore, wecom_api: WecomApi
-) -> APIRouter:
+def router(intake: Intake, credentials: CredentialStore, wecom_api: WecomApi) -> APIRouter:
     api = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
     async def publish(
-        tenant: str, platform: str, kind: str, events: list[events_pb2.Event]
-    ) -> JSONResponse:
-        metrics.WEBHOOK_UPDATES.labels(platform, kind, "recorded" if events else "ignored").inc()
+        platform: str, kind: str, events: list[events_pb2.Event]
+    ) -> tuple[JSONResponse, list[ItemResult]]:
+        """What a platform delivered, through the intake; events it refuses are answered (and
+        counted) as refused, not as errors: the platform would only send them again."""
         if not events:
-            return JSONResponse({"accepted": 0, "duplicates": 0, "ignored": kind})
-        wait = limiter.take(tenant, len(events))
-        if wait:
-            return JSONResponse(
-                {"error": "rate limit"},
-                status_code=429,
-                headers={"Retry-After": str(math.ceil(wait))},
-            )
-        results = await intake.accept(events)
-        accepted = sum(r.status == "accepted" for r in results)
-        return JSONResponse({"accepted": accepted, "duplicates": len(results) - accepted})
+            metrics.WEBHOOK_UPDATES.labels(platform, kind, "ignored").inc()
+            return JSONResponse({"accepted": 0, "duplicates": 0, "ignored": kind}), []
+        try:
+            results = await intake.accept(events)
+        except RateLimited as exc:
+            return too_many(exc), []
+        counts = Counter(r.status for r in results)
+        for status, outcome in (("accepted", "recorded"), ("duplicate", "recorded")):
+            metrics.WEBHOOK_UPDATES.labels(platform, kind, outcome).inc(counts[status])
+        metrics.WEBHOOK_UPDATES.labels(platform, kind, "refused").inc(counts["rejected"])
+        answer: dict[str, object] = {
+            "accepted": counts["accepted"],
+            "duplicates": counts["duplicate"],
+        }
+        if counts["rejected"]:
+            answer["rejected"] = [r.error for r in results if r.status == "rejected"]
+        return JSONResponse(answer), results
 
-    @api.post("/telegram/{tenant}")
+    @api.post("/telegram/{tenant}", responses=answers(429))
     async def telegram(
         tenant: str,
         request: Request,
@@ -88,7 +94,8 @@ def router(
                 log.warning("unreadable Telegram update %s: %s", data.get("update_id"), exc)
                 metrics.WEBHOOK_UPDATES.labels("telegram", "malformed", "ignored").inc()
                 return JSONResponse({"accepted": 0, "duplicates": 0, "ignored": "malformed"})
-            return await publish(tenant, "telegram", kind, events)
+            answer, _ = await publish("telegram", kind, events)
+            return answer
 
     async def wecom_crypto(tenant: str) -> WeChatCrypto | None:
         # A name no tenant can have costs no lookup (and no cache entry).
@@ -114,7 +121,7 @@ def router(
         except Exception:  # a malformed echostr or key: wechatpy raises plain errors
             return PlainTextResponse("echostr cannot be decrypted", status_code=400)
 
-    @api.post("/wecom/{tenant}", response_class=PlainTextResponse)
+    @api.post("/wecom/{tenant}", response_class=PlainTextResponse, responses=answers(429))
     async def wecom_callback(
         tenant: str, msg_signature: str, timestamp: str, nonce: str, request: Request
     ) -> Response:
@@ -144,12 +151,12 @@ def router(
             events = group_change_events(
                 callback, tenant_id=tenant, received_at=datetime.now(UTC), group=group
             )
-            answer = await publish(tenant, "wecom", callback.kind, events)
+            answer, _ = await publish("wecom", callback.kind, events)
         if answer.status_code != 200:
             return answer
         return PlainTextResponse("success")  # what WeCom expects of a callback receiver
 
-    @api.post("/wecom/{tenant}/archive", status_code=202)
+    @api.post("/wecom/{tenant}/archive", status_code=202, responses=answers(429))
     async def wecom_archive(tenant: str, request: Request, principal: Operator) -> JSONResponse:
         """Chat-archive (会话存档) records, decrypted by the tenant's archive puller:
         `{"records": [...]}`; group messages become message_posted events."""
@@ -165,12 +172,17 @@ def router(
                 {"error": f"records: a list of 1 to {MAX_BATCH} records", "field": "records"},
                 status_code=422,
             )
-        events, errors = archive_events(records, tenant_id=tenant, received_at=datetime.now(UTC))
-        answer = await publish(tenant, "wecom", "archive", events)
+        found, errors = archive_events(records, tenant_id=tenant, received_at=datetime.now(UTC))
+        ignored = len(records) - len(found) - len(errors)  # not group messages
+        answer, results = await publish("wecom", "archive", [e for _, e in found])
         if answer.status_code != 200:
             return answer
-        counts = json.loads(bytes(answer.body))
-        ignored = len(records) - len(events) - len(errors)
+        errors += [
+            f"records.{i}.{r.error}"
+            for (i, _), r in zip(found, results, strict=True)
+            if r.status == "rejected"
+        ]
+        counts = {k: v for k, v in json.loads(bytes(answer.body)).items() if k != "rejected"}
         return JSONResponse({**counts, "ignored": ignored, "rejected": errors}, status_code=202)
 
     return api

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
-from services.runtime.envelope import new_event
-from services.runtime.wellformed import KEY_PART, KEY_PART_RULE
+from services.runtime.envelope import natural_id, new_event
+from services.runtime.wellformed import KEY_PART, KEY_PART_RULE, MAX_STRING
 
 GROUP_CHANGE = "change_external_chat"
 _CHANGES = {
@@ -94,15 +94,15 @@ def group_change_events(
     )
     created = callback.get("CreateTime")
     at = datetime.fromtimestamp(int(created), UTC) if created.isdigit() else received_at
-    base = f"wecom:{chat}:{created}:{change}"
+    base = ("wecom", chat, created, change)
     info = events_pb2.GroupInfo(
         name=str((group or {}).get("name", "")),
         owner_id=str((group or {}).get("owner", "")),
         notice=str((group or {}).get("notice", "")),
     )
 
-    def envelope(suffix: str) -> events_pb2.Event:
-        return _envelope(f"{base}:{suffix}", chat, at, tenant_id, received_at)
+    def envelope(*suffix: str) -> events_pb2.Event:
+        return _envelope(natural_id(*base, *suffix), chat, at, tenant_id, received_at)
 
     if change == "create":
         event = envelope("group")
@@ -122,7 +122,7 @@ def group_change_events(
         )
         events = []
         for member in callback.members:
-            event = envelope(f"add_member:{member}")
+            event = envelope("add_member", member)
             event.member_joined.member.CopyFrom(common_pb2.Member(id=member))
             event.member_joined.scene = scene
             events.append(event)
@@ -131,7 +131,7 @@ def group_change_events(
         kicked = callback.get("QuitScene") == "1"
         events = []
         for member in callback.members:
-            event = envelope(f"del_member:{member}")
+            event = envelope("del_member", member)
             event.member_left.member.CopyFrom(common_pb2.Member(id=member))
             event.member_left.reason = (
                 events_pb2.LEAVE_REASON_KICKED if kicked else events_pb2.LEAVE_REASON_QUIT
@@ -148,10 +148,14 @@ def group_change_events(
 
 def archive_events(
     records: list[Any], *, tenant_id: str, received_at: datetime
-) -> tuple[list[events_pb2.Event], list[str]]:
-    """(events, errors) of chat-archive (会话存档) records: group messages become
-    `message_posted`; recalls, switches and one-to-one chats are not group activity."""
-    events, errors = [], []
+) -> tuple[list[tuple[int, events_pb2.Event]], list[str]]:
+    """(events with the index of their record, errors) of chat-archive (会话存档) records:
+    group messages become `message_posted`; recalls, switches and one-to-one chats are not
+    group activity. The intake admits the events like any others. A text longer than an event
+    carries is shortened, not refused: the archive is what was really said in WeCom, and the
+    start of a long message is what the rules need."""
+    events: list[tuple[int, events_pb2.Event]] = []
+    errors: list[str] = []
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             errors.append(f"records.{i}: must be an object")
@@ -176,13 +180,15 @@ def archive_events(
         message = events_pb2.ChatMessage(
             id=msgid,
             kind=_ARCHIVE_KINDS.get(kind, events_pb2.MESSAGE_KIND_TEXT),
-            text=str(body.get("content") or body.get("title") or body.get("wish") or ""),
+            text=str(body.get("content") or body.get("title") or body.get("wish") or "")[
+                :MAX_STRING
+            ],
             urls=[str(body["link_url"])] if body.get("link_url") else [],
             app_id=str(body.get("username") or "") if kind == "weapp" else "",
             title=str(body.get("title") or ""),
         )
         event = _envelope(
-            f"wecom-archive:{msgid}",
+            natural_id("wecom-archive", msgid),
             room,
             datetime.fromtimestamp(msgtime / 1000, UTC),
             tenant_id,
@@ -190,7 +196,7 @@ def archive_events(
         )
         event.message_posted.member.CopyFrom(common_pb2.Member(id=sender))
         event.message_posted.message.CopyFrom(message)
-        events.append(event)
+        events.append((i, event))
     return events, errors
 
 

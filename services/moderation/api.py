@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from services.moderation.detect.ruleset import Ruleset, merged
 from services.moderation.operations import Operations
 from services.moderation.rulesets import Rulesets
-from services.runtime.http import Admin, Operator, Viewer
+from services.runtime.http import Admin, IdInPath, Operator, Viewer
+from services.runtime.openapi import answers
 from services.runtime.refusals import Invalid, NotFound
 
 
@@ -42,7 +43,7 @@ def router(rulesets: Rulesets, ops: Operations) -> APIRouter:
         return ruleset.model_dump()
 
     @api.get("/rulesets/groups/{group_id}", tags=["rulesets"])
-    async def get_group_ruleset(group_id: str, principal: Viewer) -> dict[str, Any]:
+    async def get_group_ruleset(group_id: IdInPath, principal: Viewer) -> dict[str, Any]:
         """A group's override and the ruleset in effect there."""
         override = await rulesets.override(principal.tenant_id, group_id)
         effective = merged(await rulesets.tenant(principal.tenant_id), override)
@@ -54,7 +55,7 @@ def router(rulesets: Rulesets, ops: Operations) -> APIRouter:
 
     @api.put("/rulesets/groups/{group_id}", tags=["rulesets"])
     async def put_group_ruleset(
-        group_id: str, principal: Admin, body: Annotated[dict[str, Any], Body()]
+        group_id: IdInPath, principal: Admin, body: Annotated[dict[str, Any], Body()]
     ) -> dict[str, Any]:
         """Set a group's override: any ruleset fields, merged over the tenant's."""
         try:
@@ -65,7 +66,7 @@ def router(rulesets: Rulesets, ops: Operations) -> APIRouter:
         return {"group_id": group_id, "override": body, "effective": effective.model_dump()}
 
     @api.delete("/rulesets/groups/{group_id}", tags=["rulesets"], status_code=204)
-    async def delete_group_ruleset(group_id: str, principal: Admin) -> None:
+    async def delete_group_ruleset(group_id: IdInPath, principal: Admin) -> None:
         """Remove a group's override."""
         if not await rulesets.delete_group(principal.tenant_id, group_id):
             raise NotFound("this group has no override")
@@ -100,14 +101,14 @@ def router(rulesets: Rulesets, ops: Operations) -> APIRouter:
 
     @api.put("/blacklist/{member_id}", tags=["blacklist"])
     async def add_to_blacklist(
-        member_id: str, principal: Admin, body: Annotated[dict[str, Any] | None, Body()] = None
+        member_id: IdInPath, principal: Admin, body: Annotated[dict[str, Any] | None, Body()] = None
     ) -> dict[str, Any]:
         """Blacklist a member by hand (with an optional `reason`)."""
         reason = str((body or {}).get("reason", ""))
         return await ops.add_to_blacklist(principal.tenant_id, member_id, reason)
 
     @api.delete("/blacklist/{member_id}", tags=["blacklist"])
-    async def unban(member_id: str, principal: Admin) -> dict[str, Any]:
+    async def unban(member_id: IdInPath, principal: Admin) -> dict[str, Any]:
         """Unban: the member may join again; the groups the member was removed from are told."""
         return await ops.unban(principal.tenant_id, member_id)
 
@@ -125,8 +126,8 @@ def router(rulesets: Rulesets, ops: Operations) -> APIRouter:
         """A dedupe plan, with what was done once it is applied."""
         return await ops.dedupe_plan(principal.tenant_id, plan_id)
 
-    @api.post("/dedupe/plans/{plan_id}/apply", tags=["dedupe"])
-    async def apply_dedupe(plan_id: str, principal: Operator) -> dict[str, Any]:
+    @api.post("/dedupe/plans/{plan_id}/apply", tags=["dedupe"], responses=answers(409))
+    async def apply_dedupe(plan_id: str, principal: Admin) -> dict[str, Any]:
         """Apply a plan once, within 24 hours: kicks the members from the extra groups
         (skipping those who have left since); applied or expired plans are 409."""
         return await ops.apply_dedupe(principal, plan_id)

@@ -15,13 +15,21 @@ from services.moderation.detect.ruleset import Ruleset, merged
 from services.moderation.operations import Operations
 from services.moderation.rulesets import Rulesets
 from services.runtime.auth import Authenticator, Role
+from services.runtime.refusals import Invalid
 from services.runtime.rpc import Context, GrpcService, answers_refusals, authenticate
+from services.runtime.wellformed import KEY_PART, KEY_PART_RULE
 
 
 def _struct(value: dict[str, Any]) -> Struct:
     found = Struct()
     found.update(value)
     return found
+
+
+def _group_id(group_id: str) -> None:
+    """A group's id, when one is given, follows the id rule (none: the tenant's ruleset)."""
+    if group_id and not KEY_PART.fullmatch(group_id):
+        raise Invalid("group_id", KEY_PART_RULE)
 
 
 class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
@@ -31,11 +39,13 @@ class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
     @answers_refusals
     async def GetRuleset(self, request: pb.GetRulesetRequest, context: Context) -> pb.RulesetReply:
         principal = await authenticate(context, self.auth, Role.VIEWER)
+        _group_id(request.group_id)
         return await self._reply(principal.tenant_id, request.group_id)
 
     @answers_refusals
     async def PutRuleset(self, request: pb.PutRulesetRequest, context: Context) -> pb.RulesetReply:
         principal = await authenticate(context, self.auth, Role.ADMIN)
+        _group_id(request.group_id)
         body = json_format.MessageToDict(request.ruleset)
         try:
             if request.group_id:
@@ -116,7 +126,7 @@ class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
     async def ApplyDedupePlan(
         self, request: pb.ApplyDedupePlanRequest, context: Context
     ) -> pb.DedupePlanReply:
-        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        principal = await authenticate(context, self.auth, Role.ADMIN)
         found = await self.ops.apply_dedupe(principal, request.plan_id)
         return pb.DedupePlanReply(plan=_struct(found))
 

@@ -16,8 +16,11 @@ from services.moderation.detect.behaviour import FloodWatch, cross_group, probat
 from services.moderation.detect.content import ContentChecks, Finding, Message
 from services.moderation.detect.ruleset import Ruleset
 from services.moderation.detect.verdict import Verdict
+from services.runtime.wellformed import shortened
 
 Penalty = decisions_pb2.Decision.Penalty
+EVIDENCE_KEPT = 1000  # characters of what broke the rule, in the decision (a message may be long)
+NAME_SHOWN = 64  # characters of a member's name in a notice (Telegram's own limit)
 
 RULE_NAMES = {
     "keyword": "禁止发布违禁内容",
@@ -64,6 +67,10 @@ class Ruling:
 
     decision: decisions_pb2.Decision
     actions: list[actions_pb2.Action] = field(default_factory=list)
+
+
+def _name(member: common_pb2.Member) -> str:
+    return shortened(member.name or member.id, NAME_SHOWN)
 
 
 def role_of(member: common_pb2.Member, known: MemberState | None) -> str:
@@ -127,7 +134,7 @@ def _decision(
         event_id=event.event_id,
         rule=rule,
         check=finding.check if finding else rule,
-        evidence=finding.evidence if finding else "",
+        evidence=shortened(finding.evidence, EVIDENCE_KEPT) if finding else "",
         span_start=finding.span[0] if finding and finding.span else -1,
         span_end=finding.span[1] if finding and finding.span else -1,
     )
@@ -153,7 +160,7 @@ def _warn(
     event: events_pb2.Event, member: common_pb2.Member, text: str, at: datetime
 ) -> actions_pb2.Action:
     action = _action(event, f"warn:{member.id}", at)
-    action.send_text.text = text.format(name=member.name or member.id)
+    action.send_text.text = text.format(name=_name(member))
     action.send_text.mentions.append(member.id)
     return action
 
@@ -199,9 +206,7 @@ def rule_message(
         decision.blacklisted = ruleset.blacklist
         ruling.actions.append(_kick(event, posted.member.id, rule, at))
         notice = _action(event, "kicked", at)
-        notice.send_text.text = KICKED.format(
-            name=posted.member.name or posted.member.id, rule=rule
-        )
+        notice.send_text.text = KICKED.format(name=_name(posted.member), rule=rule)
         ruling.actions.append(notice)
     elif penalties.warn:
         decision.penalty = Penalty.PENALTY_WARN
@@ -261,7 +266,7 @@ def rule_rename(
     if updated.group.name == previous_name:
         return None
     decision = _decision(event, updated.actor.id, "rename_lock", None, at)
-    decision.evidence = updated.group.name
+    decision.evidence = shortened(updated.group.name, EVIDENCE_KEPT)
     decision.penalty = Penalty.PENALTY_REVERT
     revert = _action(event, "revert", at)
     revert.rename_group.name = previous_name

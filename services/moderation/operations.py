@@ -38,7 +38,7 @@ from services.moderation.pipeline import (
     member_state,
 )
 from services.runtime.auth import Principal
-from services.runtime.bus import Outgoing, Producer, group_key
+from services.runtime.bus import Producer, group_key, outgoing
 from services.runtime.projections import group_doc_id, member_doc_id
 from services.runtime.refusals import Conflict, Invalid, NotFound
 from services.runtime.settings import Settings
@@ -226,8 +226,8 @@ class Operations:
             notice.send_text.text = UNBANNED.format(name=member_id)
             key = group_key(tenant_id, group_id)
             out += [
-                Outgoing(self.settings.topic_actions, key, notice.SerializeToString()),
-                Outgoing(self.settings.topic_decisions, key, decision.SerializeToString()),
+                outgoing(self.settings.topic_actions, key, notice),
+                outgoing(self.settings.topic_decisions, key, decision),
             ]
         await self.producer.send_many(out)
         return {"member_id": member_id, "unbanned": True, "groups_told": len(told)}

@@ -39,7 +39,7 @@ from services.moderation.judge import (
 )
 from services.moderation.pictures import Pictures
 from services.moderation.rulesets import Rulesets
-from services.runtime.bus import Outgoing, Producer, group_key
+from services.runtime.bus import Outgoing, Producer, group_key, outgoing
 from services.runtime.consumer import Record
 from services.runtime.envelope import occurred_at
 from services.runtime.projections import (
@@ -433,11 +433,8 @@ class Moderation:
         for ruling in rulings:
             d = ruling.decision
             key = group_key(d.tenant_id, d.group_id)
-            out += [
-                Outgoing(self.settings.topic_actions, key, a.SerializeToString())
-                for a in ruling.actions
-            ]
-            out.append(Outgoing(self.settings.topic_decisions, key, d.SerializeToString()))
+            out += [outgoing(self.settings.topic_actions, key, a) for a in ruling.actions]
+            out.append(outgoing(self.settings.topic_decisions, key, d))
         return out
 
 

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from google.protobuf.message import Message
 
 from services.runtime import metrics
 from services.runtime.settings import Settings
+from services.runtime.wellformed import problem
 
 log = logging.getLogger(__name__)
 _TOPIC_EXISTS = 36
@@ -29,6 +31,18 @@ class Outgoing:
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+class Unconsumable(ValueError):
+    """A service was about to produce what its consumers would dead-letter: a bug to fix where
+    the message is made, not a message for the dead-letter topic of another service."""
+
+
+def outgoing(topic: str, key: bytes, message: Message) -> Outgoing:
+    """A protobuf message for a topic, checked as its consumers' decoders will check it."""
+    if found := problem(message):
+        raise Unconsumable(f"{message.DESCRIPTOR.full_name} for {topic}: {found}")
+    return Outgoing(topic, key, message.SerializeToString())
 
 
 def all_topics(settings: Settings) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -13,7 +14,7 @@ from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime.consumer import BatchHandler, ConsumerSpec, InvalidMessage, Record
 from services.runtime.settings import Settings
 from services.runtime.store import Document, LatestWins, write_latest
-from services.runtime.wellformed import problem
+from services.runtime.wellformed import MAX_ID, problem
 
 Event = events_pb2.Event
 M = TypeVar("M", bound=Message)
@@ -39,6 +40,16 @@ def decode_checked(
 
 def decode_event(raw: bytes) -> Event:
     return decode_checked(Event, raw, ("event_id", "tenant_id", "group_id"), "payload")
+
+
+def natural_id(*parts: str) -> str:
+    """An id made from what identifies a thing (a platform's message, a callback's content), so
+    that the platform's retries and redeliveries are duplicates. Ids are at most MAX_ID
+    characters: a longer one becomes its first part and a digest of the whole."""
+    joined = ":".join(parts)
+    if len(joined) <= MAX_ID:
+        return joined
+    return f"{parts[0][:40]}:{hashlib.sha256(joined.encode()).hexdigest()}"
 
 
 def new_event(

@@ -8,18 +8,20 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
-from fastapi.encoders import jsonable_encoder
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo.errors import PyMongoError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import RequestResponseEndpoint
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.runtime import metrics
+from services.runtime import openapi as openapi_document
 from services.runtime.auth import Authenticator, AuthError, Principal, Role, bearer
 from services.runtime.refusals import Refused
+from services.runtime.wellformed import KEY_PART, KEY_PART_RULE
 
 log = logging.getLogger(__name__)
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
@@ -38,16 +40,14 @@ def create_app(
     app = FastAPI(title=f"Shequn {service}", version="1.0")
     app.state.auth = auth
     app.add_middleware(_BodyLimit, limit=max_body_bytes)
-    if schemas:
-        default_openapi = app.openapi
+    default_openapi = app.openapi
 
-        def openapi() -> dict[str, Any]:
-            if app.openapi_schema is None:
-                document = default_openapi()
-                document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
-            return app.openapi_schema or document
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_document.complete(default_openapi(), schemas or {})
+        return app.openapi_schema
 
-        app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(AuthError)
     async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
@@ -56,13 +56,24 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         error = exc.errors()[0]
-        field = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path"))
-        field = field or "body"
+        if error["type"] == "json_invalid":
+            return JSONResponse({"error": "body: not valid JSON", "field": "body"}, 400)
+        loc = [str(p) for p in error["loc"] if p not in ("body", "query", "path")]
+        # A body of a tagged union ("type": "send_text") has its tag in the location: the
+        # field is the rest.
+        tag = exc.body.get("type") if isinstance(exc.body, dict) else None
+        if len(loc) > 1 and loc[0] == tag:
+            loc = loc[1:]
+        field = ".".join(loc) or "body"
         return JSONResponse(
             {
                 "error": f"{field}: {error['msg']}",
                 "field": field,
-                "errors": jsonable_encoder(exc.errors()),
+                # What was sent is not echoed back (it may be large, or not text at all).
+                "errors": [
+                    {"loc": list(map(str, e["loc"])), "msg": e["msg"], "type": e["type"]}
+                    for e in exc.errors()
+                ],
             },
             status_code=422,
         )
@@ -71,8 +82,10 @@ def create_app(
     async def _refused(_: Request, exc: Refused) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    # Starlette's own (unknown route, wrong method, a body it cannot parse) answer in the same
+    # shape as everything else: {"error", "field"?}.
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
@@ -169,6 +182,10 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
 
     return dependency
 
+
+# A group or member id in a path: a part of natural keys, so it follows their rule (and a
+# stranger's 8,000-character ids are refused before they reach a cache).
+IdInPath = Annotated[str, Path(pattern=f"^{KEY_PART.pattern}$", description=KEY_PART_RULE)]
 
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]

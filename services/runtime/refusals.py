@@ -26,6 +26,12 @@ class Invalid(Refused):
         super().__init__(error, field)
 
 
+class Forbidden(Refused):
+    """The caller's role may not do this."""
+
+    status = 403
+
+
 class NotFound(Refused):
     """Nothing of that id in the caller's tenant (another tenant's is not found either)."""
 

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     ingest_rate_per_tenant: float = Field(2000.0, gt=0, description="events/s a tenant may send")
     ingest_burst_per_tenant: int = Field(10_000, ge=500)
     ingest_dedupe_days: int = Field(7, ge=1)
+    ingest_max_ahead_seconds: float = Field(
+        600, ge=0, description="how far after its receipt an event's occurred_at may be"
+    )
 
     # Outbound requests (platform APIs, pictures)
     outbound_allow_private_hosts: bool = Field(

@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 from pydantic import Field
 
 MAX_STRING = 20_000
+MAX_ID = 200  # event, action and decision ids
 # Group and member ids and series tags are parts of natural keys ("{tenant}:{group}:{member}"),
 # so no ':'.
 KEY_PART = re.compile(r"[^:\s]{1,200}")
@@ -29,6 +30,11 @@ MAX_ENTRIES = 1_000
 MAX_ENCODED_BYTES = 900 * 1024
 # 1970-01-01 .. 2100-01-01: wide enough for any real event, narrow enough for every datetime.
 MIN_SECONDS, MAX_SECONDS = 0, 4_102_444_800
+
+
+def shortened(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters with an ellipsis when it is longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def problem(message: Message, path: str = "") -> str | None:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2
+from services.ingestion.actions import ACTION_ROLES
 from services.ingestion.delivery import IN_FLIGHT_AT_RESTART
 from services.runtime.store import client
 from tests.clients import joined, post_events
@@ -23,8 +24,10 @@ BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawX"
 
 
 async def act(http: httpx.AsyncClient, stack: Stack, tenant: Tenant, **action: Any) -> str:
+    """Ask for an action with the least role that may (roles are a table: ACTION_ROLES)."""
+    role = ACTION_ROLES[action["type"]].name.lower()
     response = await http.post(
-        stack.http("ingestion") + "/v1/actions", json=action, headers=tenant.headers("operator")
+        stack.http("ingestion") + "/v1/actions", json=action, headers=tenant.headers(role)
     )
     assert response.status_code == 202, response.text
     return str(response.json()["action_id"])
@@ -290,3 +293,19 @@ async def test_no_secret_reaches_a_log_line(stack: Stack) -> None:
     log = (stack.state_dir.parent / f"{stack.state_dir.name}.log").read_text(errors="replace")
     assert BOT_TOKEN not in log and BOT_TOKEN.split(":")[1] not in log
     assert "s3cr3t-token" not in log
+
+
+async def test_a_platforms_error_answer_is_stored_shortened(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient, telegram: FakeTelegram
+) -> None:
+    """A tenant can point the adapter at a server of its choosing: what it answers must not
+    become a way to read that server through the timeline."""
+    chat = _chat()
+    telegram.answer(chat, (400, {"ok": False, "error_code": 400, "description": "x" * 10_000}))
+    sent = await act(
+        http, stack, tenant, type="send_text", platform="telegram", group_id=chat, text="你好"
+    )
+    items = await eventually(lambda: timeline(http, stack, tenant, chat), _finished(sent))
+    entry = _action(items, sent)
+    assert entry is not None and entry["status"] == "failed"
+    assert entry["reason"].startswith("telegram 400: xxx") and len(entry["reason"]) <= 300

@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
-from services.ingestion.events import (
-    MAX_LINK_URL,
-    Rejected,
-    check_event,
-    parse_item,
-    to_event,
-)
+from services.ingestion.admission import MAX_LINK_URL, Rejected, admit, check_event
+from services.ingestion.events import parse_item, to_event
 from services.runtime.envelope import decode_event
 from services.runtime.wellformed import MAX_MEDIA_URL
 
 NOW = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
+AHEAD = timedelta(minutes=10)
 BASE = {"event_id": "e-1", "group_id": "g-1"}
 DATA_URL = "data:image/png;base64,"
 LINK = "https://media.example.com/p/"
 
 
 def _event(item: dict[str, Any]) -> events_pb2.Event:
-    return to_event(parse_item(item), tenant_id="t-1", received_at=NOW)
+    """An item of `POST /v1/events` as the intake publishes it, or Rejected."""
+    event = to_event(parse_item(item), tenant_id="t-1", received_at=NOW)
+    admit(event, max_ahead=AHEAD)
+    return event
+
+
+def _checked(event: events_pb2.Event) -> None:
+    """An event of gRPC's `Publish` as the intake admits it, or Rejected."""
+    check_event(event, tenant_id="t-1", received_at=NOW)
+    admit(event, max_ahead=AHEAD)
 
 
 ACCEPTED = [
@@ -113,6 +118,10 @@ ACCEPTED = [
         },
         lambda e: e.occurred_at.ToDatetime(UTC) == NOW and e.platform == common_pb2.PLATFORM_WECOM,
     ),
+    (  # a sender's clock a little ahead is tolerated
+        {**BASE, "type": "group_dismissed", "occurred_at": "2026-11-22T00:09:59+00:00"},
+        lambda e: e.occurred_at.ToDatetime(UTC) > NOW,
+    ),
 ]
 
 
@@ -194,6 +203,14 @@ REJECTED = [
     ),
     ({**BASE, "event_id": "x" * 201, "type": "group_dismissed"}, "event_id: "),
     (
+        {**BASE, "type": "group_dismissed", "occurred_at": "2026-11-22T00:10:01+00:00"},
+        "occurred_at: more than 600 s after the time it was received",
+    ),
+    (
+        {**BASE, "type": "group_dismissed", "occurred_at": "2099-01-01T00:00:00+00:00"},
+        "occurred_at: more than 600 s after",
+    ),
+    (
         {
             **BASE,
             "type": "message_posted",
@@ -274,6 +291,8 @@ def _tagged(tag: str) -> Any:
         ),
         (lambda e: setattr(e.message_posted.member, "id", "u 1"), "message_posted.member.id: "),
         (_tagged("spring:vip"), "group_updated.group.tags: "),
+        (lambda e: setattr(e.occurred_at, "seconds", 4_000_000_000), "occurred_at: more than"),
+        (lambda e: setattr(e, "event_id", "e" * 201), "event_id: 1 to 200"),
     ],
 )
 def test_protobuf_events_that_would_break_a_consumer_are_refused(spoil: Any, error: str) -> None:
@@ -282,7 +301,7 @@ def test_protobuf_events_that_would_break_a_consumer_are_refused(spoil: Any, err
     event.occurred_at.FromDatetime(NOW)
     spoil(event)
     with pytest.raises(Rejected) as refused:
-        check_event(event, tenant_id="t-1", received_at=NOW)
+        _checked(event)
     assert str(refused.value).startswith(error)
 
 
@@ -303,7 +322,7 @@ def test_media_urls_up_to_their_cap_pass_ingestion_and_every_consumer() -> None:
     for url in (longest_link, largest_picture):
         event = _event(_picture(url))
         assert decode_event(event.SerializeToString()).message_posted.message.media_url == url
-        check_event(event, tenant_id="t-1", received_at=NOW)
+        _checked(event)
         assert event.ByteSize() < 1024 * 1024, "fits in a Kafka message"
     multibyte = DATA_URL + "图" * ((MAX_MEDIA_URL - len(DATA_URL)) // 3 + 1)
     with pytest.raises(Rejected, match=r"^message\.media_url: too long"):

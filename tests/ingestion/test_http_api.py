@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from services.ingestion.events import MAX_LINK_URL
+from services.ingestion.admission import MAX_LINK_URL
 from services.runtime.store import client
 from services.runtime.wellformed import MAX_MEDIA_URL
 from tests.clients import count, group_day, message, post_events
@@ -211,3 +212,25 @@ async def test_openapi_documents_the_event_format(stack: Stack, http: httpx.Asyn
     document = (await http.get(stack.http("ingestion") + "/openapi.json")).json()
     assert "/v1/events" in document["paths"]
     assert "MessagePostedIn" in document["components"]["schemas"]
+
+
+async def test_refused_items_use_up_no_rate_limit_tokens(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    """The stack allows a burst of 1,000 events: 1,500 refused items, then 500 good ones."""
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    ahead = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    refused = [
+        [message(group, occurred_at=ahead) for _ in range(500)],  # refused by the intake
+        [message(group, member={"id": "u 1"}) for _ in range(500)],  # by the JSON format
+        [message(group, occurred_at=ahead) for _ in range(500)],
+    ]
+    for items in refused:
+        response = await post_events(http, stack, tenant, items)
+        assert response.status_code == 202, response.text
+        assert {r["status"] for r in response.json()["results"]} == {"rejected"}
+    [first] = response.json()["results"][:1]
+    assert first["error"].startswith("occurred_at: more than 600 s after")
+    good = await post_events(http, stack, tenant, [message(group) for _ in range(500)])
+    assert good.status_code == 202
+    assert {r["status"] for r in good.json()["results"]} == {"accepted"}

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.clients import dead_lettered
 from tests.conftest import Stack, Tenant
 from tests.ingestion.test_delivery import BOT_TOKEN, timeline
-from tests.waiting import eventually
+from tests.waiting import eventually, stays
 
 DATA = Path(__file__).parent.parent / "data"
 SECRET = "s3cr3t-token"
@@ -173,3 +175,52 @@ async def test_webhooks_for_tenants_that_cannot_exist_cost_nothing(
     await strangers(3000)
     grown = stack.memory_kib("ingestion") - before
     assert grown < 5_000, f"ingestion grew by {grown} KiB"
+
+
+async def test_updates_no_consumer_could_take_are_refused_not_published(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    """Each of these was accepted and then dead-lettered by every consumer."""
+    await _configure_telegram(http, stack, tenant)
+    chat = -(10**12) - uuid.uuid4().int % 10**9
+    url = stack.http("ingestion") + f"/v1/webhooks/telegram/{tenant.id}"
+    base = _update("message_text_entities.json", chat)
+
+    def update(message_id: int, **message: Any) -> dict[str, Any]:
+        return {**base, "message": {**base["message"], "message_id": message_id, **message}}
+
+    mentions = "@ab " * 1001
+    spoiled = {
+        "occurred_at: more than 600 s after": update(1, date=int(time.time()) + 86_400),
+        "message_posted.message.text: at most 20000 characters": update(
+            2, text="x" * 25_000, entities=[]
+        ),
+        "message_posted.member.name: at most 20000 characters": update(
+            3, **{"from": {**base["message"]["from"], "first_name": "A" * 30_000}}
+        ),
+        "message_posted.message.mentions: at most 1000 entries": update(
+            4,
+            text=mentions,
+            entities=[{"offset": 4 * i, "length": 3, "type": "mention"} for i in range(1001)],
+        ),
+    }
+    before = await dead_lettered(http, stack)
+    for error, spoilt in spoiled.items():
+        answer = await http.post(
+            url, json=spoilt, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        )
+        # 200, or Telegram would send it again and again.
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["accepted"] == 0
+        [said] = answer.json()["rejected"]
+        assert said.startswith(error), said
+    fine = await http.post(url, json=update(5), headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    assert fine.json() == {"accepted": 1, "duplicates": 0}
+
+    async def events() -> list[dict[str, Any]]:
+        return [i for i in await timeline(http, stack, tenant, str(chat)) if i["kind"] == "event"]
+
+    [only] = await eventually(events, lambda i: len(i) >= 1)
+    assert only["event_id"] == f"tg:{chat}:5"
+    await stays(events, [only])
+    assert await dead_lettered(http, stack) == before

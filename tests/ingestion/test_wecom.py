@@ -5,6 +5,7 @@ stand-in of the WeCom server API."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 
 from services.gen.shequn.v1 import events_pb2
 from services.ingestion.wecom_callbacks import Callback, archive_events, group_change_events
+from tests.clients import count, dead_lettered
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.fakes import FakeWecom, serve_fake
 from tests.ingestion.test_delivery import _action, _finished, act, timeline
@@ -99,7 +101,8 @@ def test_archive_records() -> None:
     events, errors = archive_events(
         [group_text, recall, {"action": "send", "roomid": "r"}, 7], tenant_id="t", received_at=NOW
     )
-    [event] = events
+    [(index, event)] = events
+    assert index == 0
     assert event.event_id == "wecom-archive:2500536226619379798_1576034482"
     assert event.group_id == "wrjc7bDwYAOAhf9quEwRRxyyoMm0QAAA"
     assert event.message_posted.message.text == "@nick 货到了吗？"
@@ -257,3 +260,54 @@ async def test_no_wecom_secret_reaches_a_log_line(stack: Stack) -> None:
     log = (stack.state_dir.parent / f"{stack.state_dir.name}.log").read_text(errors="replace")
     for secret in ("app-secret-1234", AES_KEY, "access_token=token-"):
         assert secret not in log
+
+
+async def test_archive_records_every_consumer_can_take(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    """200 records with 20,001-character texts were accepted and then dead-lettered by every
+    consumer (which crash-looped on the limit): now a text longer than an event carries is
+    shortened, a long msgid becomes a digest, and what the intake refuses is said per record."""
+    room = f"wr{uuid.uuid4().hex}"
+    base = json.loads((DATA / "archive_group_text.json").read_text())
+
+    def record(text: str, msgid: str | None = None) -> dict[str, Any]:
+        return {
+            **base, "roomid": room, "msgid": msgid or f"m-{uuid.uuid4().hex}",
+            "text": {"content": text}, "msgtime": int(time.time() * 1000),
+        }  # fmt: skip
+
+    long = [record("好" + "x" * 20_000) for _ in range(200)]
+    odd_id = record("货到了", "m" * 300)
+    future = {**record("来自未来"), "msgtime": int(time.time() * 1000) + 86_400_000}
+    before = await dead_lettered(http, stack)
+    answer = await http.post(
+        stack.http("ingestion") + f"/v1/webhooks/wecom/{tenant.id}/archive",
+        json={"records": [*long, odd_id, future]},
+        headers=tenant.headers("operator"),
+    )
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert (body["accepted"], body["duplicates"], body["ignored"]) == (201, 0, 0)
+    assert body["rejected"] == [
+        "records.201.occurred_at: more than 600 s after the time it was received; check the"
+        " sender's clock"
+    ]
+    await eventually(lambda: count(http, stack, tenant, room, "messages"), lambda n: n == 201)
+
+    async def recorded() -> list[dict[str, Any]]:
+        found, after = [], None
+        while True:  # (moderation's answers to the flood are in the same timeline)
+            page = await http.get(
+                stack.http("ingestion") + f"/v1/groups/{room}/timeline",
+                params={"limit": 500, **({"after": after} if after else {})},
+                headers=tenant.headers("viewer"),
+            )
+            found += [i for i in page.json()["items"] if i["kind"] == "event"]
+            if not (after := page.json()["next"]):
+                return found
+
+    events = await eventually(recorded, lambda e: len(e) >= 201)
+    assert len(events) == 201 and {len(i["text"]) for i in events} == {20_000, 3}
+    assert max(len(i["event_id"]) for i in events) <= 200
+    assert await dead_lettered(http, stack) == before

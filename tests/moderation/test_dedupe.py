@@ -186,7 +186,9 @@ async def test_dedupe_a_series_dry_run_then_apply(
     await eventually(dry_run, lambda p: p["counts"]["removals"] == 3)
 
     url = moderation + f"/v1/dedupe/plans/{plan_id}"
-    applied = await http.post(url + "/apply", headers=tenant.headers("operator"))
+    refused = await http.post(url + "/apply", headers=tenant.headers("operator"))
+    assert refused.status_code == 403, "removing members is an admin's power"
+    applied = await http.post(url + "/apply", headers=tenant.headers("admin"))
     assert applied.status_code == 200, applied.text
     outcome = applied.json()["outcome"]
     assert _pairs(outcome["kicks"]) == {("u-1", b), ("u-1", c), ("u-2", c)}
@@ -221,7 +223,7 @@ async def test_dedupe_a_series_dry_run_then_apply(
     listed = await http.get(moderation + "/v1/blacklist", headers=tenant.headers("viewer"))
     assert listed.json()["members"] == []
 
-    again = await http.post(url + "/apply", headers=tenant.headers("operator"))
+    again = await http.post(url + "/apply", headers=tenant.headers("admin"))
     assert again.status_code == 409 and "was applied" in again.json()["error"]
     shown = (await http.get(url, headers=tenant.headers("viewer"))).json()
     assert shown["status"] == "applied" and shown["outcome"] == outcome

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from services.gen.shequn.v1 import actions_pb2
+from services.runtime.wellformed import shortened
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,7 @@ REASON_CHARACTERS = 300
 
 
 def failed(reason: str, *, transient: bool = False, retry_after: float | None = None) -> Outcome:
-    return Outcome("failed", shortened(reason), transient, retry_after)
-
-
-def shortened(text: str, limit: int = REASON_CHARACTERS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return Outcome("failed", shortened(reason, REASON_CHARACTERS), transient, retry_after)
 
 
 def unsupported(reason: str) -> Outcome:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.ingestion.adapters import DELIVERED, Outcome, failed
-from services.runtime.envelope import new_event
+from services.runtime.envelope import natural_id, new_event
 from services.runtime.projections import (
     directory_changes,
     group_doc_id,
@@ -121,7 +121,7 @@ class SimAdapter:
         delivery sends the same event, which ingestion's dedupe absorbs."""
         now = _now()
         event = new_event(
-            f"sim:{action.action_id}", action.tenant_id, action.group_id,
+            natural_id("sim", action.action_id), action.tenant_id, action.group_id,
             common_pb2.PLATFORM_SIM, now, now,
         )  # fmt: skip
         getattr(event, kind).SetInParent()

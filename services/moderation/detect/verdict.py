@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.moderation.detect.content import Answer, Finding
+from services.runtime.wellformed import shortened
+
+FINDINGS_SHOWN = 5  # per check, in the audit record
+EVIDENCE_SHOWN = 200  # characters of each finding's evidence there
 
 # When a message breaks several rules, the warning names the first of these.
 PRIORITY = ("banned_keyword", "abuse", "url", "qr_code", "wechat_id", "phone", "qq",
@@ -28,7 +32,9 @@ class Verdict:
         return next((found[c] for c in PRIORITY if c in found), None)
 
     def explain(self) -> list[dict[str, object]]:
-        """Every check's answer, for the audit record."""
+        """Every check's answer, for the audit record. Bounded: a message with a thousand links
+        explains itself with the first few and how many more there were, and each evidence is
+        shortened, so that the decision fits what its consumers take."""
         return [
             {
                 "check": a.check,
@@ -36,12 +42,17 @@ class Verdict:
                 "findings": [
                     {
                         "rule": f.rule,
-                        "evidence": f.evidence,
+                        "evidence": shortened(f.evidence, EVIDENCE_SHOWN),
                         "span": list(f.span) if f.span else None,
-                        "detail": f.detail,
+                        "detail": shortened(f.detail, EVIDENCE_SHOWN),
                     }
-                    for f in a.findings
+                    for f in a.findings[:FINDINGS_SHOWN]
                 ],
+                **(
+                    {"more": len(a.findings) - FINDINGS_SHOWN}
+                    if len(a.findings) > FINDINGS_SHOWN
+                    else {}
+                ),
             }
             for a in self.answers
         ]
