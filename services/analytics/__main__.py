@@ -17,7 +17,9 @@ Decision = decisions_pb2.Decision
 
 
 def _decode_decision(raw: bytes) -> Decision:
-    return decode_checked(Decision, raw, ("decision_id", "tenant_id", "group_id"))
+    # A decision about a member of the whole tenant (a blacklist entry added by hand, an
+    # unban) has no group.
+    return decode_checked(Decision, raw, ("decision_id", "tenant_id"))
 
 
 def build(rt: Runtime) -> ServiceParts:

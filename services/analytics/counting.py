@@ -54,7 +54,7 @@ class Contribution:
 
 
 # Decisions that are not a member breaking a group rule.
-NOT_VIOLATIONS = frozenset({"unban", "dedupe"})
+NOT_VIOLATIONS = frozenset({"unban", "dedupe", "manual"})
 
 
 def _contribution(
@@ -73,7 +73,7 @@ def _contribution(
 
 def violation(decision: decisions_pb2.Decision, tz: ZoneInfo) -> Contribution | None:
     """A moderation decision's share: one violation on the day of the event judged."""
-    if decision.rule in NOT_VIOLATIONS:
+    if decision.rule in NOT_VIOLATIONS or not decision.group_id:
         return None
     when = decision.event_occurred_at if decision.HasField("event_occurred_at") else None
     day = (when or decision.decided_at).ToDatetime(tz).date()

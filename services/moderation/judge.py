@@ -13,12 +13,14 @@ from datetime import datetime
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2, decisions_pb2, events_pb2
 from services.moderation.detect.behaviour import FloodWatch, cross_group, probation
-from services.moderation.detect.content import ContentChecks, Finding, Message
+from services.moderation.detect.content import AD_CHECKS, ContentChecks, Finding, Message
 from services.moderation.detect.ruleset import Ruleset
 from services.moderation.detect.verdict import Verdict
 from services.runtime.wellformed import shortened
 
 Penalty = decisions_pb2.Decision.Penalty
+# What owners and admins may post by default (Ruleset.content_exempt_roles); abuse is never theirs.
+CONTENT_EXEMPTIONS = AD_CHECKS | {"banned_keyword"}
 EVIDENCE_KEPT = 1000  # characters of what broke the rule, in the decision (a message may be long)
 NAME_SHOWN = 64  # characters of a member's name in a notice (Telegram's own limit)
 
@@ -107,13 +109,16 @@ def verdict_of(
     )
     answers = checks.check(message)
     skipped: tuple[str, ...] = ()
+    if member.role in ruleset.content_exempt_roles:
+        skipped = tuple(a.check for a in answers if a.check in CONTENT_EXEMPTIONS)
+        answers = [a for a in answers if a.check not in CONTENT_EXEMPTIONS]
     group = f"{event.tenant_id}:{event.group_id}"
     flooded = flood.observe(
         group, posted.member.id, event.event_id, at, posted.message.text, ruleset.flood
     )
     if exempt(ruleset, member):
         # An admin's announcement is the same text in every group by design (群发).
-        skipped = ("flood", "probation", "cross_group")
+        skipped += ("flood", "probation", "cross_group")
     else:
         answers += [
             flooded,

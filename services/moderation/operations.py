@@ -29,6 +29,7 @@ from services.moderation.dedupe import (
     recheck,
     rulings,
 )
+from services.moderation.judge import Ruling
 from services.moderation.pipeline import (
     BLACKLIST,
     DECISIONS,
@@ -50,6 +51,7 @@ PLAN_VALID = timedelta(hours=24)
 PLAN_KEPT = timedelta(days=7)  # after it expires: what was applied stays readable
 APPLY_LEASE = timedelta(minutes=1)  # an apply claimed longer ago than this was interrupted
 UNBANNED = "{name} 已从黑名单移除，可以重新入群。"
+MANUAL = "manual"  # the rule of a blacklist entry added by hand
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
 # NX-27017 uses single-field indexes for equality only (not for `$in`, not compound ones), and
@@ -169,28 +171,44 @@ class Operations:
         ]
 
     async def add_to_blacklist(self, tenant_id: str, member_id: str, reason: str) -> Document:
-        """Blacklist a member by hand."""
+        """Blacklist a member by hand: a decision like any other (the audit log, the blacklist,
+        shequn.decisions.v1, so every service's projection learns it), tenant-wide (no group).
+        Asked again while the entry stands, the same decision is published again."""
         _key_part("member_id", member_id)
-        entry = {
-            "active": True,
-            "rule": "manual",
-            "reason": reason or "added by an admin",
-            "since": stamp(datetime.now(UTC)),
-        }
-        await self.store[BLACKLIST].update_one(
-            {"_id": f"{tenant_id}:{member_id}"},
-            {"$set": entry, "$setOnInsert": {"tenant_id": tenant_id, "member_id": member_id}},
-            upsert=True,
-        )
-        return {"member_id": member_id, **entry}
+        reason = (reason or "added by an admin")[:500]
+        entry = await self.store[BLACKLIST].find_one({"_id": f"{tenant_id}:{member_id}"}) or {}
+        standing = entry.get("active") and entry.get("rule") == MANUAL
+        at = datetime.fromtimestamp(entry["since"] / 1e6, UTC) if standing else datetime.now(UTC)
+        decision = decisions_pb2.Decision(
+            decision_id=entry["decision_id"] if standing else f"manual:{member_id}:{stamp(at)}",
+            tenant_id=tenant_id, member_id=member_id, rule=MANUAL, check=MANUAL,
+            evidence=reason, span_start=-1, span_end=-1,
+            penalty=decisions_pb2.Decision.PENALTY_NONE, blacklisted=True,
+        )  # fmt: skip
+        decision.decided_at.FromDatetime(at)
+        await self.moderation.publish([Ruling(decision)])
+        return {
+            "member_id": member_id, "active": True, "rule": MANUAL, "reason": reason,
+            "since": stamp(at), "decision_id": decision.decision_id,
+        }  # fmt: skip
 
     async def unban(self, tenant_id: str, member_id: str) -> Document:
-        """The member may join again; the groups the member was removed from are told."""
+        """The member may join again; the groups the member was removed from are told. One
+        conditional update ends the ban; the unban's ids follow from the ban it ends, so a
+        retried request (or one that stopped half-way) tells the same groups the same thing
+        again, which delivery does not repeat, and answers the same."""
+        _key_part("member_id", member_id)
         doc_id = f"{tenant_id}:{member_id}"
-        entry = await self.store[BLACKLIST].find_one({"_id": doc_id, "active": True})
-        if entry is None:
-            raise NotFound(f"{member_id} is not blacklisted")
-        await self.store[BLACKLIST].update_one({"_id": doc_id}, {"$set": {"active": False}})
+        now = datetime.now(UTC)
+        entry = await self.store[BLACKLIST].find_one_and_update(
+            {"_id": doc_id, "active": True}, {"$set": {"active": False, "unbanned_at": stamp(now)}}
+        )
+        if entry is None:  # not banned, or unbanned already: a retry is answered again
+            entry = await self.store[BLACKLIST].find_one({"_id": doc_id})
+            if entry is None or entry.get("active") or "unbanned_at" not in entry:
+                raise NotFound(f"{member_id} is not blacklisted")
+            now = datetime.fromtimestamp(entry["unbanned_at"] / 1e6, UTC)
+        unban_id = f"unban:{member_id}:{entry.get('since', 0)}"
         # Groups the member was kicked from for a violation; a dedupe removal was none.
         kicked_in = await self.store[DECISIONS].distinct(
             "group_id",
@@ -201,7 +219,6 @@ class Operations:
                 "rule": {"$ne": RULE},
             },
         )
-        now = datetime.now(UTC)
         told = sorted(set(kicked_in) | ({entry["group_id"]} if entry.get("group_id") else set()))
         platforms = {
             d["group_id"]: d.get("platform", "PLATFORM_SIM")
@@ -209,26 +226,23 @@ class Operations:
                 {"_id": {"$in": [group_doc_id(tenant_id, g) for g in told]}}
             )
         }
-        out = []
+        decision = decisions_pb2.Decision(
+            decision_id=unban_id, tenant_id=tenant_id, member_id=member_id, rule="unban",
+            penalty=decisions_pb2.Decision.PENALTY_NONE, blacklisted=False,
+        )  # fmt: skip
+        decision.decided_at.FromDatetime(now)
+        out = [outgoing(self.settings.topic_decisions, group_key(tenant_id, ""), decision)]
         for group_id in told:
-            decision = decisions_pb2.Decision(
-                decision_id=f"unban:{member_id}:{stamp(now)}", tenant_id=tenant_id,
-                group_id=group_id, member_id=member_id, rule="unban",
-                penalty=decisions_pb2.Decision.PENALTY_NONE, blacklisted=False,
-            )  # fmt: skip
-            decision.decided_at.FromDatetime(now)
             notice = actions_pb2.Action(
-                action_id=f"moderation:unban:{member_id}:{group_id}:{stamp(now)}",
+                action_id=f"moderation:{unban_id}:{group_id}",
                 tenant_id=tenant_id, group_id=group_id, source_service="moderation",
                 platform=common_pb2.Platform.Value(platforms.get(group_id, "PLATFORM_SIM")),
             )  # fmt: skip
             notice.created_at.FromDatetime(now)
             notice.send_text.text = UNBANNED.format(name=member_id)
-            key = group_key(tenant_id, group_id)
-            out += [
-                outgoing(self.settings.topic_actions, key, notice),
-                outgoing(self.settings.topic_decisions, key, decision),
-            ]
+            out.append(
+                outgoing(self.settings.topic_actions, group_key(tenant_id, group_id), notice)
+            )
         await self.producer.send_many(out)
         return {"member_id": member_id, "unbanned": True, "groups_told": len(told)}
 

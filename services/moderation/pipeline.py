@@ -193,7 +193,7 @@ class Moderation:
         rules: dict[tuple[str, str], tuple[Ruleset, ContentChecks]],
         members: dict[str, Document],
         group_docs: dict[str, Document],
-        crossings: dict[str, int],
+        crossings: dict[tuple[str, str], int],
         qr_codes: dict[str, tuple[str, ...]],
         now: datetime,
     ) -> list[_Case]:
@@ -220,7 +220,7 @@ class Moderation:
                     checks,
                     member,
                     self.flood,
-                    crossings.get(event.event_id, 0),
+                    crossings.get((event.tenant_id, event.event_id), 0),
                     occurred_at(event),
                     qr_codes.get(event.message_posted.message.media_url, ()),
                 )
@@ -330,7 +330,7 @@ class Moderation:
         self,
         events: list[events_pb2.Event],
         rules: dict[tuple[str, str], tuple[Ruleset, ContentChecks]],
-    ) -> tuple[dict[str, int], set[str]]:
+    ) -> tuple[dict[tuple[str, str], int], set[str]]:
         """For each message whose normalized text is long enough: in how many groups of the
         tenant its member posted it within the window, counting what MongoDB holds (shared by
         every replica) and this batch; and which texts MongoDB has a record of. The batch's
@@ -347,7 +347,10 @@ class Moderation:
                 ruleset = rules[(event.tenant_id, event.group_id)][0]
                 window = ruleset.cross_group.window_seconds * 1_000_000
                 at = stamp(occurred_at(event))
-                counts[event.event_id] = len({g for g, t in seen if at - window <= t <= at})
+                # By tenant and event: two tenants may use the same event ids.
+                counts[(event.tenant_id, event.event_id)] = len(
+                    {g for g, t in seen if at - window <= t <= at}
+                )
         return counts, set(stored)
 
     async def _remember_posts(self, events: list[events_pb2.Event], recorded: set[str]) -> None:
@@ -418,6 +421,7 @@ class Moderation:
                                 "rule": d.rule,
                                 "group_id": d.group_id,
                                 "since": stamp(d.decided_at.ToDatetime(UTC)),
+                                "reason": d.evidence,
                             },
                             "$setOnInsert": {"tenant_id": d.tenant_id, "member_id": d.member_id},
                         },
@@ -491,10 +495,14 @@ def _rule(
     batch itself adds. Returns the rulings and the violations to remember, by member."""
     rulings: list[Ruling] = []
     new_violations: defaultdict[str, dict[str, datetime]] = defaultdict(dict)
+    removed: set[tuple[str, str]] = set()  # (group, person) this batch kicks
     for case in cases:
         event, ruling = case.event, case.ruling
-        # A blacklisted member is being removed already: no further warnings or kicks.
-        if case.verdict is not None and case.person and case.person not in blacklisted:
+        # A blacklisted member is judged like anyone (the kick may have failed: WeCom cannot
+        # kick; or the group has the blacklist off): only one this batch is removing already
+        # is not warned or kicked again for the rest of it.
+        being_removed = (event.group_id, case.person) in removed
+        if case.verdict is not None and case.person and not being_removed:
             at = occurred_at(event)
             since = at - timedelta(days=case.ruleset.penalties.window_days)
             # Keyed by event: a redelivered batch finds its own violations already stored.
@@ -511,8 +519,11 @@ def _rule(
             ruling = rule_join(event, case.ruleset, case.person in blacklisted, case.inviter, now)
         if ruling is not None:
             rulings.append(ruling)
+            person = f"{event.tenant_id}:{ruling.decision.member_id}"
             if ruling.decision.blacklisted:
-                blacklisted.add(f"{event.tenant_id}:{ruling.decision.member_id}")
+                blacklisted.add(person)
+            if any(a.WhichOneof("kind") == "kick_member" for a in ruling.actions):
+                removed.add((event.group_id, person))
     return rulings, new_violations
 
 

@@ -8,7 +8,7 @@ import grpc
 import httpx
 
 from services.gen.shequn.v1 import common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
-from tests.clients import count, group_day, joined, message, post_events
+from tests.clients import count, dead_lettered, group_day, joined, message, post_events
 from tests.conftest import Stack, Tenant
 from tests.kafka import event_id_of, produce, read_topic
 from tests.waiting import eventually, stays
@@ -141,3 +141,25 @@ async def test_moderation_decisions_are_counted_as_violations_once(
     records = await read_topic(stack.kafka, "shequn.decisions.v1", 2, lambda m: m.key == key)
     await produce(stack.kafka, [(r.topic, r.key, r.value) for r in records])
     await stays(lambda: count(http, stack, tenant, group, "violations"), 2)
+
+
+async def test_violations_of_messages_with_a_thousand_links_are_all_counted(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    """60 such messages made decisions whose explanation was 101,711 characters, which
+    analytics dead-lettered: those violations were missing from the statistics."""
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    links = [f"https://spam{i}.example.cn/x" for i in range(1000)]
+    before = await dead_lettered(http, stack)
+    spam = [
+        message(
+            group, f"u-{i}", "看看这些", message={"id": f"m-{i}", "text": "看看", "urls": links}
+        )
+        for i in range(60)
+    ]
+    response = await post_events(http, stack, tenant, spam)
+    assert {r["status"] for r in response.json()["results"]} == {"accepted"}
+    await eventually(
+        lambda: count(http, stack, tenant, group, "violations"), lambda n: n == 60, within=60
+    )
+    assert await dead_lettered(http, stack) == before

@@ -326,7 +326,10 @@ async def test_blacklist_and_appeals_over_grpc(stack: Stack, tenant: Tenant) -> 
         assert (await stub.Unban(unban, metadata=owner)).member_id == "u-9"
         listed = await stub.ListBlacklist(moderation_pb2.ListBlacklistRequest(), metadata=viewer)
         assert list(listed.members) == []
-        code, _ = await refused(stub.Unban(unban, metadata=owner))
+        # A retry is answered again; a member never blacklisted is not found.
+        assert (await stub.Unban(unban, metadata=owner)).member_id == "u-9"
+        never = moderation_pb2.UnbanRequest(member_id="u-never")
+        code, _ = await refused(stub.Unban(never, metadata=owner))
         assert code == grpc.StatusCode.NOT_FOUND
 
         appeal = moderation_pb2.AppealDecisionRequest(decision_id="ev-x:ad", reason="误判")

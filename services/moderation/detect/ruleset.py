@@ -62,6 +62,11 @@ class Ruleset(_Part):
         description="exempt from flood, probation and cross-group (never from the blacklist)",
     )
     exempt_tags: list[str] = Field(default_factory=lambda: ["kol"])
+    content_exempt_roles: list[Role] = Field(
+        default_factory=lambda: list[Role](["owner", "admin"]),
+        description="exempt from the ad and banned-keyword rules: a shop owner posting today's "
+        "deal with a link is the point of the group; [] holds everyone to them",
+    )
 
 
 def merged(tenant: Ruleset, override: dict[str, Any] | None) -> Ruleset:
