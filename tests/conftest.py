@@ -28,6 +28,8 @@ STACK_ENV = {
     # Small enough for a test to reach the rate limit with three requests of 500 events.
     "SHEQUN_INGEST_RATE_PER_TENANT": "100",
     "SHEQUN_INGEST_BURST_PER_TENANT": "1000",
+    # A platform asking for a longer wait fails the action (tests ask for more, or less).
+    "SHEQUN_DELIVERY_MAX_RETRY_AFTER_SECONDS": "60",
     # The tests' stand-ins for platforms and picture hosts listen on 127.0.0.1.
     "SHEQUN_OUTBOUND_ALLOW_PRIVATE_HOSTS": "true",
 }

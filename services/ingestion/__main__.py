@@ -13,6 +13,7 @@ from services.ingestion.credentials import CredentialStore
 from services.ingestion.delivery import Delivery
 from services.ingestion.events import json_schemas
 from services.ingestion.intake import Intake, indexes
+from services.ingestion.pacing import PACING, SharedWindows
 from services.ingestion.ratelimit import TokenBuckets
 from services.runtime.consumer import Record
 from services.runtime.envelope import Event, events_consumer
@@ -28,7 +29,8 @@ def build(rt: Runtime) -> ServiceParts:
     credentials = CredentialStore(rt.store, settings.secrets_key)
     # Tenants choose where the platform adapters connect (api_base_url): public addresses only.
     http = outbound_client(allow_private=settings.outbound_allow_private_hosts)
-    wecom = WecomApi(credentials, http, settings)
+    shared = SharedWindows(rt.store[PACING])
+    wecom = WecomApi(credentials, http, settings, shared)
 
     async def sim_reports(events: list[Event]) -> object:
         # What the sim platform reports back is a platform's doing, not the tenant's sending.
@@ -40,7 +42,7 @@ def build(rt: Runtime) -> ServiceParts:
         settings,
         {
             common_pb2.PLATFORM_SIM: SimAdapter(rt.store, sim_reports),
-            common_pb2.PLATFORM_TELEGRAM: TelegramAdapter(credentials, http, settings),
+            common_pb2.PLATFORM_TELEGRAM: TelegramAdapter(credentials, http, settings, shared),
             common_pb2.PLATFORM_WECOM: WecomAdapter(wecom),
         },
     )
@@ -67,7 +69,7 @@ def build(rt: Runtime) -> ServiceParts:
             events_consumer("ingestion", settings, follow_events),
             delivery.consumer(settings),
         ],
-        on_stop=[http.aclose],
+        on_stop=[delivery.close, http.aclose],
     )
 
 

@@ -1,37 +1,41 @@
-"""Outbound delivery: the consumer of shequn.actions.v1.
+"""Outbound delivery: the consumer of shequn.actions.v1. It never waits inside a batch.
 
 Each action has a ledger document keyed by its id that moves `claimed` → `delivering` →
 `delivered | failed | unsupported`:
 - a batch reads the ledger once; finished actions are answered again from it (a redelivery
-  changes nothing), new ones are claimed with one insert;
-- just before the platform is called, the action is switched from `claimed` to `delivering`
-  by a conditional update, so that of two consumers only one ever calls the platform; right
-  after, its result is written;
-- groups are delivered in parallel, each group's actions in order; transient failures are
-  retried with backoff, or after the wait the platform asked for;
-- results go to the timeline and to shequn.action-results.v1 before the batch is committed.
+  changes nothing), new ones are claimed with one insert and a pending timeline entry, and
+  queued behind their group's (`dispatch.py`); the batch is then done, and its offsets are
+  committed up to the first action still waiting (`runtime/holds.py`);
+- each group's actions go out in order, when the platform's pacing allows (`adapter.wait`);
+  only then is the action switched from `claimed` to `delivering`, by a conditional update, so
+  that of two consumers only one ever calls the platform; right after, its result is written;
+- a transient failure is tried again after a backoff or the wait the platform asked for (at
+  most SHEQUN_DELIVERY_MAX_RETRY_AFTER_SECONDS; a platform asking for more fails the action),
+  as a due time, not a sleep; an action not sent within SHEQUN_DELIVERY_MAX_WAIT_SECONDS fails;
+- results go to the timeline and to shequn.action-results.v1, then the offset is released.
 
 An action found `delivering` was in flight when a gateway stopped. Whether the platform carried
 it out cannot be known, so it is reported `failed` and not tried again: nothing is ever
-delivered twice. A `claimed` action was never attempted and is simply delivered. The two
-single-document writes per action cost little next to the platform call they surround."""
+delivered twice. A `claimed` action was never attempted (or only failed without reaching the
+platform) and is simply delivered."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import defaultdict
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from aiokafka import TopicPartition
 from pymongo import UpdateOne
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2
 from services.ingestion.adapters import Adapter, Outcome, failed
+from services.ingestion.dispatch import Dispatcher, Waiting
 from services.ingestion.timeline import TIMELINE, action_entry, action_entry_id
 from services.runtime import metrics
 from services.runtime.bus import Producer, group_key, outgoing
-from services.runtime.consumer import ConsumerSpec, Record
+from services.runtime.consumer import ConsumerSpec, Holds, Record
 from services.runtime.envelope import decode_checked
 from services.runtime.logs import log_context
 from services.runtime.settings import Settings
@@ -73,6 +77,10 @@ class Delivery:
         self.results_topic = settings.topic_action_results
         self.attempts = settings.delivery_attempts
         self.backoff = settings.delivery_backoff_ms / 1000
+        self.longest_retry_after = settings.delivery_max_retry_after_seconds
+        self.longest_wait = settings.delivery_max_wait_seconds
+        self.holds = Holds(settings.delivery_max_waiting)
+        self.dispatcher = Dispatcher(self._step, _PARALLEL_GROUPS)
 
     def consumer(self, settings: Settings) -> ConsumerSpec[actions_pb2.Action]:
         return ConsumerSpec(
@@ -81,50 +89,58 @@ class Delivery:
             decode_action,
             self.handle,
             lambda a: {"tenant_id": a.tenant_id, "action_id": a.action_id},
+            revoked=self.dispatcher.drain,
+            holds=self.holds,
         )
 
     async def handle(self, records: Sequence[Record[actions_pb2.Action]]) -> None:
-        actions = list({_key(r.value): r.value for r in records}.values())
-        known = {
-            d["_id"]: d
-            async for d in self.ledger.find({"_id": {"$in": [_key(a) for a in actions]}})
-        }
+        first: dict[str, Record[actions_pb2.Action]] = {}
+        for r in records:
+            first.setdefault(_key(r.value), r)
+        known = {d["_id"]: d async for d in self.ledger.find({"_id": {"$in": list(first)}})}
         answered: list[Finished] = []  # finished before: the same result again
-        finished: list[Finished] = []  # finished now
-        to_deliver = []
-        for action in actions:
-            doc = known.get(_key(action))
+        interrupted: list[Finished] = []  # in flight when a gateway stopped
+        waiting: list[Waiting] = []
+        now = time.time()
+        for key, record in first.items():
+            action, doc = record.value, known.get(key)
             status = doc["status"] if doc else None
             if status is None or status == "claimed":
-                to_deliver.append(action)
+                claimed = doc["claimed_at"] / 1e6 if doc and doc.get("claimed_at") else now
+                tp = TopicPartition(record.topic, record.partition)
+                attempts = int(doc.get("attempts", 0)) if doc else 0
+                waiting.append(Waiting(key, action, tp, record.offset, claimed, attempts))
             elif status == "delivering":
-                finished.append((action, failed(IN_FLIGHT_AT_RESTART), 1))
+                interrupted.append((action, failed(IN_FLIGHT_AT_RESTART), 1))
             else:
                 outcome = Outcome(status, doc.get("reason", "") if doc else "")
                 answered.append((action, outcome, doc.get("attempts", 0) if doc else 0))
-        await self._claim([a for a in to_deliver if _key(a) not in known])
-        finished += await self._deliver_all(to_deliver)
+        await self._claim([w.action for w in waiting if w.key not in known], now)
+        if interrupted:
+            await self.ledger.update_many(
+                {"_id": {"$in": [_key(a) for a, _, _ in interrupted]}, "status": "delivering"},
+                {"$set": {"status": "failed", "reason": IN_FLIGHT_AT_RESTART, "attempts": 1}},
+            )
         # Entries of actions answered from the ledger are written again too: the batch that
         # finished them may have stopped before their timeline entry was.
         entries = {k: str(d["timeline_id"]) for k, d in known.items() if d.get("timeline_id")}
-        await self._record(finished, answered, entries)
-        await self.producer.send_many(
-            outgoing(self.results_topic, group_key(a.tenant_id, a.group_id), _result(a, o, n))
-            for a, o, n in answered + finished
-        )
+        await self._record(answered, entries, newly=False)
+        await self._record(interrupted, entries)
+        for w in waiting:
+            if self.dispatcher.add(w):
+                self.holds.hold(w.tp, w.offset)
 
-    async def _claim(self, actions: list[actions_pb2.Action]) -> None:
+    async def _claim(self, actions: list[actions_pb2.Action], now: float) -> None:
         """One insert marks the batch's new actions as claimed, with a pending timeline entry."""
         if not actions:
             return
-        now = stamp(datetime.now(UTC))
         docs = [
             {
                 "_id": _key(a),
                 "tenant_id": a.tenant_id,
                 "group_id": a.group_id,
                 "status": "claimed",
-                "claimed_at": now,
+                "claimed_at": int(now * 1e6),
                 "timeline_id": action_entry_id(a),
             }
             for a in actions
@@ -143,83 +159,92 @@ class Delivery:
             ordered=False,
         )
 
-    async def _deliver_all(self, actions: list[actions_pb2.Action]) -> list[Finished]:
-        by_group: dict[str, list[actions_pb2.Action]] = defaultdict(list)
-        for action in actions:
-            by_group[f"{action.tenant_id}:{action.group_id}"].append(action)
-        finished: list[Finished] = []
-        limit = asyncio.Semaphore(_PARALLEL_GROUPS)
+    async def _step(self, w: Waiting) -> float | None:
+        """Deliver a group's first action, or say how long it must wait."""
+        with log_context(tenant_id=w.action.tenant_id, action_id=w.action.action_id):
+            if w.outcome is None:
+                wait = await self._try(w)
+                if wait is not None:
+                    return wait
+            if w.outcome is not None:
+                await self._finish(w, w.outcome)
+            self.holds.release(w.tp, w.offset)
+            return None
 
-        async def group(queue: list[actions_pb2.Action]) -> None:
-            async with limit:
-                for action in queue:
-                    done = await self._deliver(action)
-                    if done is not None:
-                        finished.append(done)
-
-        # A failure in one group cancels the others, so no delivery goes on unrecorded while
-        # the batch is retried.
-        async with asyncio.TaskGroup() as groups:
-            for queue in by_group.values():
-                groups.create_task(group(queue))
-        return finished
-
-    async def _deliver(self, action: actions_pb2.Action) -> Finished | None:
-        """Deliver one action, or None when another consumer has started it."""
+    async def _try(self, w: Waiting) -> float | None:
+        """One platform call if it may go now; sets `w.outcome` when the action is finished
+        (None left there: another consumer has it). Returns the seconds to wait otherwise."""
+        waited = time.time() - w.claimed_at
+        adapter = self.adapters.get(w.action.platform)
+        if adapter is None:
+            await self._final(w, failed(f"no adapter for platform {w.action.platform}"))
+            return None
+        if waited > self.longest_wait:
+            await self._final(w, failed(f"not sent within {self.longest_wait:.0f} s"))
+            return None
+        if wait := await adapter.wait(w.action):
+            return min(wait, self.longest_wait)
         started = await self.ledger.update_one(
-            {"_id": _key(action), "status": "claimed"},
+            {"_id": w.key, "status": "claimed"},
             {"$set": {"status": "delivering", "started_at": stamp(datetime.now(UTC))}},
         )
         if started.modified_count == 0:
-            return None
-        with log_context(tenant_id=action.tenant_id, action_id=action.action_id):
-            outcome, attempts = await self._attempt(action)
+            return None  # another consumer started it
+        try:
+            outcome = await adapter.deliver(w.action)
+        except Exception as exc:
+            log.exception("adapter error")
+            outcome = failed(f"adapter error: {type(exc).__name__}", transient=True)
+        w.attempts += 1
+        retry = outcome.retry_after or self.backoff * 2 ** (w.attempts - 1)
+        again = outcome.status == "failed" and outcome.transient and w.attempts < self.attempts
+        if again and retry > self.longest_retry_after:
+            outcome = failed(
+                f"{outcome.reason}; asked to wait {retry:.0f} s, more than the"
+                f" {self.longest_retry_after:.0f} s allowed"
+            )
+        elif again:
+            # Nothing reached the platform (or it asked to be asked again): claimed once more.
+            await self.ledger.update_one(
+                {"_id": w.key, "status": "delivering"},
+                {"$set": {"status": "claimed", "attempts": w.attempts}},
+            )
+            return retry
+        if outcome.status != "delivered":
+            log.warning("action %s: %s", outcome.status, outcome.reason)
+        w.outcome = outcome
+        return None
+
+    async def _final(self, w: Waiting, outcome: Outcome) -> None:
+        """Finish an action that was never started on the platform."""
+        await self.ledger.update_one(
+            {"_id": w.key, "status": "claimed"}, {"$set": {"status": "delivering"}}
+        )
+        w.outcome = outcome
+
+    async def _finish(self, w: Waiting, outcome: Outcome) -> None:
         # Only the consumer that started the action finishes it; if another one has meanwhile
         # reported it in flight (this one lost the partition), that report stands.
-        finished = await self.ledger.update_one(
-            {"_id": _key(action), "status": "delivering"},
+        done = await self.ledger.update_one(
+            {"_id": w.key, "status": "delivering"},
             {
                 "$set": {
                     "status": outcome.status,
                     "reason": outcome.reason,
-                    "attempts": attempts,
+                    "attempts": w.attempts,
                     "finished_at": stamp(datetime.now(UTC)),
                 }
             },
         )
-        if finished.modified_count == 0:
-            return None
-        return action, outcome, attempts
-
-    async def _attempt(self, action: actions_pb2.Action) -> tuple[Outcome, int]:
-        adapter = self.adapters.get(action.platform)
-        if adapter is None:
-            return failed(f"no adapter for platform {action.platform}"), 0
-        for attempt in range(1, self.attempts + 1):
-            try:
-                outcome = await adapter.deliver(action)
-            except Exception as exc:
-                log.exception("adapter error")
-                outcome = failed(f"adapter error: {type(exc).__name__}", transient=True)
-            if outcome.status != "failed" or not outcome.transient or attempt == self.attempts:
-                if outcome.status != "delivered":
-                    log.warning("action %s: %s", outcome.status, outcome.reason)
-                return outcome, attempt
-            await asyncio.sleep(outcome.retry_after or self.backoff * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")
+        if done.modified_count:
+            await self._record([(w.action, outcome, w.attempts)], {})
 
     async def _record(
-        self, finished: list[Finished], answered: list[Finished], entries: dict[str, str]
+        self, finished: list[Finished], entries: dict[str, str], newly: bool = True
     ) -> None:
-        """Results into the timeline (and the ledger, for actions found in flight)."""
-        if not finished and not answered:
+        """Results into the timeline and onto the results topic (counted if `newly` finished)."""
+        if not finished:
             return
-        interrupted = [a for a, o, _ in finished if o.reason == IN_FLIGHT_AT_RESTART]
-        if interrupted:
-            await self.ledger.update_many(
-                {"_id": {"$in": [_key(a) for a in interrupted]}, "status": "delivering"},
-                {"$set": {"status": "failed", "reason": IN_FLIGHT_AT_RESTART, "attempts": 1}},
-            )
         await self.timeline.bulk_write(
             [
                 UpdateOne(
@@ -230,14 +255,21 @@ class Delivery:
                     },
                     upsert=True,
                 )
-                for a, o, n in finished + answered
+                for a, o, n in finished
             ],
             ordered=False,
         )
-        for action, outcome, _ in finished:
+        await self.producer.send_many(
+            outgoing(self.results_topic, group_key(a.tenant_id, a.group_id), _result(a, o, n))
+            for a, o, n in finished
+        )
+        for action, outcome, _ in finished if newly else ():
             metrics.ACTIONS_FINISHED.labels(
                 common_pb2.Platform.Name(action.platform), action.WhichOneof("kind"), outcome.status
             ).inc()
+
+    async def close(self) -> None:
+        await self.dispatcher.close()
 
 
 def _result(

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from aiokafka import TopicPartition
 from pymongo import ASCENDING, IndexModel, UpdateOne
 
 from services.gen.shequn.v1 import decisions_pb2, events_pb2
@@ -147,8 +148,9 @@ class Moderation:
         # batch changes them or the partitions go elsewhere.
         self.known: OrderedDict[tuple[str, str], Document | None] = OrderedDict()
 
-    def forget(self) -> None:
-        """The partitions went to another consumer, which will change what is known."""
+    def forget(self, _: Sequence[TopicPartition] = ()) -> None:
+        """The partitions went to another consumer, which will change what is known (what is
+        kept is not by partition: all of it goes)."""
         self.known.clear()
         self.flood = FloodWatch()
 

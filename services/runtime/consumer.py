@@ -1,77 +1,65 @@
-"""The one consume → process → commit loop of every service.
+"""The one consume → process → commit loop of every service, in the manner of Sentry's Arroyo:
 
-A batch goes through small steps, each doing one thing, in the manner of Sentry's Arroyo:
+    poll ─► decode ─► handle (retry, then split) ─► dead-letter ─► commit
 
-    poll ─► decode ─► handle (retry, then isolate) ─► dead-letter ─► commit
-
-Offsets travel with the records, and a batch is committed only after its handler has stored
-its effects and produced its outputs, so delivery is at-least-once and handlers are idempotent
-by event id. A message that cannot be decoded, or that fails on its own after the retries, goes
-to the consumer's dead-letter topic with the error in its headers and the partition moves on;
-when many fail in a row the consumer stops instead, because that is a bad deploy or an outage,
-not bad messages. A stop request finishes the batch in hand and commits it.
+Offsets travel with the records, and a partition is committed only up to what its handler has
+stored and produced (less what it still holds, `holds.py`), so delivery is at-least-once and
+handlers are idempotent by event id. What each step does, and the limits that stop the consumer
+instead of dead-lettering a topic, are in `strategies.py`. Backpressure is pause and resume of
+partitions: a batch that takes long (an outage being waited out) keeps the consumer in its group
+by polling with every partition paused, and a partition holding too many offsets is paused
+until they drain. A stop request finishes the batch in hand and commits it, unless the batch is
+waiting to be tried again: then it is left to be read again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import (
-    CommitFailedError,
-    IllegalStateError,
-    KafkaConnectionError,
-    KafkaTimeoutError,
-    RequestTimedOutError,
-)
-from pymongo.errors import ConnectionFailure
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from services.runtime import metrics
-from services.runtime.bus import Outgoing, Producer
-from services.runtime.logs import log_context
+from services.runtime.bus import Producer
+from services.runtime.holds import Holds
 from services.runtime.settings import Settings
+from services.runtime.strategies import (
+    DeadLetter,
+    DeadLetterLimit,
+    Failed,
+    Handle,
+    InvalidMessage,
+    Record,
+    Stopping,
+    TooManyDeadLetters,
+)
 
+__all__ = [
+    "BatchHandler",
+    "ConsumerLoop",
+    "ConsumerSpec",
+    "Holds",
+    "InvalidMessage",
+    "Record",
+    "Revoked",
+    "TooManyDeadLetters",
+]  # fmt: skip
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-
-# Errors that say the database or the broker is unreachable, not that a message is bad.
-INFRASTRUCTURE_ERRORS = (
-    ConnectionFailure,
-    KafkaConnectionError,
-    KafkaTimeoutError,
-    RequestTimedOutError,
-    OSError,
-)
-
-
-class InvalidMessage(Exception):
-    """Raised by a decoder or handler for a message that can never succeed: dead-letter it."""
-
-
-class TooManyDeadLetters(RuntimeError):
-    """Many messages in a row failed: stop rather than dead-letter a whole topic."""
-
-
-@dataclass(frozen=True)
-class Record(Generic[T]):
-    """A decoded message and where it came from."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    raw: bytes
-    value: T
-
-
 BatchHandler = Callable[[Sequence[Record[T]]], Awaitable[None]]
+Revoked = Callable[[Sequence[TopicPartition]], Awaitable[None] | None]
+
+
+def _nothing(_: Sequence[TopicPartition]) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -83,17 +71,13 @@ class ConsumerSpec(Generic[T]):
     decode: Callable[[bytes], T]
     handle: BatchHandler[T]
     describe: Callable[[T], dict[str, str]] = lambda _: {}  # log fields, e.g. event_id
-    # Called when partitions are taken away: memory state kept for them (flood windows,
-    # cached membership) may go stale while another consumer holds them.
-    revoked: Callable[[], None] = lambda: None
-
-
-@dataclass(frozen=True)
-class Failed:
-    raw: ConsumerRecord[bytes, bytes]
-    reason: str  # "invalid" or "failed"
-    error: str
-    fields: dict[str, str] = field(default_factory=dict)  # what the record was, for the log
+    # Called when partitions are taken away (a rebalance, or the consumer stopping), before
+    # their progress is committed: memory state kept for them (flood windows, cached
+    # membership, actions waiting to be delivered) must go, or be finished, first.
+    revoked: Revoked = _nothing
+    # Offsets the handler finishes after its batch (delivery); None: every batch is finished
+    # when its handler returns.
+    holds: Holds | None = None
 
 
 def _decode(
@@ -105,122 +89,11 @@ def _decode(
         try:
             value = spec.decode(m.value or b"")
         except Exception as exc:
-            failed.append(Failed(m, "invalid", f"decode: {exc!r}"))
+            reason = exc if isinstance(exc, InvalidMessage) else InvalidMessage(repr(exc))
+            failed.append(Failed(m, "invalid", f"decode: {reason}"))
             continue
         records.append(Record(m.topic, m.partition, m.offset, m.key, m.value or b"", value))
     return records, failed
-
-
-class _Handle(Generic[T]):
-    """Run the handler on the batch with bounded retries; if it keeps failing, run it on each
-    record alone so that one poison message does not hold back the rest.
-
-    An infrastructure error (the database or the broker unreachable) is not the data's fault:
-    the batch is tried again, with backoff, until the outage limit, and then the consumer
-    stops; such a failure never sends a message to the dead-letter topic."""
-
-    def __init__(self, spec: ConsumerSpec[T], settings: Settings) -> None:
-        self.spec = spec
-        self.attempts = settings.retry_attempts
-        self.backoff = settings.retry_backoff_ms / 1000
-        self.outage_limit = settings.outage_retry_seconds
-
-    async def __call__(self, records: list[Record[T]]) -> list[tuple[Record[T], str, str]]:
-        """Returns the records that could not be handled, with reason and error."""
-        if not records:
-            return []
-        error = await self._with_retries(records)
-        if error is None:
-            return []
-        if len(records) == 1:
-            return [(records[0], _reason(error), repr(error))]
-        log.warning(
-            "batch failed after retries; handling its records one by one",
-            extra={"fields": {"consumer": self.spec.name, "records": len(records)}},
-        )
-        poison: list[tuple[Record[T], str, str]] = []
-        for record in records:
-            single = await self._with_retries([record])
-            if single is not None:
-                poison.append((record, _reason(single), repr(single)))
-        return poison
-
-    async def _with_retries(self, records: list[Record[T]]) -> Exception | None:
-        name = self.spec.name
-        attempt, outage_since = 0, 0.0
-        while True:
-            started = time.perf_counter()
-            try:
-                await self.spec.handle(records)
-            except INFRASTRUCTURE_ERRORS as exc:
-                metrics.HANDLER_ERRORS.labels(name).inc()
-                outage_since = outage_since or time.monotonic()
-                if time.monotonic() - outage_since > self.outage_limit:
-                    raise
-                log.warning("infrastructure unavailable: %r; retrying", exc)
-                metrics.RETRIES.labels(name).inc()
-                await asyncio.sleep(min(self.backoff * 2**attempt + 0.1, 10.0))
-                continue
-            except Exception as exc:
-                metrics.HANDLER_ERRORS.labels(name).inc()
-                if not isinstance(exc, InvalidMessage):
-                    log.warning("handler failed: %r", exc, extra={"fields": {"consumer": name}})
-                attempt += 1
-                if attempt >= self.attempts or (
-                    isinstance(exc, InvalidMessage) and len(records) == 1
-                ):
-                    return exc
-                metrics.RETRIES.labels(name).inc()
-                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
-                continue
-            metrics.HANDLER_SECONDS.labels(name).observe(time.perf_counter() - started)
-            metrics.BATCH_SIZE.labels(name).observe(len(records))
-            return None
-
-
-def _reason(error: Exception) -> str:
-    return "invalid" if isinstance(error, InvalidMessage) else "failed"
-
-
-class _DeadLetter:
-    """Produce failed messages to the dead-letter topic, with the error and origin in headers."""
-
-    def __init__(self, consumer: str, topic: str, producer: Producer, limit: int) -> None:
-        self.consumer, self.topic, self.producer, self.limit = consumer, topic, producer, limit
-        self.in_a_row = 0
-
-    async def __call__(self, failed: list[Failed], handled_ok: int) -> None:
-        self.in_a_row = 0 if handled_ok else self.in_a_row
-        if not failed:
-            return
-        self.in_a_row += len(failed)
-        if self.in_a_row > self.limit:
-            raise TooManyDeadLetters(
-                f"{self.in_a_row} messages failed in a row (limit {self.limit}); last: "
-                f"{failed[-1].error}"
-            )
-        await self.producer.send_many(
-            Outgoing(
-                self.topic,
-                f.raw.key or b"",
-                f.raw.value or b"",
-                [
-                    ("dlq.error", f.error[:2000].encode()),
-                    ("dlq.reason", f.reason.encode()),
-                    ("dlq.consumer", self.consumer.encode()),
-                    ("dlq.origin", f"{f.raw.topic}:{f.raw.partition}:{f.raw.offset}".encode()),
-                ],
-            )
-            for f in failed
-        )
-        for f in failed:
-            metrics.DEAD_LETTERED.labels(self.consumer, f.reason).inc()
-            with log_context(**f.fields):
-                log.error(
-                    "dead-lettered a message: %s",
-                    f.error,
-                    extra={"fields": {"consumer": self.consumer, "offset": f.raw.offset}},
-                )
 
 
 class ConsumerLoop(Generic[T]):
@@ -228,19 +101,23 @@ class ConsumerLoop(Generic[T]):
         self.spec = spec
         self.settings = settings
         self.group = settings.consumer_group(spec.name)
-        self.handle = _Handle(spec, settings)
-        self.dead_letter = _DeadLetter(
-            spec.name, settings.dlq_topic(spec.name), producer, settings.dlq_max_consecutive
-        )
+        self.limit = DeadLetterLimit(settings)
+        self.handle = Handle(spec.name, spec.handle, settings, self.limit)
+        self.dead_letter = DeadLetter(spec.name, settings.dlq_topic(spec.name), producer)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=settings.batch_max_messages,
+            max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         )
+        # Poll this often while a batch is in hand, so the group never thinks it is gone.
+        self.keepalive = max(settings.kafka_max_poll_interval_ms / 3000, 0.2)
         self.started = False
+        self.consumed: dict[TopicPartition, int] = {}  # next offset after what was handled
         self.committed: dict[TopicPartition, int] = {}
+        self.held_back: set[TopicPartition] = set()  # paused for holding too many offsets
         self._lag_reported_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -258,18 +135,55 @@ class ConsumerLoop(Generic[T]):
                 )
                 batch = [m for messages in polled.values() for m in messages]
                 if batch:
-                    await self._process(batch)
+                    await self._while_polling(self._process(batch, stop))
+                await self.commit_progress()
+                self._backpressure()
                 await self._report_lag()
+        except Stopping:
+            log.info("stopped while a batch waited to be tried again; it will be read again")
         finally:
             self.started = False
+            assigned = list(self.consumer.assignment())
+            with contextlib.suppress(Exception):  # the consumer may be closing for a failure
+                await _call(self.spec.revoked, assigned)
+                await self.commit_progress(assigned)
             await self.consumer.stop()
             log.info("consumer stopped", extra={"fields": {"group": self.group}})
 
-    async def _process(self, batch: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def _while_polling(self, work: Awaitable[None]) -> None:
+        """Do the batch's work; if it takes long, poll meanwhile with every partition paused,
+        so the consumer stays in its group however long the batch takes (Kafka would otherwise
+        count it gone after max_poll_interval_ms and give its partitions away)."""
+        task = asyncio.ensure_future(work)
+        paused: set[TopicPartition] = set()
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.keepalive)
+                if done:
+                    task.result()
+                    return
+                fresh = self.consumer.assignment() - self.consumer.paused()
+                self.consumer.pause(*fresh)
+                paused |= fresh
+                # Nothing comes back from paused partitions; one assigned in between is put
+                # back where it was, for the next poll.
+                for tp, messages in (await self.consumer.getmany(timeout_ms=0)).items():
+                    self.consumer.seek(tp, messages[0].offset)
+        finally:
+            if not task.done():
+                task.cancel()
+            assigned = self.consumer.assignment()
+            self.consumer.resume(*((paused - self.held_back) & assigned))
+
+    async def _process(
+        self, batch: list[ConsumerRecord[bytes, bytes]], stop: asyncio.Event
+    ) -> None:
         for m in batch:
             metrics.CONSUMED.labels(self.spec.name, m.topic).inc()
         records, failed = _decode(self.spec, batch)
-        unhandled = await self.handle(records)
+        if failed:
+            self.limit.dead_lettered(len(failed), failed[-1].error)
+        unhandled = await self.handle(records, stop)
         raw = {(m.topic, m.partition, m.offset): m for m in batch}
         failed += [
             Failed(
@@ -277,16 +191,25 @@ class ConsumerLoop(Generic[T]):
             )
             for r, reason, error in unhandled
         ]
-        await self.dead_letter(failed, handled_ok=len(records) - len(unhandled))
-        await self._commit(batch)
-
-    async def _commit(self, batch: list[ConsumerRecord[bytes, bytes]]) -> None:
-        offsets: dict[TopicPartition, int] = {}
+        await self.dead_letter(failed)
         for m in batch:
             tp = TopicPartition(m.topic, m.partition)
-            offsets[tp] = max(offsets.get(tp, 0), m.offset + 1)
+            self.consumed[tp] = max(self.consumed.get(tp, 0), m.offset + 1)
+
+    async def commit_progress(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Commit each partition up to what is handled, less what the handler still holds."""
+        holds = self.spec.holds
+        offsets: dict[TopicPartition, int] = {}
         assigned = self.consumer.assignment()
-        offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        for tp in assigned if partitions is None else set(partitions) & assigned:
+            done = self.consumed.get(tp)
+            first_held = holds.first(tp) if holds else None
+            if done is not None and first_held is not None:
+                done = min(done, first_held)
+            if done is not None and done > self.committed.get(tp, -1):
+                offsets[tp] = done
+        if not offsets:
+            return
         try:
             await self.consumer.commit(offsets)
             self.committed.update(offsets)
@@ -295,10 +218,30 @@ class ConsumerLoop(Generic[T]):
             # and the handlers' idempotency makes that harmless.
             log.warning("commit refused after a rebalance: %s", exc)
 
+    def _backpressure(self) -> None:
+        holds = self.spec.holds
+        if holds is None:
+            return
+        assigned = self.consumer.assignment()
+        full = {tp for tp in assigned if holds.count(tp) >= holds.limit}
+        drained = {tp for tp in self.held_back if holds.count(tp) <= holds.limit // 2}
+        if full - self.held_back:
+            log.warning(
+                "pausing %d partitions: too many actions waiting", len(full - self.held_back)
+            )
+            self.consumer.pause(*(full - self.held_back))
+        self.consumer.resume(*(drained & assigned))
+        self.held_back = (self.held_back | full) - drained
+
     def forget(self, partitions: Iterable[TopicPartition]) -> None:
-        """Partitions moved to another consumer: their lag is no longer ours to report."""
+        """Partitions moved to another consumer: nothing of theirs is ours any more."""
+        partitions = list(partitions)
+        if self.spec.holds:
+            self.spec.holds.drop(partitions)
         for tp in partitions:
             self.committed.pop(tp, None)
+            self.consumed.pop(tp, None)
+            self.held_back.discard(tp)
             with contextlib.suppress(KeyError):
                 metrics.CONSUMER_LAG.remove(self.spec.name, tp.topic, str(tp.partition))
 
@@ -321,14 +264,19 @@ class ConsumerLoop(Generic[T]):
                 )
 
 
+async def _call(revoked: Revoked, partitions: Sequence[TopicPartition]) -> None:
+    if partitions and inspect.isawaitable(done := revoked(partitions)):
+        await done
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, loop: ConsumerLoop[Any]) -> None:
         self.loop = loop
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         revoked = list(revoked)
-        if revoked:
-            self.loop.spec.revoked()
+        await _call(self.loop.spec.revoked, revoked)
+        await self.loop.commit_progress(revoked)  # what finished meanwhile, before they go
         self.loop.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:

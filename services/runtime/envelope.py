@@ -11,7 +11,7 @@ from google.protobuf.message import DecodeError, Message
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
-from services.runtime.consumer import BatchHandler, ConsumerSpec, InvalidMessage, Record
+from services.runtime.consumer import BatchHandler, ConsumerSpec, InvalidMessage, Record, Revoked
 from services.runtime.settings import Settings
 from services.runtime.store import Document, LatestWins, write_latest
 from services.runtime.wellformed import MAX_ID, problem
@@ -71,7 +71,7 @@ def events_consumer(
     name: str,
     settings: Settings,
     handle: BatchHandler[Event],
-    revoked: Callable[[], None] = lambda: None,
+    revoked: Revoked = lambda _: None,
 ) -> ConsumerSpec[Event]:
     """A consumer of shequn.events.v1 in consumer group `name`."""
     return ConsumerSpec(name, [settings.topic_events], decode_event, handle, _describe, revoked)

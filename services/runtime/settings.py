@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     dlq_max_consecutive: int = Field(
         50, ge=1, description="dead-lettered in a row before the consumer stops instead"
     )
+    dlq_max_ratio: float = Field(
+        0.5, gt=0, le=1, description="share of recent messages dead-lettered that stops it too"
+    )
+    dlq_ratio_window_seconds: float = Field(60, gt=0, description="… of the messages of this long")
+    dlq_ratio_min_messages: int = Field(
+        100, ge=1, description="… once the window holds at least this many"
+    )
+    kafka_max_poll_interval_ms: int = Field(
+        300_000, ge=1000, description="a consumer not polling this long leaves its group"
+    )
 
     # MongoDB
     mongo_url: str = "mongodb://127.0.0.1:27017"
@@ -87,6 +97,15 @@ class Settings(BaseSettings):
     timeline_retention_days: int = Field(30, ge=1)
     delivery_attempts: int = Field(4, ge=1, description="tries of one action on transient errors")
     delivery_backoff_ms: int = Field(500, ge=0)
+    delivery_max_retry_after_seconds: float = Field(
+        300, gt=0, description="longest wait a platform may ask for; asking more fails the action"
+    )
+    delivery_max_wait_seconds: float = Field(
+        600, gt=0, description="an action not sent this long after it arrived fails"
+    )
+    delivery_max_waiting: int = Field(
+        10_000, ge=1, description="actions waiting per partition before it is paused"
+    )
     telegram_api_base: str = "https://api.telegram.org"
     telegram_group_messages_per_minute: float = Field(20, gt=0)
     telegram_bot_messages_per_second: float = Field(30, gt=0)

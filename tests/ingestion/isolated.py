@@ -50,6 +50,7 @@ class Isolated:
     tenant_id: str
     key: str  # an owner key of tenant_id
     process: subprocess.Popen[bytes]
+    env: dict[str, str]
 
     @property
     def headers(self) -> dict[str, str]:
@@ -66,23 +67,32 @@ async def ready(url: str) -> bool:
 
 @contextlib.asynccontextmanager
 async def isolated_ingestion(
-    stack: Stack, log: Path, extra: dict[str, str] | None = None, partitions: int = 2
+    stack: Stack,
+    log: Path,
+    extra: dict[str, str] | None = None,
+    partitions: int = 2,
+    again: Isolated | None = None,
 ) -> AsyncIterator[Isolated]:
-    prefix = f"iso{uuid.uuid4().hex[:8]}"
-    env = {**isolated_env(stack, prefix), **(extra or {})}
-    settings = settings_of(env, kafka_partitions=partitions)
-    await ensure_topics(settings, all_topics(settings))
-    mongo = client(stack.mongo)
-    try:
-        key = await Authenticator(mongo, f"{prefix}_", 0).create_key(prefix, Role.OWNER, "test")
-    finally:
-        await mongo.close()
+    """A new ingestion process; `again`: one on the names of a process stopped before."""
+    if again is None:
+        prefix = f"iso{uuid.uuid4().hex[:8]}"
+        env = {**isolated_env(stack, prefix), **(extra or {})}
+        settings = settings_of(env, kafka_partitions=partitions)
+        await ensure_topics(settings, all_topics(settings))
+        mongo = client(stack.mongo)
+        try:
+            auth = Authenticator(mongo, f"{prefix}_", 0)
+            key = await auth.create_key(prefix, Role.OWNER, "test")
+        finally:
+            await mongo.close()
+    else:
+        prefix, env, settings, key = again.tenant_id, again.env, again.settings, again.key
     port = free_port()
     process = start_service("ingestion", env, log, port)
     url = f"http://127.0.0.1:{port}"
     try:
         await eventually(lambda: ready(url), bool, within=60)
-        yield Isolated(url, settings, prefix, key, process)
+        yield Isolated(url, settings, prefix, key, process, env)
     finally:
         process.terminate()
         try:

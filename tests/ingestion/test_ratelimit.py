@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from services.ingestion.ratelimit import SlidingWindow, TokenBuckets
+from services.ingestion.pacing import SlidingWindow
+from services.ingestion.ratelimit import TokenBuckets
 
 
 class Clock:
@@ -35,12 +36,3 @@ def test_a_sliding_window_never_lets_more_than_the_limit_through_any_window() ->
             sent.append(clock.now)
     assert max(sum(1 for t in sent if start <= t < start + 60) for start in sent) == 20
     assert len(sent) == 60
-
-
-def test_a_blocked_key_waits_what_the_platform_asked() -> None:
-    clock = Clock()
-    window = SlidingWindow(limit=30, seconds=1, clock=clock)
-    window.block("bot", 5)
-    assert window.wait("bot") == 5
-    clock.now = 5
-    assert window.wait("bot") == 0

@@ -82,6 +82,6 @@ async def test_partitions_taken_away_drop_moderations_memory_state(stack: Stack)
     assert isinstance(moderation, Moderation)
     moderation.known[("members", "t:g:m")] = {"in_group": True}
     moderation.flood.observe("t:g", "m", "e-1", T0, "早", Flood())
-    consumer.revoked()
+    consumer.revoked([])
     assert not moderation.known and len(moderation.flood) == 0
     await store.client.close()

@@ -32,11 +32,13 @@ def _settings(stack: Stack, **overrides: object) -> Settings:
         kafka_bootstrap=stack.kafka,
         mongo_url=stack.mongo,
         kafka_partitions=1,
-        topic_events=f"{prefix}events",
-        consumer_group_prefix=prefix,
-        dlq_topic_prefix=f"{prefix}dlq.",
-        retry_backoff_ms=10,
-        **overrides,  # type: ignore[arg-type]
+        **{
+            "topic_events": f"{prefix}events",
+            "consumer_group_prefix": prefix,
+            "dlq_topic_prefix": f"{prefix}dlq.",
+            "retry_backoff_ms": 10,
+            **overrides,
+        },  # type: ignore[arg-type]
     )
 
 
@@ -143,7 +145,7 @@ async def test_partitions_taken_away_drop_the_memory_state_kept_for_them(stack: 
     revoked: list[bool] = []
     spec = ConsumerSpec(
         "revoke", [settings.topic_events], lambda raw: raw, Recorder(poison=set()),
-        revoked=lambda: revoked.append(True),
+        revoked=lambda _: revoked.append(True),
     )  # fmt: skip
     listener = _Rebalance(ConsumerLoop(spec, settings, Producer(settings)))
     await listener.on_partitions_revoked([])

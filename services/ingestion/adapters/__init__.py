@@ -37,4 +37,9 @@ def unsupported(reason: str) -> Outcome:
 
 
 class Adapter(Protocol):
+    async def wait(self, action: actions_pb2.Action) -> float:
+        """Seconds before the platform may be called for this action (its pacing); 0.0 means
+        now, and the call is counted. Never sleeps: the delivery schedules the wait."""
+        ...
+
     async def deliver(self, action: actions_pb2.Action) -> Outcome: ...

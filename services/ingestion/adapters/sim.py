@@ -50,6 +50,9 @@ class SimAdapter:
         self.members = store[SIM_MEMBERS]
         self.emit = emit
 
+    async def wait(self, action: actions_pb2.Action) -> float:
+        return 0.0  # the sim platform has no limits
+
     async def deliver(self, action: actions_pb2.Action) -> Outcome:
         group_id = group_doc_id(action.tenant_id, action.group_id)
         group = await self.groups.find_one({"_id": group_id}, {"bot_messages": 0})

@@ -1,10 +1,12 @@
 """Telegram: actions become Bot API calls (sendMessage, deleteMessage, banChatMember,
 setChatTitle), paced under Telegram's limits — 20 messages a minute per group, 30 a second per
-bot — and its 429 `retry_after` honoured. A group's id is its chat id."""
+bot — and its 429 `retry_after` honoured for the bot (bounded). `wait` says how long until the
+next call may go; the delivery schedules it, never sleeps. A group's id is its chat id."""
 
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
 import httpx
@@ -12,7 +14,7 @@ import httpx
 from services.gen.shequn.v1 import actions_pb2
 from services.ingestion.adapters import DELIVERED, Outcome, failed, unsupported
 from services.ingestion.credentials import CredentialStore
-from services.ingestion.ratelimit import SlidingWindow
+from services.ingestion.pacing import SharedWindows, SlidingWindow
 from services.runtime.outbound import NotPublic
 from services.runtime.settings import Settings
 
@@ -66,21 +68,51 @@ def outcome_of(status_code: int, body: Any) -> Outcome:
     if isinstance(body, dict) and body.get("ok") is True:
         return DELIVERED
     description = str(body.get("description", ""))[:200] if isinstance(body, dict) else ""
-    code = int(body.get("error_code", status_code)) if isinstance(body, dict) else status_code
+    found = body.get("error_code") if isinstance(body, dict) else None
+    code = found if isinstance(found, int) else status_code
     reason = f"telegram {code}: {description or 'no description'}"
     if code == 429:
-        parameters = body.get("parameters") or {} if isinstance(body, dict) else {}
-        return failed(reason, transient=True, retry_after=float(parameters.get("retry_after", 1)))
+        parameters = body.get("parameters") if isinstance(body, dict) else None
+        wait = parameters.get("retry_after") if isinstance(parameters, dict) else None
+        seconds = float(wait) if isinstance(wait, int | float) and 0 < wait < math.inf else 1.0
+        return failed(reason, transient=True, retry_after=seconds)
     return failed(reason, transient=code >= 500)
 
 
 class TelegramAdapter:
     def __init__(
-        self, credentials: CredentialStore, http: httpx.AsyncClient, settings: Settings
+        self,
+        credentials: CredentialStore,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        shared: SharedWindows,
     ) -> None:
         self.credentials, self.http, self.base = credentials, http, settings.telegram_api_base
         self.per_group = SlidingWindow(int(settings.telegram_group_messages_per_minute), 60.0)
-        self.per_bot = SlidingWindow(int(settings.telegram_bot_messages_per_second), 1.0)
+        self.per_bot_limit = int(settings.telegram_bot_messages_per_second)
+        self.shared = shared
+        self.longest_block = settings.delivery_max_retry_after_seconds
+
+    async def _bot(self, action: actions_pb2.Action) -> str | None:
+        """The key of the tenant's bot: the tenant's own, since a bot's id is public."""
+        credentials = await self.credentials.telegram(action.tenant_id)
+        if credentials is None:
+            return None
+        return f"{action.tenant_id}:telegram:{credentials.bot_token.split(':', 1)[0]}"
+
+    async def wait(self, action: actions_pb2.Action) -> float:
+        bot = await self._bot(action)
+        request = bot_request(action)
+        if bot is None or isinstance(request, str):
+            return 0.0  # deliver() says why it cannot
+        group = f"{bot}:{action.group_id}"
+        if request[0] == "sendMessage" and (wait := self.per_group.wait(group, take=False)):
+            return wait
+        if wait := await self.shared.wait(bot, self.per_bot_limit, 1.0):
+            return wait
+        if request[0] == "sendMessage":
+            self.per_group.wait(group)
+        return 0.0
 
     async def deliver(self, action: actions_pb2.Action) -> Outcome:
         request = bot_request(action)
@@ -90,10 +122,6 @@ class TelegramAdapter:
         credentials = await self.credentials.telegram(action.tenant_id)
         if credentials is None:
             return failed("Telegram is not configured for this tenant (PUT /v1/platforms/telegram)")
-        bot = credentials.bot_token.split(":", 1)[0]
-        if method == "sendMessage":
-            await self.per_group.acquire(f"{bot}:{action.group_id}")
-        await self.per_bot.acquire(bot)
         base = (credentials.api_base_url or self.base).rstrip("/")
         try:
             response = await self.http.post(
@@ -113,6 +141,7 @@ class TelegramAdapter:
         except ValueError:
             body = None
         outcome = outcome_of(response.status_code, body)
-        if outcome.retry_after:
-            self.per_bot.block(bot, outcome.retry_after)  # Telegram's wait holds for the bot
+        if outcome.retry_after and (bot := await self._bot(action)):
+            # Telegram's wait holds for the bot, on every replica; never longer than the bound.
+            await self.shared.block(bot, min(outcome.retry_after, self.longest_block))
         return outcome

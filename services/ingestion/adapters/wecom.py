@@ -20,13 +20,14 @@ from cachetools import TLRUCache
 from services.gen.shequn.v1 import actions_pb2
 from services.ingestion.adapters import Outcome, failed, unsupported
 from services.ingestion.credentials import CredentialStore, WecomCredentials
-from services.ingestion.ratelimit import TokenBuckets
+from services.ingestion.pacing import SharedWindows
 from services.runtime.outbound import NotPublic
 from services.runtime.settings import Settings
 
 TOKEN_INVALID = {40014, 41001, 42001}
 RATE_LIMITED = {45009, 45033}
 BUSY = -1
+BLOCKED_SECONDS = 60.0
 _UNSUPPORTED = {
     "kick_member": "WeCom customer groups cannot remove members through the API",
     "rename_group": "WeCom customer groups cannot be renamed through the API",
@@ -49,15 +50,22 @@ def _answer(response: httpx.Response) -> dict[str, Any]:
     return answer
 
 
+def _corp(tenant_id: str, credentials: WecomCredentials) -> str:
+    return f"{tenant_id}:wecom:{credentials.corp_id}"
+
+
 class WecomApi:
     def __init__(
-        self, credentials: CredentialStore, http: httpx.AsyncClient, settings: Settings
+        self,
+        credentials: CredentialStore,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        shared: SharedWindows,
     ) -> None:
         self.credentials, self.http = credentials, http
         self.default_base = settings.wecom_api_base
-        self.per_corp = TokenBuckets(
-            settings.wecom_calls_per_second, settings.wecom_calls_per_second
-        )
+        self.per_corp_limit = max(int(settings.wecom_calls_per_second), 1)
+        self.shared = shared
         # (token, renew at) per app; each kept until it is due for renewal.
         self._tokens: TLRUCache[str, tuple[str, float]] = TLRUCache(
             _TOKENS_KEPT, lambda _app, token, now: token[1], timer=time.monotonic
@@ -71,7 +79,6 @@ class WecomApi:
         if credentials is None:
             return {}, failed("WeCom is not configured for this tenant (PUT /v1/platforms/wecom)")
         for fresh_token in (False, True):
-            await self.per_corp.acquire(credentials.corp_id)
             try:
                 token = await self._token(credentials, fresh_token)
                 response = await self.http.post(
@@ -94,8 +101,9 @@ class WecomApi:
             if code in TOKEN_INVALID and not fresh_token:
                 continue
             reason = f"wecom {code}: {str(answer.get('errmsg', ''))[:200]}".strip()
-            if code in RATE_LIMITED:
-                return answer, failed(reason, transient=True, retry_after=60.0)
+            if code in RATE_LIMITED:  # WeCom blocks the corp for a minute, on every replica
+                await self.shared.block(_corp(tenant_id, credentials), BLOCKED_SECONDS)
+                return answer, failed(reason, transient=True, retry_after=BLOCKED_SECONDS)
             return answer, failed(reason, transient=code == BUSY)
         raise AssertionError("unreachable")
 
@@ -120,6 +128,13 @@ class WecomApi:
         self._tokens[app] = (token, time.monotonic() + max(lifetime - 300, 1))
         return token
 
+    async def wait(self, tenant_id: str) -> float:
+        """Seconds before the tenant's corp may be called again (its per-corp frequency)."""
+        credentials = await self.credentials.wecom(tenant_id)
+        if credentials is None:
+            return 0.0
+        return await self.shared.wait(_corp(tenant_id, credentials), self.per_corp_limit, 1.0)
+
     def _base(self, credentials: WecomCredentials) -> str:
         return (credentials.api_base_url or self.default_base).rstrip("/")
 
@@ -140,6 +155,11 @@ class WecomApi:
 class WecomAdapter:
     def __init__(self, api: WecomApi) -> None:
         self.api = api
+
+    async def wait(self, action: actions_pb2.Action) -> float:
+        if (action.WhichOneof("kind") or "") in _UNSUPPORTED:
+            return 0.0
+        return await self.api.wait(action.tenant_id)
 
     async def deliver(self, action: actions_pb2.Action) -> Outcome:
         kind = action.WhichOneof("kind") or ""

@@ -1,0 +1,124 @@
+"""Actions waiting their turn, in memory, with the partition that owns their group: one queue per
+group, delivered in order, each group by a task of its own that sleeps until its first action is
+due. A group waiting for the platform's pacing or a retry holds back only itself: the batch it
+came in was done long ago, and every other group goes on (`holds.py` keeps the offsets of the
+waiting ones uncommitted, so a crash loses none of them)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from aiokafka import TopicPartition
+
+from services.gen.shequn.v1 import actions_pb2
+from services.ingestion.adapters import Outcome
+
+log = logging.getLogger(__name__)
+_AFTER_AN_ERROR = 5.0  # seconds before a group tries again after its delivery step raised
+
+
+@dataclass
+class Waiting:
+    """An action taken from the topic and not finished yet."""
+
+    key: str  # "{tenant}:{action}"
+    action: actions_pb2.Action
+    tp: TopicPartition
+    offset: int
+    claimed_at: float  # epoch seconds, from the ledger: how long it has waited in all
+    attempts: int = 0  # platform calls made so far (pacing waits are none)
+    due: float = 0.0  # monotonic
+    outcome: Outcome | None = None  # once the platform has answered, until it is recorded
+
+    @property
+    def group(self) -> str:
+        return f"{self.action.tenant_id}:{self.action.group_id}"
+
+
+# Deliver (or try to) the first action of a group: None once it is finished, else the seconds
+# to wait before it is tried again.
+Step = Callable[[Waiting], Awaitable[float | None]]
+
+
+class Dispatcher:
+    def __init__(self, step: Step, parallel: int) -> None:
+        self.step = step
+        self._queues: dict[str, deque[Waiting]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._queued: set[str] = set()
+        self._busy: set[str] = set()  # groups in a delivery step right now
+        self._closing: set[TopicPartition] = set()
+        self._slots = asyncio.Semaphore(parallel)
+
+    def __len__(self) -> int:
+        return len(self._queued)
+
+    def add(self, waiting: Waiting) -> bool:
+        """Queue an action behind its group's; False if it is queued already."""
+        if waiting.key in self._queued:
+            return False
+        self._queued.add(waiting.key)
+        self._queues.setdefault(waiting.group, deque()).append(waiting)
+        if waiting.group not in self._workers:
+            self._workers[waiting.group] = asyncio.create_task(self._work(waiting.group))
+        return True
+
+    async def _work(self, group: str) -> None:
+        queue = self._queues[group]
+        try:
+            while queue and queue[0].tp not in self._closing:
+                head = queue[0]
+                if (delay := head.due - time.monotonic()) > 0:
+                    await asyncio.sleep(delay)
+                    continue
+                async with self._slots:
+                    self._busy.add(group)
+                    try:
+                        wait = await self.step(head)
+                    except Exception:
+                        log.exception("delivery step failed; the group tries again shortly")
+                        wait = _AFTER_AN_ERROR
+                    finally:
+                        self._busy.discard(group)
+                if wait is None:
+                    queue.popleft()
+                    self._queued.discard(head.key)
+                else:
+                    head.due = time.monotonic() + wait
+        finally:
+            self._workers.pop(group, None)
+            if not queue:
+                self._queues.pop(group, None)
+
+    async def drain(self, partitions: Iterable[TopicPartition]) -> None:
+        """The partitions are going: finish the platform calls under way (a call cut off would
+        have an unknown outcome), start no other, and forget their queues; whoever holds the
+        partitions next reads those actions again."""
+        gone = set(partitions)
+        self._closing |= gone
+        try:
+            groups = [g for g, q in self._queues.items() if q and q[0].tp in gone]
+            for group in groups:
+                task = self._workers.get(group)
+                if task is not None and group not in self._busy:
+                    task.cancel()  # asleep until due: nothing under way
+            await asyncio.gather(
+                *(t for g in groups if (t := self._workers.get(g))), return_exceptions=True
+            )
+            for group in groups:
+                for waiting in self._queues.pop(group, ()):
+                    self._queued.discard(waiting.key)
+        finally:
+            self._closing -= gone
+
+    async def close(self) -> None:
+        for task in self._workers.values():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._workers.values(), return_exceptions=True)
