@@ -104,10 +104,15 @@ class Delivery:
         now = time.time()
         for key, record in first.items():
             action, doc = record.value, known.get(key)
+            tp = TopicPartition(record.topic, record.partition)
+            if key in self.dispatcher or not self.holds.owns(tp):
+                # Queued here already (the same action twice on the topic): its first copy
+                # holds the partition back. Or the partition went elsewhere while this batch
+                # was in hand: its next owner reads it again.
+                continue
             status = doc["status"] if doc else None
             if status is None or status == "claimed":
                 claimed = doc["claimed_at"] / 1e6 if doc and doc.get("claimed_at") else now
-                tp = TopicPartition(record.topic, record.partition)
                 attempts = int(doc.get("attempts", 0)) if doc else 0
                 waiting.append(Waiting(key, action, tp, record.offset, claimed, attempts))
             elif status == "delivering":
@@ -116,11 +121,7 @@ class Delivery:
                 outcome = Outcome(status, doc.get("reason", "") if doc else "")
                 answered.append((action, outcome, doc.get("attempts", 0) if doc else 0))
         await self._claim([w.action for w in waiting if w.key not in known], now)
-        if interrupted:
-            await self.ledger.update_many(
-                {"_id": {"$in": [_key(a) for a, _, _ in interrupted]}, "status": "delivering"},
-                {"$set": {"status": "failed", "reason": IN_FLIGHT_AT_RESTART, "attempts": 1}},
-            )
+        interrupted = [f for f in interrupted if await self._give_up(f[0])]
         # Entries of actions answered from the ledger are written again too: the batch that
         # finished them may have stopped before their timeline entry was.
         entries = {k: str(d["timeline_id"]) for k, d in known.items() if d.get("timeline_id")}
@@ -159,6 +160,33 @@ class Delivery:
             ordered=False,
         )
 
+    async def _give_up(self, action: actions_pb2.Action) -> bool:
+        """Report an action found in flight as failed; False if another consumer finished it
+        meanwhile (its result stands). Rare: only after a crash."""
+        reported = await self.ledger.update_one(
+            {"_id": _key(action), "status": "delivering"},
+            {"$set": {"status": "failed", "reason": IN_FLIGHT_AT_RESTART, "attempts": 1}},
+        )
+        return reported.modified_count > 0
+
+    async def _start(self, w: Waiting) -> bool:
+        """Switch the action to `delivering`, as this delivery's; False if another consumer has
+        it. A switch whose answer was lost is recognised by its token."""
+        started = await self.ledger.update_one(
+            {"_id": w.key, "status": "claimed"},
+            {
+                "$set": {
+                    "status": "delivering",
+                    "started_at": stamp(datetime.now(UTC)),
+                    "by": w.token,
+                }
+            },
+        )
+        if started.modified_count:
+            return True
+        doc = await self.ledger.find_one({"_id": w.key}, {"status": 1, "by": 1})
+        return doc is not None and doc["status"] == "delivering" and doc.get("by") == w.token
+
     async def _step(self, w: Waiting) -> float | None:
         """Deliver a group's first action, or say how long it must wait."""
         with log_context(tenant_id=w.action.tenant_id, action_id=w.action.action_id):
@@ -184,11 +212,7 @@ class Delivery:
             return None
         if wait := await adapter.wait(w.action):
             return min(wait, self.longest_wait)
-        started = await self.ledger.update_one(
-            {"_id": w.key, "status": "claimed"},
-            {"$set": {"status": "delivering", "started_at": stamp(datetime.now(UTC))}},
-        )
-        if started.modified_count == 0:
+        if not await self._start(w):
             return None  # another consumer started it
         try:
             outcome = await adapter.deliver(w.action)
@@ -206,7 +230,7 @@ class Delivery:
         elif again:
             # Nothing reached the platform (or it asked to be asked again): claimed once more.
             await self.ledger.update_one(
-                {"_id": w.key, "status": "delivering"},
+                {"_id": w.key, "status": "delivering", "by": w.token},
                 {"$set": {"status": "claimed", "attempts": w.attempts}},
             )
             return retry
@@ -216,28 +240,30 @@ class Delivery:
         return None
 
     async def _final(self, w: Waiting, outcome: Outcome) -> None:
-        """Finish an action that was never started on the platform."""
-        await self.ledger.update_one(
-            {"_id": w.key, "status": "claimed"}, {"$set": {"status": "delivering"}}
-        )
-        w.outcome = outcome
+        """Finish an action that was never started on the platform (if it is still ours)."""
+        if await self._start(w):
+            w.outcome = outcome
 
     async def _finish(self, w: Waiting, outcome: Outcome) -> None:
         # Only the consumer that started the action finishes it; if another one has meanwhile
-        # reported it in flight (this one lost the partition), that report stands.
-        done = await self.ledger.update_one(
-            {"_id": w.key, "status": "delivering"},
-            {
-                "$set": {
-                    "status": outcome.status,
-                    "reason": outcome.reason,
-                    "attempts": w.attempts,
-                    "finished_at": stamp(datetime.now(UTC)),
-                }
-            },
-        )
-        if done.modified_count:
-            await self._record([(w.action, outcome, w.attempts)], {})
+        # reported it in flight (this one lost the partition), that report stands. Written to
+        # the ledger once; the timeline and the topic are tried until they are written too.
+        if not w.ledger_done:
+            done = await self.ledger.update_one(
+                {"_id": w.key, "status": "delivering", "by": w.token},
+                {
+                    "$set": {
+                        "status": outcome.status,
+                        "reason": outcome.reason,
+                        "attempts": w.attempts,
+                        "finished_at": stamp(datetime.now(UTC)),
+                    }
+                },
+            )
+            if not done.modified_count:
+                return
+            w.ledger_done = True
+        await self._record([(w.action, outcome, w.attempts)], {})
 
     async def _record(
         self, finished: list[Finished], entries: dict[str, str], newly: bool = True

@@ -10,9 +10,10 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import TopicPartition
 
@@ -35,6 +36,9 @@ class Waiting:
     attempts: int = 0  # platform calls made so far (pacing waits are none)
     due: float = 0.0  # monotonic
     outcome: Outcome | None = None  # once the platform has answered, until it is recorded
+    ledger_done: bool = False  # its result is in the ledger; the timeline and topic may not be
+    # Written with `delivering`, so that a start whose answer was lost is still known as ours.
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def group(self) -> str:
@@ -58,6 +62,9 @@ class Dispatcher:
 
     def __len__(self) -> int:
         return len(self._queued)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._queued
 
     def add(self, waiting: Waiting) -> bool:
         """Queue an action behind its group's; False if it is queued already."""
@@ -111,7 +118,10 @@ class Dispatcher:
             await asyncio.gather(
                 *(t for g in groups if (t := self._workers.get(g))), return_exceptions=True
             )
-            for group in groups:
+            # Looked at again: a group queued meanwhile (a batch in hand) goes too.
+            for group in [g for g, q in self._queues.items() if q and q[0].tp in gone]:
+                if (task := self._workers.get(group)) is not None:
+                    task.cancel()
                 for waiting in self._queues.pop(group, ()):
                     self._queued.discard(waiting.key)
         finally:

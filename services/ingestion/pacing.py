@@ -63,7 +63,8 @@ class SharedWindows:
         now = self.clock()
         window, at = int(now // seconds), int(now * 1_000_000)
         free = {"until": {"$lte": at}}
-        # `$and` spelled out: NX-27017's updates read other compound filters loosely.
+        # `$and` spelled out, as for every update filter that combines conditions on `_id`
+        # with others (NX-27017 misreads `{_id, $or}`; this one keeps to what both servers read).
         counted = {"$and": [{"_id": key}, {"w": window}, {"n": {"$lt": limit}}, free]}
         if await self.collection.find_one_and_update(counted, {"$inc": {"n": 1}}):
             return 0.0

@@ -39,7 +39,8 @@ class Unconsumable(ValueError):
 
 
 def outgoing(topic: str, key: bytes, message: Message) -> Outgoing:
-    """A protobuf message for a topic, checked as its consumers' decoders will check it."""
+    """A protobuf message for a topic, checked to be well-formed as its consumers' decoders
+    require (`wellformed.problem`: enums, times, string and list bounds, size)."""
     if found := problem(message):
         raise Unconsumable(f"{message.DESCRIPTOR.full_name} for {topic}: {found}")
     return Outgoing(topic, key, message.SerializeToString())

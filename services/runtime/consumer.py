@@ -118,6 +118,8 @@ class ConsumerLoop(Generic[T]):
         self.consumed: dict[TopicPartition, int] = {}  # next offset after what was handled
         self.committed: dict[TopicPartition, int] = {}
         self.held_back: set[TopicPartition] = set()  # paused for holding too many offsets
+        # Bumped when a partition is taken away: a batch polled before does not count for it.
+        self.generation: dict[TopicPartition, int] = {}
         self._lag_reported_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -167,8 +169,11 @@ class ConsumerLoop(Generic[T]):
                 paused |= fresh
                 # Nothing comes back from paused partitions; one assigned in between is put
                 # back where it was, for the next poll.
-                for tp, messages in (await self.consumer.getmany(timeout_ms=0)).items():
-                    self.consumer.seek(tp, messages[0].offset)
+                try:
+                    for tp, messages in (await self.consumer.getmany(timeout_ms=0)).items():
+                        self.consumer.seek(tp, messages[0].offset)
+                except Exception as exc:  # the batch goes on; the next poll tries again
+                    log.warning("polling during a long batch failed: %r", exc)
         finally:
             if not task.done():
                 task.cancel()
@@ -178,6 +183,10 @@ class ConsumerLoop(Generic[T]):
     async def _process(
         self, batch: list[ConsumerRecord[bytes, bytes]], stop: asyncio.Event
     ) -> None:
+        polled_in = {
+            tp: self.generation.get(tp, 0)
+            for tp in {TopicPartition(m.topic, m.partition) for m in batch}
+        }
         for m in batch:
             metrics.CONSUMED.labels(self.spec.name, m.topic).inc()
         records, failed = _decode(self.spec, batch)
@@ -194,7 +203,8 @@ class ConsumerLoop(Generic[T]):
         await self.dead_letter(failed)
         for m in batch:
             tp = TopicPartition(m.topic, m.partition)
-            self.consumed[tp] = max(self.consumed.get(tp, 0), m.offset + 1)
+            if self.generation.get(tp, 0) == polled_in[tp]:  # not taken away meanwhile
+                self.consumed[tp] = max(self.consumed.get(tp, 0), m.offset + 1)
 
     async def commit_progress(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         """Commit each partition up to what is handled, less what the handler still holds."""
@@ -274,13 +284,25 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.loop = loop
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        # aiokafka calls this from its own task, maybe while a batch is in hand: that batch's
+        # records of these partitions count for nothing from here on.
         revoked = list(revoked)
-        await _call(self.loop.spec.revoked, revoked)
-        await self.loop.commit_progress(revoked)  # what finished meanwhile, before they go
-        self.loop.forget(revoked)
+        loop = self.loop
+        for tp in revoked:
+            loop.generation[tp] = loop.generation.get(tp, 0) + 1
+        if loop.spec.holds:
+            loop.spec.holds.disown(revoked)
+        try:
+            await _call(loop.spec.revoked, revoked)
+            await loop.commit_progress(revoked)  # what finished meanwhile, before they go
+        finally:
+            loop.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        assigned = list(assigned)
+        if self.loop.spec.holds:
+            self.loop.spec.holds.assigned(assigned)
         log.info(
             "partitions assigned",
-            extra={"fields": {"group": self.loop.group, "partitions": len(list(assigned))}},
+            extra={"fields": {"group": self.loop.group, "partitions": len(assigned)}},
         )

@@ -18,9 +18,22 @@ class Holds:
         self.limit = limit  # per partition; over it, the partition is paused
         self._held: defaultdict[TopicPartition, set[int]] = defaultdict(set)
         self._order: defaultdict[TopicPartition, list[int]] = defaultdict(list)  # a heap
+        self._owned: set[TopicPartition] = set()
+
+    def owns(self, tp: TopicPartition) -> bool:
+        """Whether the partition is this consumer's: a batch in hand when it was taken away
+        must not take on its records (the next owner reads them again)."""
+        return tp in self._owned
+
+    def assigned(self, partitions: Iterable[TopicPartition]) -> None:
+        self._owned |= set(partitions)
+
+    def disown(self, partitions: Iterable[TopicPartition]) -> None:
+        """The partitions are being taken away: nothing new is held for them from now on."""
+        self._owned -= set(partitions)
 
     def hold(self, tp: TopicPartition, offset: int) -> None:
-        if offset not in self._held[tp]:
+        if tp in self._owned and offset not in self._held[tp]:
             self._held[tp].add(offset)
             heapq.heappush(self._order[tp], offset)
 

@@ -18,7 +18,16 @@ from services.runtime.store import Store
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.fakes import FakeTelegram, serve_fake
 from tests.ingestion.isolated import isolated_ingestion
-from tests.ingestion.test_delivery import BOT_TOKEN, _action, _chat, _finished, act, timeline
+from tests.ingestion.test_delivery import (
+    BOT_TOKEN,
+    _action,
+    _chat,
+    _finished,
+    _telegram_text,
+    act,
+    timeline,
+)
+from tests.kafka import produce
 from tests.waiting import eventually
 
 
@@ -198,3 +207,23 @@ async def test_bot_limits_are_shared_by_every_replica(stack: Stack) -> None:
     finally:
         await store.client.drop_database(store.db.name)
         await store.close()
+
+
+async def test_the_same_action_twice_on_the_topic_while_it_is_in_flight_goes_out_once(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient, telegram: FakeTelegram
+) -> None:
+    """The second copy found the first `delivering` and reported it failed (in flight at a
+    restart), and the first's result then lost to that report."""
+    telegram.delay = 1.5
+    chat = _chat()
+    action = _telegram_text(tenant, chat, "只发一次")
+    message = ("shequn.actions.v1", f"{tenant.id}:{chat}".encode(), action.SerializeToString())
+    await produce(stack.kafka, [message])
+    await eventually(lambda: _calls(telegram, chat), lambda n: n == 1)
+    await produce(stack.kafka, [message])  # while the first call is under way
+    items = await eventually(
+        lambda: timeline(http, stack, tenant, chat), _finished(action.action_id), within=30
+    )
+    telegram.delay = 0
+    assert (_action(items, action.action_id) or {})["status"] == "delivered"
+    assert len(telegram.calls_for(chat)) == 1

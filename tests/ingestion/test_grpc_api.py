@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -45,6 +46,15 @@ async def test_publish_validates_like_http(stack: Stack, tenant: Tenant) -> None
             )
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert str(refused.value.details()).startswith("payload:")
+
+        ahead = _message("g-1")
+        ahead.occurred_at.FromDatetime(datetime.now(UTC) + timedelta(days=1))
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.Publish(
+                ingest_pb2.PublishRequest(event=ahead), metadata=_auth(tenant.operator)
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert str(refused.value.details()).startswith("occurred_at: more than 600 s after")
 
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.Publish(ingest_pb2.PublishRequest(event=_message("g-1")))

@@ -23,6 +23,7 @@ from services.ingestion.credentials import CredentialStore, WecomCredentials
 from services.ingestion.pacing import SharedWindows
 from services.runtime.outbound import NotPublic
 from services.runtime.settings import Settings
+from services.runtime.wellformed import shortened
 
 TOKEN_INVALID = {40014, 41001, 42001}
 RATE_LIMITED = {45009, 45033}
@@ -196,7 +197,5 @@ class WecomAdapter:
         )
         if problem is not None:
             return problem
-        return Outcome(
-            "delivered",
-            f"WeCom task {answer.get('msgid', '')}: sent once the group owner confirms it",
-        )
+        task_id = shortened(str(answer.get("msgid", "")), 100)  # the answer is not ours to trust
+        return Outcome("delivered", f"WeCom task {task_id}: sent once the group owner confirms it")
