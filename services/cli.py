@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(run_dev(args.state_dir.resolve()))
     if args.command == "demo":
-        from services.demo import run_demo
+        from services.demo.run import run_demo
 
         dev_file = args.dev_file or Path(os.environ.get("SHEQUN_DEV_DIR", ".shequn")) / "dev.json"
         return asyncio.run(

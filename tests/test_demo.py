@@ -18,7 +18,9 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
-from services.demo import ABUSE, TZ, DevStack, Progress, Scenario, Sender, build_scenario
+from services.demo.cast import ABUSE, TZ, Scenario
+from services.demo.sender import DevStack, Progress, Sender
+from services.demo.story import build_scenario
 from services.ingestion.actions import ActionIn
 from services.ingestion.events import parse_item, to_event
 from tests.conftest import ROOT, Stack

@@ -13,31 +13,22 @@ not repeat."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import TopicPartition
 from pymongo import ASCENDING, IndexModel, UpdateOne
 
 from services.gen.shequn.v1 import decisions_pb2, events_pb2
-from services.moderation.detect import normalize
+from services.moderation import crossgroup
+from services.moderation.crossgroup import CROSS_GROUP
 from services.moderation.detect.behaviour import FloodWatch
 from services.moderation.detect.content import ContentChecks
 from services.moderation.detect.ruleset import Ruleset
-from services.moderation.detect.verdict import Verdict
-from services.moderation.judge import (
-    MemberState,
-    Ruling,
-    role_of,
-    rule_join,
-    rule_message,
-    rule_rename,
-    verdict_of,
-)
+from services.moderation.judge import MemberState, Ruling, role_of, rule_rename, verdict_of
+from services.moderation.ladder import Case, rule_cases
 from services.moderation.pictures import Pictures
 from services.moderation.rulesets import Rulesets
 from services.runtime.bus import Outgoing, Producer, group_key, outgoing
@@ -57,12 +48,10 @@ GROUPS = "groups"  # each group's name and owner: what a locked name is restored
 VIOLATIONS = "violation_history"  # per member of a tenant: recent violations, "{event}|{time}"
 BLACKLIST = "blacklist"  # tenant-wide, keyed "{tenant}:{member}"
 DECISIONS = "decisions"  # the audit log, keyed "{tenant}:{event}:{rule}"
-CROSS_GROUP = "cross_group"  # per member and text: the groups and times it was posted
 _KNOWN_KEPT = 200_000  # membership and group documents kept in memory
 # Pruning flood windows changes no verdict, only memory, and scans every member watched: at most
 # this often, not after every batch.
 _PRUNE_EVERY_SECONDS = 10.0
-_CROSS_GROUP_MIN_LENGTH = 6  # shorter texts ("好的", "谢谢") are said everywhere
 
 INDEXES = [
     Indexes(MEMBERS, [IndexModel([("tenant_id", ASCENDING), ("member_id", ASCENDING)])]),
@@ -75,20 +64,8 @@ INDEXES = [
         ],
     ),
     Indexes(BLACKLIST, [IndexModel([("tenant_id", ASCENDING)])]),
-    # A text's record lasts two days from its first post, twice the longest window a ruleset
-    # may set; a member repeating one text for days starts a new record then.
-    Indexes(CROSS_GROUP, [IndexModel([("first_posted_at", ASCENDING)], expireAfterSeconds=172800)]),
+    *crossgroup.INDEXES,
 ]
-
-
-def _text_key(tenant_id: str, member_id: str, text: str) -> str | None:
-    """One member's one text, normalized: the unit of cross-group spam. (Many members posting
-    one text is coordinated spam, a different rule.)"""
-    compact = normalize.compact(text).text
-    if len(compact) < _CROSS_GROUP_MIN_LENGTH:
-        return None
-    digest = hashlib.sha1(f"{member_id}\0{compact}".encode()).hexdigest()[:24]
-    return f"{tenant_id}:{digest}"
 
 
 def member_state(doc: Document | None) -> MemberState | None:
@@ -102,27 +79,6 @@ def member_state(doc: Document | None) -> MemberState | None:
         tags=tuple(doc.get("tags", ())),
         joined_at=datetime.fromtimestamp(joined / 1_000_000, UTC) if joined else None,
     )
-
-
-@dataclass
-class _Case:
-    """One event as the first pass saw it, with the state as of that event in the batch."""
-
-    event: events_pb2.Event
-    ruleset: Ruleset
-    verdict: Verdict | None = None  # message_posted
-    inviter: MemberState | None = None  # member_joined
-    ruling: Ruling | None = None  # decided in the first pass: a rename needs no member record
-
-    @property
-    def person(self) -> str:
-        """The member whose record (blacklist, violations) the ruling needs, or ""."""
-        kind = self.event.WhichOneof("payload")
-        if kind == "member_joined":
-            return f"{self.event.tenant_id}:{self.event.member_joined.member.id}"
-        if self.verdict is not None and self.verdict.violation is not None:
-            return f"{self.event.tenant_id}:{self.event.message_posted.member.id}"
-        return ""
 
 
 class Moderation:
@@ -161,18 +117,19 @@ class Moderation:
         # Everything the batch is judged against, in one round of `_id` lookups: a round trip
         # to the database is most of what a batch costs.
         people = _people(events)
+        posts = crossgroup.posts_by_text(events)
         window = max((r.penalties.window_days for r, _ in rules.values()), default=30)
         found = await asyncio.gather(
             self._find_known(MEMBERS, _members_concerned(events)),
             self._find_known(GROUPS, {group_doc_id(e.tenant_id, e.group_id) for e in events}),
-            self._cross_group_counts(events, rules),
+            self._cross_group_counts(posts, rules),
             self._qr_codes(events, rules),
             self._blacklisted(people),
             self._violations(people, now - timedelta(days=window)),
         )
         members, group_docs, (crossings, recorded), qr_codes, blacklisted, violations = found
         cases = self._examine(events, rules, members, group_docs, crossings, qr_codes, now)
-        rulings, new_violations = _rule(cases, blacklisted, violations, now)
+        rulings, new_violations = rule_cases(cases, blacklisted, violations, now)
         await self.publish(rulings, new_violations)
         # What the batch changes of the state is written after its actions leave, keeping the
         # database off the warning's path: a batch judged again reads the same state.
@@ -183,7 +140,7 @@ class Moderation:
         await asyncio.gather(
             write_latest(self.store[MEMBERS], memberships),
             write_latest(self.store[GROUPS], directory),
-            self._remember_posts(events, recorded),
+            crossgroup.remember(self.store[CROSS_GROUP], posts, recorded),
         )
         if time.monotonic() >= self._prune_due:
             self.flood.prune()
@@ -198,7 +155,7 @@ class Moderation:
         crossings: dict[tuple[str, str], int],
         qr_codes: dict[str, tuple[str, ...]],
         now: datetime,
-    ) -> list[_Case]:
+    ) -> list[Case]:
         """The first pass, in order: each message's verdict, and the state each join and
         rename is judged against, as the batch itself changes membership and names."""
         cases = []
@@ -206,7 +163,7 @@ class Moderation:
         names = {k: str(v.get("name", "")) for k, v in group_docs.items()}
         for event in events:
             ruleset, checks = rules[(event.tenant_id, event.group_id)]
-            case = _Case(event, ruleset)
+            case = Case(event, ruleset)
             kind = event.WhichOneof("payload")
             if kind == "message_posted":
                 who = event.message_posted.member
@@ -330,64 +287,13 @@ class Moderation:
 
     async def _cross_group_counts(
         self,
-        events: list[events_pb2.Event],
+        posts: dict[str, list[events_pb2.Event]],
         rules: dict[tuple[str, str], tuple[Ruleset, ContentChecks]],
-    ) -> tuple[dict[tuple[str, str], int], set[str]]:
-        """For each message whose normalized text is long enough: in how many groups of the
-        tenant its member posted it within the window, counting what MongoDB holds (shared by
-        every replica) and this batch; and which texts MongoDB has a record of. The batch's
-        own posts are stored after its actions leave (`_remember_posts`); two replicas judging
-        the same text in the same instant may each miss the other's post, and the next group
-        it is posted in then counts both."""
-        posts = _posts(events)
+    ) -> tuple[crossgroup.Counts, set[str]]:
+        """The batch's cross-group counts, and which of its texts are on record."""
         stored = await self._find(CROSS_GROUP, set(posts))
-        counts = {}
-        for key, batch_posts in posts.items():
-            seen = [e for p in stored.get(key, {}).get("posts", []) if (e := _post_entry(p))]
-            seen += [(e.group_id, stamp(occurred_at(e))) for e in batch_posts]
-            for event in batch_posts:
-                ruleset = rules[(event.tenant_id, event.group_id)][0]
-                window = ruleset.cross_group.window_seconds * 1_000_000
-                at = stamp(occurred_at(event))
-                # By tenant and event: two tenants may use the same event ids.
-                counts[(event.tenant_id, event.event_id)] = len(
-                    {g for g, t in seen if at - window <= t <= at}
-                )
-        return counts, set(stored)
-
-    async def _remember_posts(self, events: list[events_pb2.Event], recorded: set[str]) -> None:
-        """Most texts are new: they are inserted, the cheapest write; a text already on record
-        (or recorded meanwhile by another replica) gets the posts appended. Entries are
-        "group:time" strings (a group id has no ':'), because NX-27017 turns pushed
-        sub-documents into JSON strings on the second push, and plain strings are what both
-        servers keep alike."""
-        posts = {
-            key: [f"{e.group_id}:{stamp(occurred_at(e))}" for e in batch_posts]
-            for key, batch_posts in _posts(events).items()
-        }
-        collection = self.store[CROSS_GROUP]
-        now = datetime.now(UTC)
-        recorded = recorded | await insert_new(
-            collection,
-            [
-                {"_id": k, "posts": entries, "first_posted_at": now}
-                for k, entries in posts.items()
-                if k not in recorded
-            ],
-        )
-        appended = [k for k in posts if k in recorded]
-        if appended:
-            await collection.bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": k},
-                        {"$push": {"posts": {"$each": posts[k], "$slice": -200}}},
-                        upsert=True,
-                    )
-                    for k in appended
-                ],
-                ordered=False,
-            )
+        rulesets = {group: ruleset for group, (ruleset, _) in rules.items()}
+        return crossgroup.counts(posts, stored, rulesets), set(stored)
 
     async def _qr_codes(
         self,
@@ -459,12 +365,6 @@ def _members_concerned(events: list[events_pb2.Event]) -> set[str]:
     return ids
 
 
-def _post_entry(entry: str) -> tuple[str, int] | None:
-    """A stored post as (group, time); None for an entry of another shape (an older format)."""
-    group_id, _, at = entry.partition(":")
-    return (group_id, int(at)) if at.isdigit() else None
-
-
 def _people(events: list[events_pb2.Event]) -> set[str]:
     """The members whose blacklist entry and violations a batch may need: posters and
     newcomers, as "{tenant}:{member}"."""
@@ -473,60 +373,6 @@ def _people(events: list[events_pb2.Event]) -> set[str]:
         for e in events
         if (kind := e.WhichOneof("payload")) in ("message_posted", "member_joined")
     }
-
-
-def _posts(events: list[events_pb2.Event]) -> dict[str, list[events_pb2.Event]]:
-    """The batch's messages by cross-group key, in order."""
-    posts: dict[str, list[events_pb2.Event]] = defaultdict(list)
-    for e in events:
-        if e.WhichOneof("payload") == "message_posted":
-            posted = e.message_posted
-            key = _text_key(e.tenant_id, posted.member.id, posted.message.text)
-            if key:
-                posts[key].append(e)
-    return posts
-
-
-def _rule(
-    cases: list[_Case],
-    blacklisted: set[str],
-    violations: defaultdict[str, dict[str, datetime]],
-    now: datetime,
-) -> tuple[list[Ruling], dict[str, dict[str, datetime]]]:
-    """The second pass, in order: the penalty ladder and the blacklist, counting what the
-    batch itself adds. Returns the rulings and the violations to remember, by member."""
-    rulings: list[Ruling] = []
-    new_violations: defaultdict[str, dict[str, datetime]] = defaultdict(dict)
-    removed: set[tuple[str, str]] = set()  # (group, person) this batch kicks
-    for case in cases:
-        event, ruling = case.event, case.ruling
-        # A blacklisted member is judged like anyone (the kick may have failed: WeCom cannot
-        # kick; or the group has the blacklist off): only one this batch is removing already
-        # is not warned or kicked again for the rest of it.
-        being_removed = (event.group_id, case.person) in removed
-        if case.verdict is not None and case.person and not being_removed:
-            at = occurred_at(event)
-            since = at - timedelta(days=case.ruleset.penalties.window_days)
-            # Keyed by event: a redelivered batch finds its own violations already stored.
-            before = sum(
-                1
-                for eid, t in violations[case.person].items()
-                if eid != event.event_id and since <= t <= at
-            )
-            ruling = rule_message(event, case.ruleset, case.verdict, before, now)
-            if ruling is not None:
-                violations[case.person][event.event_id] = at
-                new_violations[case.person][event.event_id] = at
-        elif event.WhichOneof("payload") == "member_joined":
-            ruling = rule_join(event, case.ruleset, case.person in blacklisted, case.inviter, now)
-        if ruling is not None:
-            rulings.append(ruling)
-            person = f"{event.tenant_id}:{ruling.decision.member_id}"
-            if ruling.decision.blacklisted:
-                blacklisted.add(person)
-            if any(a.WhichOneof("kind") == "kick_member" for a in ruling.actions):
-                removed.add((event.group_id, person))
-    return rulings, new_violations
 
 
 def _audit(d: decisions_pb2.Decision) -> Document:

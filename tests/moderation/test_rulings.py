@@ -13,7 +13,8 @@ from services.moderation.detect.behaviour import FloodWatch
 from services.moderation.detect.content import ContentChecks
 from services.moderation.detect.ruleset import Flood, Ruleset
 from services.moderation.judge import MemberState, verdict_of
-from services.moderation.pipeline import Moderation, _Case, _rule
+from services.moderation.ladder import Case, rule_cases
+from services.moderation.pipeline import Moderation
 from services.runtime.auth import Authenticator
 from services.runtime.bus import Producer
 from services.runtime.service import Runtime
@@ -41,8 +42,8 @@ def _outcome(
     for i, at in enumerate((T0, T0 + timedelta(seconds=30))):
         event = _ad(f"e{i}", at)
         verdict = verdict_of(event, ruleset, checks, MemberState(), FloodWatch(), 0, at)
-        cases.append(_Case(event, ruleset, verdict))
-    rulings, written = _rule(cases, set(), defaultdict(dict, {"t:m": dict(stored)}), NOW)
+        cases.append(Case(event, ruleset, verdict))
+    rulings, written = rule_cases(cases, set(), defaultdict(dict, {"t:m": dict(stored)}), NOW)
     outcome = [
         (r.decision.decision_id, r.decision.violation_number, [a.action_id for a in r.actions])
         for r in rulings
