@@ -32,6 +32,11 @@ from services.runtime.openapi import answers
 log = logging.getLogger(__name__)
 
 
+def _counts(results: list[ItemResult]) -> dict[str, int]:
+    counts = Counter(r.status for r in results)
+    return {"accepted": counts["accepted"], "duplicates": counts["duplicate"]}
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -39,29 +44,20 @@ def _error(status: int, message: str) -> JSONResponse:
 def router(intake: Intake, credentials: CredentialStore, wecom_api: WecomApi) -> APIRouter:
     api = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
-    async def publish(
-        platform: str, kind: str, events: list[events_pb2.Event]
-    ) -> tuple[JSONResponse, list[ItemResult]]:
-        """What a platform delivered, through the intake; events it refuses are answered (and
-        counted) as refused, not as errors: the platform would only send them again."""
+    async def publish(platform: str, kind: str, events: list[events_pb2.Event]) -> list[ItemResult]:
+        """What a platform delivered, through the intake, counted by outcome (raises
+        RateLimited). Events it refuses are answered as refused, not as errors: the platform
+        would only send them again."""
         if not events:
             metrics.WEBHOOK_UPDATES.labels(platform, kind, "ignored").inc()
-            return JSONResponse({"accepted": 0, "duplicates": 0, "ignored": kind}), []
-        try:
-            results = await intake.accept(events)
-        except RateLimited as exc:
-            return too_many(exc), []
+            return []
+        results = await intake.accept(events)
         counts = Counter(r.status for r in results)
-        for status, outcome in (("accepted", "recorded"), ("duplicate", "recorded")):
-            metrics.WEBHOOK_UPDATES.labels(platform, kind, outcome).inc(counts[status])
+        metrics.WEBHOOK_UPDATES.labels(platform, kind, "recorded").inc(
+            counts["accepted"] + counts["duplicate"]
+        )
         metrics.WEBHOOK_UPDATES.labels(platform, kind, "refused").inc(counts["rejected"])
-        answer: dict[str, object] = {
-            "accepted": counts["accepted"],
-            "duplicates": counts["duplicate"],
-        }
-        if counts["rejected"]:
-            answer["rejected"] = [r.error for r in results if r.status == "rejected"]
-        return JSONResponse(answer), results
+        return results
 
     @api.post("/telegram/{tenant}", responses=answers(429))
     async def telegram(
@@ -94,8 +90,14 @@ def router(intake: Intake, credentials: CredentialStore, wecom_api: WecomApi) ->
                 log.warning("unreadable Telegram update %s: %s", data.get("update_id"), exc)
                 metrics.WEBHOOK_UPDATES.labels("telegram", "malformed", "ignored").inc()
                 return JSONResponse({"accepted": 0, "duplicates": 0, "ignored": "malformed"})
-            answer, _ = await publish("telegram", kind, events)
-            return answer
+            try:
+                results = await publish("telegram", kind, events)
+            except RateLimited as exc:
+                return too_many(exc)
+            if not events:
+                return JSONResponse({"accepted": 0, "duplicates": 0, "ignored": kind})
+            refused = [r.error for r in results if r.status == "rejected"]
+            return JSONResponse({**_counts(results), **({"rejected": refused} if refused else {})})
 
     async def wecom_crypto(tenant: str) -> WeChatCrypto | None:
         # A name no tenant can have costs no lookup (and no cache entry).
@@ -151,9 +153,10 @@ def router(intake: Intake, credentials: CredentialStore, wecom_api: WecomApi) ->
             events = group_change_events(
                 callback, tenant_id=tenant, received_at=datetime.now(UTC), group=group
             )
-            answer, _ = await publish("wecom", callback.kind, events)
-        if answer.status_code != 200:
-            return answer
+            try:
+                await publish("wecom", callback.kind, events)
+            except RateLimited as exc:
+                return too_many(exc)
         return PlainTextResponse("success")  # what WeCom expects of a callback receiver
 
     @api.post("/wecom/{tenant}/archive", status_code=202, responses=answers(429))
@@ -174,15 +177,16 @@ def router(intake: Intake, credentials: CredentialStore, wecom_api: WecomApi) ->
             )
         found, errors = archive_events(records, tenant_id=tenant, received_at=datetime.now(UTC))
         ignored = len(records) - len(found) - len(errors)  # not group messages
-        answer, results = await publish("wecom", "archive", [e for _, e in found])
-        if answer.status_code != 200:
-            return answer
+        try:
+            results = await publish("wecom", "archive", [e for _, e in found])
+        except RateLimited as exc:
+            return too_many(exc)
         errors += [
             f"records.{i}.{r.error}"
             for (i, _), r in zip(found, results, strict=True)
             if r.status == "rejected"
         ]
-        counts = {k: v for k, v in json.loads(bytes(answer.body)).items() if k != "rejected"}
-        return JSONResponse({**counts, "ignored": ignored, "rejected": errors}, status_code=202)
+        answer = {**_counts(results), "ignored": ignored, "rejected": errors}
+        return JSONResponse(answer, status_code=202)
 
     return api

@@ -12,12 +12,10 @@ from services.gen.shequn.v1 import moderation_pb2 as pb
 from services.gen.shequn.v1 import moderation_pb2_grpc
 from services.moderation.api import invalid_ruleset
 from services.moderation.detect.ruleset import Ruleset, merged
-from services.moderation.operations import Operations
+from services.moderation.operations import Operations, key_part
 from services.moderation.rulesets import Rulesets
 from services.runtime.auth import Authenticator, Role
-from services.runtime.refusals import Invalid
 from services.runtime.rpc import Context, GrpcService, answers_refusals, authenticate
-from services.runtime.wellformed import KEY_PART, KEY_PART_RULE
 
 
 def _struct(value: dict[str, Any]) -> Struct:
@@ -28,8 +26,8 @@ def _struct(value: dict[str, Any]) -> Struct:
 
 def _group_id(group_id: str) -> None:
     """A group's id, when one is given, follows the id rule (none: the tenant's ruleset)."""
-    if group_id and not KEY_PART.fullmatch(group_id):
-        raise Invalid("group_id", KEY_PART_RULE)
+    if group_id:
+        key_part("group_id", group_id)
 
 
 class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):

@@ -69,13 +69,13 @@ def _iso(micros: int) -> str:
     return datetime.fromtimestamp(micros / 1e6, UTC).isoformat()
 
 
-def _key_part(field: str, value: str) -> None:
+def key_part(field: str, value: str) -> None:
     if not KEY_PART.fullmatch(value):
         raise Invalid(field, KEY_PART_RULE)
 
 
 def _plan_doc_id(tenant_id: str, plan_id: str) -> str:
-    _key_part("plan_id", plan_id)
+    key_part("plan_id", plan_id)
     return f"{tenant_id}:{plan_id}"
 
 
@@ -174,7 +174,7 @@ class Operations:
         """Blacklist a member by hand: a decision like any other (the audit log, the blacklist,
         shequn.decisions.v1, so every service's projection learns it), tenant-wide (no group).
         Asked again while the entry stands, the same decision is published again."""
-        _key_part("member_id", member_id)
+        key_part("member_id", member_id)
         reason = (reason or "added by an admin")[:500]
         entry = await self.store[BLACKLIST].find_one({"_id": f"{tenant_id}:{member_id}"}) or {}
         standing = entry.get("active") and entry.get("rule") == MANUAL
@@ -197,7 +197,7 @@ class Operations:
         conditional update ends the ban; the unban's ids follow from the ban it ends, so a
         retried request (or one that stopped half-way) tells the same groups the same thing
         again, which delivery does not repeat, and answers the same."""
-        _key_part("member_id", member_id)
+        key_part("member_id", member_id)
         doc_id = f"{tenant_id}:{member_id}"
         now = datetime.now(UTC)
         entry = await self.store[BLACKLIST].find_one_and_update(
@@ -250,7 +250,7 @@ class Operations:
         """The dry run: members in two or more groups of the series (the groups tagged
         `series`), the membership each keeps and the ones to remove. Changes no membership."""
         tenant_id = principal.tenant_id
-        _key_part("series", series)
+        key_part("series", series)
         groups = [
             g
             async for g in self.store[GROUPS].find({"tenant_id": tenant_id, "tags": series})

@@ -21,20 +21,12 @@ from services.runtime.settings import Settings
 from services.runtime.store import client
 from tests.conftest import Stack, start_service
 from tests.fakes import FakeTelegram, serve_fake
-from tests.ingestion.isolated import isolated_env
+from tests.ingestion.isolated import isolated_env, ready
 from tests.ingestion.test_delivery import BOT_TOKEN
 from tests.kafka import read_topic
 from tests.waiting import eventually
 
 ACTIONS = 12
-
-
-async def _ready(port: int) -> bool:
-    async with httpx.AsyncClient() as http:
-        try:
-            return (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
-        except httpx.HTTPError:
-            return False
 
 
 async def test_sigkill_during_delivery_delivers_nothing_twice(stack: Stack, tmp_path: Path) -> None:
@@ -59,7 +51,7 @@ async def test_sigkill_during_delivery_delivers_nothing_twice(stack: Stack, tmp_
         producer = Producer(settings)
         await producer.start()
         try:
-            await eventually(lambda: _ready(port), bool, within=60)
+            await eventually(lambda: ready(f"http://127.0.0.1:{port}"), bool, within=60)
             async with httpx.AsyncClient() as http:
                 response = await http.put(
                     f"http://127.0.0.1:{port}/v1/platforms/telegram",

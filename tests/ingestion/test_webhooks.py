@@ -29,6 +29,13 @@ async def _configure_telegram(http: httpx.AsyncClient, stack: Stack, tenant: Ten
     assert response.status_code == 200
 
 
+async def _events(
+    http: httpx.AsyncClient, stack: Stack, tenant: Tenant, chat: int
+) -> list[dict[str, Any]]:
+    """A chat's timeline without moderation's answers (its actions are in the same timeline)."""
+    return [i for i in await timeline(http, stack, tenant, str(chat)) if i["kind"] == "event"]
+
+
 def _update(name: str, chat: int) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((DATA / "telegram" / name).read_text())
     for part in ("message", "chat_member"):
@@ -68,11 +75,7 @@ async def test_telegram_updates_become_events(
     )
     assert ignored.json()["ignored"] == "my_chat_member"
 
-    async def events() -> list[dict[str, Any]]:
-        # (Moderation's answers to the link are actions in the same timeline.)
-        return [i for i in await timeline(http, stack, tenant, str(chat)) if i["kind"] == "event"]
-
-    items = await eventually(events, lambda i: len(i) == 5)
+    items = await eventually(lambda: _events(http, stack, tenant, chat), lambda i: len(i) == 5)
     # In the order the updates say things happened, not the order they were delivered in.
     assert [i["type"] for i in items] == [
         "message_posted",
@@ -108,12 +111,8 @@ async def test_telegram_wrong_secret_is_401_and_stores_nothing(
     ok = await http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
     assert ok.json()["accepted"] == 1
 
-    async def events() -> list[dict[str, Any]]:
-        # (moderation's answer to the link in it is an action in the same timeline)
-        return [i for i in await timeline(http, stack, tenant, str(chat)) if i["kind"] == "event"]
-
-    items = await eventually(events, lambda i: len(i) >= 1)
-    await stays(events, items)
+    items = await eventually(lambda: _events(http, stack, tenant, chat), lambda i: len(i) >= 1)
+    await stays(lambda: _events(http, stack, tenant, chat), items)
     assert len(items) == 1
 
 
@@ -221,10 +220,7 @@ async def test_updates_no_consumer_could_take_are_refused_not_published(
     fine = await http.post(url, json=update(5), headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
     assert fine.json() == {"accepted": 1, "duplicates": 0}
 
-    async def events() -> list[dict[str, Any]]:
-        return [i for i in await timeline(http, stack, tenant, str(chat)) if i["kind"] == "event"]
-
-    [only] = await eventually(events, lambda i: len(i) >= 1)
+    [only] = await eventually(lambda: _events(http, stack, tenant, chat), lambda i: len(i) >= 1)
     assert only["event_id"] == f"tg:{chat}:5"
-    await stays(events, [only])
+    await stays(lambda: _events(http, stack, tenant, chat), [only])
     assert await dead_lettered(http, stack) == before

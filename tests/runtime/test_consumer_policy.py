@@ -7,8 +7,10 @@ batch keeps the consumer in its group; held offsets are not committed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 import pytest
 from aiokafka import TopicPartition
@@ -58,29 +60,40 @@ class Calls:
         return len(self.handled)
 
 
-async def _consume(
-    settings: Settings, name: str, handler: Calls, stop: asyncio.Event, **spec: object
-) -> tuple[ConsumerLoop[bytes], asyncio.Task[None], Producer]:
+@dataclass
+class Running:
+    loop: ConsumerLoop[bytes]
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+
+
+@contextlib.asynccontextmanager
+async def consuming(
+    settings: Settings, name: str, handler: Calls, **spec: object
+) -> AsyncIterator[Running]:
+    """A consumer loop running `handler`; stopped (the way SIGTERM stops it) on leaving."""
     await ensure_topics(settings, [settings.topic_events, settings.dlq_topic(name)])
     producer = Producer(settings)
     await producer.start()
     consumer_spec = ConsumerSpec(name, [settings.topic_events], lambda raw: raw, handler, **spec)  # type: ignore[arg-type]
-    loop = ConsumerLoop(consumer_spec, settings, producer)
-    return loop, asyncio.create_task(loop.run(stop)), producer
+    loop, stop = ConsumerLoop(consumer_spec, settings, producer), asyncio.Event()
+    running = Running(loop, asyncio.create_task(loop.run(stop)), stop)
+    try:
+        yield running
+    finally:
+        stop.set()
+        if not running.task.done():
+            await running.task
+        await producer.stop()
 
 
 async def test_an_invalid_message_is_dead_lettered_without_retries(stack: Stack) -> None:
     settings = _settings(stack, retry_attempts=3)
     await _produce(settings, [b"ok", b"bad"])
-    handler, stop = Calls(invalid={b"bad"}), asyncio.Event()
-    _, task, producer = await _consume(settings, "invalid", handler, stop)
-    try:
+    handler = Calls(invalid={b"bad"})
+    async with consuming(settings, "invalid", handler):
         [dead] = await read_topic(stack.kafka, settings.dlq_topic("invalid"), 1)
         await eventually(handler.count, lambda n: n == 1)
-    finally:
-        stop.set()
-        await task
-        await producer.stop()
     assert dead.value == b"bad" and dict(dead.headers)["dlq.reason"] == b"invalid"
     # The pair once, then each alone once: never tried again.
     assert [c for c in handler.calls if b"bad" in c] == [[b"ok", b"bad"], [b"bad"]]
@@ -90,15 +103,10 @@ async def test_a_failing_batch_is_split_to_find_the_record_that_fails_alone(stac
     settings = _settings(stack, retry_attempts=2, retry_backoff_ms=1)
     values = [f"v{i:02d}".encode() for i in range(64)]
     await _produce(settings, values)
-    handler, stop = Calls(poison={b"v37"}), asyncio.Event()
-    _, task, producer = await _consume(settings, "split", handler, stop)
-    try:
+    handler = Calls(poison={b"v37"})
+    async with consuming(settings, "split", handler):
         [dead] = await read_topic(stack.kafka, settings.dlq_topic("split"), 1)
         await eventually(handler.count, lambda n: n == 63)
-    finally:
-        stop.set()
-        await task
-        await producer.stop()
     assert dead.value == b"v37" and dict(dead.headers)["dlq.reason"] == b"failed"
     assert handler.handled == [v for v in values if v != b"v37"], "in order, all but one"
     # Halving: 2 tries at each of 7 sizes (64 … 1) and the halves that pass; one by one would
@@ -112,12 +120,9 @@ async def test_too_large_a_share_dead_lettered_stops_the_consumer(stack: Stack) 
     values = [f"{'ok' if i % 3 == 0 else 'bad'}{i}".encode() for i in range(600)]
     await _produce(settings, values)
     handler = Calls(invalid={v for v in values if v.startswith(b"bad")})
-    _, task, producer = await _consume(settings, "ratio", handler, asyncio.Event())
-    try:
+    async with consuming(settings, "ratio", handler) as running:
         with pytest.raises(TooManyDeadLetters, match="of the last"):
-            await asyncio.wait_for(task, 60)
-    finally:
-        await producer.stop()
+            await asyncio.wait_for(running.task, 60)
     assert len(handler.handled) < 100, "stopped long before draining the topic"
 
 
@@ -126,25 +131,21 @@ async def test_an_outage_is_waited_out_with_growing_pauses_and_a_stop_ends_the_w
 ) -> None:
     settings = _settings(stack, retry_backoff_ms=100, outage_retry_seconds=300)
     await _produce(settings, [b"p"])
-    handler, stop = Calls(), asyncio.Event()
+    handler = Calls()
     handler.outage = True
-    loop, task, producer = await _consume(settings, "outage-stop", handler, stop)
-    try:
+    async with consuming(settings, "outage-stop", handler) as running:
         await eventually(lambda: _calls(handler), lambda n: n >= 1, within=60)
         first = time.monotonic()
         await asyncio.sleep(4)
         tries = len(handler.calls)
         # 0.2, 0.3, 0.5, 0.9, 1.7 s …: about 5 tries in 4 s, not one every 0.2 s.
         assert tries <= 7, f"{tries} tries in 4 s"
-        stop.set()  # SIGTERM in the middle of the outage
-        await asyncio.wait_for(task, 5)
+        running.stop.set()  # SIGTERM in the middle of the outage
+        await asyncio.wait_for(running.task, 5)
         assert time.monotonic() - first < 9
-    finally:
-        stop.set()
-        await producer.stop()
     assert (
         handler.handled == []
-        and loop.committed.get(TopicPartition(settings.topic_events, 0)) is None
+        and running.loop.committed.get(TopicPartition(settings.topic_events, 0)) is None
     )
 
 
@@ -159,18 +160,13 @@ async def test_a_batch_longer_than_the_poll_interval_keeps_the_consumer_in_its_g
     its partitions away: the batch was then read and handled again."""
     settings = _settings(stack, kafka_max_poll_interval_ms=2000)
     await _produce(settings, [b"a", b"b"])
-    handler, stop = Calls(), asyncio.Event()
+    handler = Calls()
     handler.slow_once = 7.0
-    loop, task, producer = await _consume(settings, "long", handler, stop)
     tp = TopicPartition(settings.topic_events, 0)
-    try:
-        await eventually(lambda: _committed(loop, tp), lambda n: n == 2, within=60)
+    async with consuming(settings, "long", handler) as running:
+        await eventually(lambda: _committed(running.loop, tp), lambda n: n == 2, within=60)
         await _produce(settings, [b"c"])
-        await eventually(lambda: _committed(loop, tp), lambda n: n == 3, within=30)
-    finally:
-        stop.set()
-        await task
-        await producer.stop()
+        await eventually(lambda: _committed(running.loop, tp), lambda n: n == 3, within=30)
     assert handler.handled == [b"a", b"b", b"c"], "nothing handled twice"
 
 
@@ -193,15 +189,10 @@ async def test_offsets_held_by_the_handler_are_not_committed_until_released(
                     holds.hold(tp, r.offset)
 
     await _produce(settings, [b"now", b"later", b"after"])
-    handler, stop = Holding(), asyncio.Event()
-    loop, task, producer = await _consume(settings, "holds", handler, stop, holds=holds)
-    try:
+    handler = Holding()
+    async with consuming(settings, "holds", handler, holds=holds) as running:
         await eventually(handler.count, lambda n: n == 3, within=60)
         await asyncio.sleep(0.5)
-        assert loop.committed.get(tp) == 1, "up to the held offset, not past it"
+        assert running.loop.committed.get(tp) == 1, "up to the held offset, not past it"
         holds.release(tp, 1)
-        await eventually(lambda: _committed(loop, tp), lambda n: n == 3)
-    finally:
-        stop.set()
-        await task
-        await producer.stop()
+        await eventually(lambda: _committed(running.loop, tp), lambda n: n == 3)
