@@ -37,11 +37,11 @@ format: $(STAMP)
 
 ## proto: regenerate the Python code of proto/ into services/gen (never edit it by hand)
 proto: $(STAMP)
-	$(BIN)/python -m services.protogen $(GEN)
+	$(BIN)/python -m services.devtools.protogen $(GEN)
 
 ## proto-check: fail when services/gen is not what `make proto` would write
 proto-check: $(STAMP)
-	rm -rf .proto-check && $(BIN)/python -m services.protogen .proto-check
+	rm -rf .proto-check && $(BIN)/python -m services.devtools.protogen .proto-check
 	diff -r --exclude=__pycache__ $(GEN) .proto-check && rm -rf .proto-check
 
 ## bench: throughput and latency figures

@@ -80,7 +80,12 @@ class Stack:
 
     @property
     def mongo(self) -> str:
+        """The database server holding the identity database (and ingestion's)."""
         return str(self.info["mongo_url"])
+
+    def mongo_of(self, service: str) -> str:
+        """The database server of one service's database."""
+        return str(self.info["services"][service]["mongo_url"])
 
 
 def start_dev_stack(
@@ -89,7 +94,8 @@ def start_dev_stack(
     """Start `shequn dev` (or `argv`) in its own process group and wait for its dev file."""
     log = (state_dir.parent / f"{state_dir.name}.log").open("wb")
     process = subprocess.Popen(
-        argv or [sys.executable, "-m", "services.cli", "dev", "--state-dir", str(state_dir)],
+        argv
+        or [sys.executable, "-m", "services.devtools.cli", "dev", "--state-dir", str(state_dir)],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=log,
@@ -119,7 +125,7 @@ def start_service(
     name: str, env: dict[str, str], log: Path, http_port: int | None = None
 ) -> subprocess.Popen[bytes]:
     """One service as its own process (for tests that kill it), on free ports."""
-    from services.devstack import free_port
+    from services.devtools.stack import free_port
 
     ports = {
         "SHEQUN_HTTP_PORT": str(http_port or free_port()),

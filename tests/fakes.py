@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from services.devstack import free_port
+from services.devtools.stack import free_port
 
 
 @dataclass

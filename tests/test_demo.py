@@ -18,9 +18,9 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
-from services.demo.cast import ABUSE, TZ, Scenario
-from services.demo.sender import DevStack, Progress, Sender
-from services.demo.story import build_scenario
+from services.devtools.demo.cast import ABUSE, TZ, Scenario
+from services.devtools.demo.sender import DevStack, Progress, Sender
+from services.devtools.demo.story import build_scenario
 from services.ingestion.actions import ActionIn
 from services.ingestion.events import parse_item, to_event
 from tests.conftest import ROOT, Stack
@@ -165,7 +165,7 @@ def test_the_progress_bar_shows_count_rate_and_eta() -> None:
 
 async def _demo(dev_file: Path) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "services.cli", "demo", "--dev-file", str(dev_file)),
+        *(sys.executable, "-m", "services.devtools.cli", "demo", "--dev-file", str(dev_file)),
         *("--seed", str(E2E_SEED), "--groups", "4", "--members", "150"),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,

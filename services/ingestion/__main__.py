@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from services.gen.shequn.v1 import common_pb2
 from services.ingestion import api, grpc_api, platform_api, timeline, webhooks
@@ -12,7 +13,8 @@ from services.ingestion.adapters.wecom import WecomAdapter, WecomApi
 from services.ingestion.credentials import CredentialStore
 from services.ingestion.delivery import Delivery
 from services.ingestion.events import json_schemas
-from services.ingestion.intake import Intake, indexes
+from services.ingestion.intake import INDEXES as INTAKE_INDEXES
+from services.ingestion.intake import Intake
 from services.ingestion.pacing import PACING, SharedWindows
 from services.ingestion.ratelimit import TokenBuckets
 from services.runtime.consumer import Record
@@ -50,13 +52,15 @@ def build(rt: Runtime) -> ServiceParts:
 
     async def follow_events(records: Sequence[Record[Event]]) -> None:
         events = [r.value for r in records]
-        await timeline.record_events(entries, events)
+        await timeline.record_events(
+            entries, events, timedelta(days=settings.timeline_retention_days)
+        )
         groups, members = sim_state_changes(events)
         await write_latest(rt.store[SIM_GROUPS], groups)
         await write_latest(rt.store[SIM_MEMBERS], members)
 
     return ServiceParts(
-        indexes=[*indexes(settings), *timeline.indexes(settings.timeline_retention_days)],
+        indexes=[*INTAKE_INDEXES, *timeline.INDEXES],
         routers=[
             api.router(intake),
             platform_api.router(credentials, rt.producer, settings),

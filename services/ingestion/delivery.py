@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import TopicPartition
 from pymongo import UpdateOne
@@ -39,7 +39,7 @@ from services.runtime.consumer import ConsumerSpec, Holds, Record
 from services.runtime.envelope import decode_checked
 from services.runtime.logs import log_context
 from services.runtime.settings import Settings
-from services.runtime.store import Store, insert_new, stamp
+from services.runtime.store import Store, insert_new, kept_for, stamp
 
 log = logging.getLogger(__name__)
 DELIVERIES = "deliveries"
@@ -78,6 +78,7 @@ class Delivery:
         self.attempts = settings.delivery_attempts
         self.backoff = settings.delivery_backoff_ms / 1000
         self.longest_retry_after = settings.delivery_max_retry_after_seconds
+        self.timeline_kept = timedelta(days=settings.timeline_retention_days)
         self.longest_wait = settings.delivery_max_wait_seconds
         self.holds = Holds(settings.delivery_max_waiting)
         self.dispatcher = Dispatcher(self._step, _PARALLEL_GROUPS)
@@ -148,11 +149,12 @@ class Delivery:
         ]
         # Claimed meanwhile by another consumer: the conditional start decides who delivers.
         await insert_new(self.ledger, docs)
+        delete_after = kept_for(self.timeline_kept)
         await self.timeline.bulk_write(
             [
                 UpdateOne(
                     {"_id": action_entry_id(a)},
-                    {"$setOnInsert": {**action_entry(a), "status": "pending"}},
+                    {"$setOnInsert": {**action_entry(a, delete_after), "status": "pending"}},
                     upsert=True,
                 )
                 for a in actions
@@ -277,7 +279,7 @@ class Delivery:
                     {"_id": entries.get(_key(a)) or action_entry_id(a)},
                     {
                         "$set": {"status": o.status, "reason": o.reason, "attempts": n},
-                        "$setOnInsert": action_entry(a),
+                        "$setOnInsert": action_entry(a, kept_for(self.timeline_kept)),
                     },
                     upsert=True,
                 )

@@ -21,8 +21,6 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-from pymongo import ASCENDING, IndexModel
-
 from services.gen.shequn.v1 import events_pb2
 from services.ingestion.admission import Rejected, admit
 from services.ingestion.ratelimit import TokenBuckets
@@ -30,17 +28,13 @@ from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key
 from services.runtime.logs import log_context
 from services.runtime.settings import Settings
-from services.runtime.store import Document, Indexes, Store, insert_new
+from services.runtime.store import DELETE_AFTER, Document, Indexes, Store, insert_new, kept_for
 
 log = logging.getLogger(__name__)
 EVENTS = "events"
 
 
-def indexes(settings: Settings) -> list[Indexes]:
-    expiry = IndexModel(
-        [("received_at", ASCENDING)], expireAfterSeconds=settings.ingest_dedupe_days * 86400
-    )
-    return [Indexes(EVENTS, [expiry])]
+INDEXES = [Indexes(EVENTS, expiring=True)]
 
 
 @dataclass(frozen=True)
@@ -65,6 +59,7 @@ class Intake:
         self.topic = settings.topic_events
         self.limiter = limiter
         self.max_ahead = timedelta(seconds=settings.ingest_max_ahead_seconds)
+        self.kept = timedelta(days=settings.ingest_dedupe_days)
 
     async def accept(
         self, events: list[events_pb2.Event], *, rate_limited: bool = True
@@ -114,7 +109,8 @@ class Intake:
 
     async def _record(self, events: list[events_pb2.Event]) -> set[str]:
         """Insert the dedupe keys; returns those another request recorded first."""
-        return await insert_new(self.events, [_dedupe_doc(e) for e in events])
+        delete_after = kept_for(self.kept)
+        return await insert_new(self.events, [_dedupe_doc(e, delete_after) for e in events])
 
 
 def refused(tenant_id: str, event_id: str, error: str) -> ItemResult:
@@ -129,11 +125,12 @@ def _key(event: events_pb2.Event) -> str:
     return f"{event.tenant_id}:{event.event_id}"
 
 
-def _dedupe_doc(event: events_pb2.Event) -> Document:
+def _dedupe_doc(event: events_pb2.Event, delete_after: int) -> Document:
     return {
         "_id": _key(event),
         "tenant_id": event.tenant_id,
         "group_id": event.group_id,
         "type": event.WhichOneof("payload"),
         "received_at": event.received_at.ToDatetime(UTC),
+        DELETE_AFTER: delete_after,
     }

@@ -1,14 +1,17 @@
 """What happened in a group, oldest first (API.md: GET /v1/groups/{group_id}/timeline): the
 inbound events and the outbound actions with their delivery status.
 
-Entries are keyed `"{tenant}:{group}:{time}:{e|a}:{id}"`, so one group's timeline in time order
-is a range of the primary key: reading a page is an `_id` range scan, and writing an entry twice
-is a duplicate key. Entries expire after the retention period."""
+Entries are keyed `"{tenant}:{group}:{time}:{e|a}:{id}"`, so writing an entry twice is a
+duplicate key, and one group's timeline in time order is a range of that key. The range is read
+on `position`, a copy of the key with an index of its own: NX-27017 answers a range of `_id` by
+scanning the whole collection, a range of a single-field index by the index. Entries are deleted
+after the retention period, counted from when they were recorded (backfilled history is kept as
+long)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -18,16 +21,14 @@ from pymongo.asynchronous.collection import AsyncCollection
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.runtime.envelope import occurred_at
 from services.runtime.http import IdInPath, Viewer
-from services.runtime.store import Document, Indexes, insert_new
+from services.runtime.store import DELETE_AFTER, Document, Indexes, insert_new, kept_for
 
 TIMELINE = "timeline"
 _END = "\U0010ffff"
+_HIDDEN = ("_id", "position", "tenant_id", "group_id", DELETE_AFTER)
 
 
-def indexes(retention_days: int) -> list[Indexes]:
-    # Expiry counts from when an entry was recorded, so backfilled history is kept as long.
-    expiry = IndexModel([("recorded_at", ASCENDING)], expireAfterSeconds=retention_days * 86400)
-    return [Indexes(TIMELINE, [expiry])]
+INDEXES = [Indexes(TIMELINE, [IndexModel([("position", ASCENDING)])], expiring=True)]
 
 
 def _prefix(tenant_id: str, group_id: str) -> str:
@@ -42,7 +43,7 @@ def _member(m: common_pb2.Member) -> dict[str, str] | None:
     return {"id": m.id, "name": m.name} if m.id else None
 
 
-def event_entry(event: events_pb2.Event) -> Document:
+def event_entry(event: events_pb2.Event, delete_after: int) -> Document:
     kind = event.WhichOneof("payload") or ""
     payload = getattr(event, kind)
     member = None
@@ -59,8 +60,10 @@ def event_entry(event: events_pb2.Event) -> Document:
     elif kind == "group_dismissed":
         member = _member(payload.actor)
     at = occurred_at(event)
+    key = entry_id(event.tenant_id, event.group_id, at, "e", event.event_id)
     return {
-        "_id": entry_id(event.tenant_id, event.group_id, at, "e", event.event_id),
+        "_id": key,
+        "position": key,
         "tenant_id": event.tenant_id,
         "group_id": event.group_id,
         "kind": "event",
@@ -70,7 +73,7 @@ def event_entry(event: events_pb2.Event) -> Document:
         "text": text,
         "event_id": event.event_id,
         "platform": common_pb2.Platform.Name(event.platform).removeprefix("PLATFORM_").lower(),
-        "recorded_at": datetime.now(UTC),
+        DELETE_AFTER: delete_after,
     }
 
 
@@ -98,9 +101,11 @@ def action_entry_id(action: actions_pb2.Action) -> str:
     return entry_id(action.tenant_id, action.group_id, created, "a", action.action_id)
 
 
-def action_entry(action: actions_pb2.Action) -> Document:
+def action_entry(action: actions_pb2.Action, delete_after: int) -> Document:
+    """Without its `_id`, which the upsert's filter gives."""
     text, member = action_text(action)
     return {
+        "position": action_entry_id(action),
         "tenant_id": action.tenant_id,
         "group_id": action.group_id,
         "kind": "action",
@@ -111,21 +116,20 @@ def action_entry(action: actions_pb2.Action) -> Document:
         "action_id": action.action_id,
         "source_service": action.source_service,
         "cause_event_id": action.cause_event_id,
-        "recorded_at": datetime.now(UTC),
+        DELETE_AFTER: delete_after,
     }
 
 
 async def record_events(
-    collection: AsyncCollection[Document], events: Iterable[events_pb2.Event]
+    collection: AsyncCollection[Document], events: Iterable[events_pb2.Event], kept: timedelta
 ) -> None:
     """One insert for a batch; entries already there (a redelivery) are left as they are."""
-    await insert_new(collection, [event_entry(e) for e in events])
+    delete_after = kept_for(kept)
+    await insert_new(collection, [event_entry(e, delete_after) for e in events])
 
 
 def _item(doc: Document) -> dict[str, Any]:
-    item = {
-        k: v for k, v in doc.items() if k not in ("_id", "tenant_id", "group_id") and v is not None
-    }
+    item = {k: v for k, v in doc.items() if k not in _HIDDEN and v is not None}
     item["at"] = doc["at"].astimezone(UTC).isoformat().replace("+00:00", "Z")
     return item
 
@@ -148,8 +152,8 @@ def router(timeline: AsyncCollection[Document]) -> APIRouter:
             )
         lower = {"$gt": prefix + after} if after else {"$gte": prefix}
         docs = (
-            await timeline.find({"_id": {**lower, "$lt": prefix + _END}})
-            .sort("_id", ASCENDING)
+            await timeline.find({"position": {**lower, "$lt": prefix + _END}})
+            .sort("position", ASCENDING)
             .limit(limit)
             .to_list(limit)
         )

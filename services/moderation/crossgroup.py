@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import timedelta
 
-from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.gen.shequn.v1 import events_pb2
 from services.moderation.detect import normalize
 from services.moderation.detect.ruleset import Ruleset
 from services.runtime.envelope import occurred_at
-from services.runtime.store import Document, Indexes, insert_new, stamp
+from services.runtime.store import DELETE_AFTER, Document, Indexes, insert_new, kept_for, stamp
 
 CROSS_GROUP = "cross_group"  # per member and text: the groups and times it was posted
 _MIN_LENGTH = 6  # shorter texts ("好的", "谢谢") are said everywhere
 _POSTS_KEPT = 200
-INDEXES = [
-    Indexes(CROSS_GROUP, [IndexModel([("first_posted_at", ASCENDING)], expireAfterSeconds=172800)])
-]
+_KEPT = timedelta(days=2)
+INDEXES = [Indexes(CROSS_GROUP, expiring=True)]
 Counts = dict[tuple[str, str], int]  # by (tenant, event): two tenants may use one event id
 
 
@@ -92,11 +91,11 @@ async def remember(
         key: [f"{e.group_id}:{stamp(occurred_at(e))}" for e in batch_posts]
         for key, batch_posts in posts.items()
     }
-    now = datetime.now(UTC)
+    delete_after = kept_for(_KEPT)
     recorded = recorded | await insert_new(
         collection,
         [
-            {"_id": k, "posts": new, "first_posted_at": now}
+            {"_id": k, "posts": new, DELETE_AFTER: delete_after}
             for k, new in entries.items()
             if k not in recorded
         ],

@@ -43,7 +43,7 @@ from services.runtime.bus import Producer, group_key, outgoing
 from services.runtime.projections import group_doc_id, member_doc_id
 from services.runtime.refusals import Conflict, Invalid, NotFound
 from services.runtime.settings import Settings
-from services.runtime.store import Document, Indexes, Store, stamp
+from services.runtime.store import DELETE_AFTER, Document, Indexes, Store, kept_for, stamp
 from services.runtime.wellformed import KEY_PART, KEY_PART_RULE
 
 PLANS = "dedupe_plans"
@@ -59,7 +59,7 @@ _EPOCH = datetime.fromtimestamp(0, UTC)
 # has no index: a series is found by scanning the tenant's groups through `tenant_id`, and its
 # members group by group through `group_id`. An operator's dry run can afford that.
 INDEXES = [
-    Indexes(PLANS, [IndexModel([("kept_until", ASCENDING)], expireAfterSeconds=0)]),
+    Indexes(PLANS, expiring=True),
     Indexes(GROUPS, [IndexModel([("tenant_id", ASCENDING)])]),
     Indexes(MEMBERS, [IndexModel([("group_id", ASCENDING)])]),
 ]
@@ -101,7 +101,7 @@ def _memberships(members: Iterable[Document], groups: Iterable[Document]) -> lis
 
 def _shown_plan(doc: Document) -> dict[str, Any]:
     """A stored plan as both APIs answer it, times in ISO 8601."""
-    hidden = ("_id", "tenant_id", "kept_until", "claimed_at")
+    hidden = ("_id", "tenant_id", DELETE_AFTER, "claimed_at")
     shown = {k: v for k, v in doc.items() if k not in hidden}
     for name in ("created_at", "expires_at", "applied_at"):
         if name in shown:
@@ -276,7 +276,7 @@ class Operations:
             "created_at": stamp(now),
             "created_by": principal.key_name,
             "expires_at": stamp(now + PLAN_VALID),
-            "kept_until": now + PLAN_VALID + PLAN_KEPT,
+            DELETE_AFTER: kept_for(PLAN_VALID + PLAN_KEPT, now),
             "groups": sorted(
                 ({"group_id": g["group_id"], "name": g.get("name", "")} for g in groups),
                 key=lambda g: g["group_id"],

@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
@@ -28,7 +29,7 @@ from services.runtime.consumer import ConsumerLoop, ConsumerSpec
 from services.runtime.http import create_app
 from services.runtime.rpc import GrpcServer, GrpcService
 from services.runtime.settings import Settings
-from services.runtime.store import Indexes, Store
+from services.runtime.store import Indexes, Store, client
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,21 @@ class ServiceParts:
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()  # after consumers and servers stop
 
 
+def _sweeper(store: Store, indexes: Sequence[Indexes], every: float) -> Background:
+    """Deletes expired documents every `every` seconds, and once at start."""
+
+    async def sweep(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await store.sweep_expired(indexes, datetime.now(UTC))
+            except Exception:  # the database is away: the next sweep catches up
+                log.warning("expiry sweep failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+    return sweep
+
+
 class _Uvicorn(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -68,7 +84,10 @@ class _Uvicorn(uvicorn.Server):
 async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: Settings) -> int:
     store = Store(settings.mongo_url, settings.database_name(name))
     producer = Producer(settings)
-    auth = Authenticator(store.client, settings.mongo_db_prefix, settings.auth_cache_seconds)
+    # API keys live in the identity database, on a server of its own or on this service's.
+    shared = settings.identity_url == settings.mongo_url
+    identity = store.client if shared else client(settings.identity_url)
+    auth = Authenticator(identity, settings.mongo_db_prefix, settings.auth_cache_seconds)
     runtime = Runtime(settings, store, producer, auth)
     parts = build(runtime)
 
@@ -108,8 +127,9 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    background = [*parts.background, _sweeper(store, parts.indexes, settings.expiry_sweep_seconds)]
     workers = [asyncio.create_task(c.run(stop), name=c.spec.name) for c in loops]
-    workers += [asyncio.create_task(task(stop), name="background") for task in parts.background]
+    workers += [asyncio.create_task(task(stop), name="background") for task in background]
     http_task = asyncio.create_task(http.serve(), name="http")
     log.info(
         "service started",
@@ -140,6 +160,8 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
         await close()
     await producer.stop()
     await store.close()
+    if not shared:
+        await identity.close()
     log.info("service stopped")
     return exit_code
 

@@ -59,7 +59,12 @@ class Settings(BaseSettings):
     )
 
     # MongoDB
-    mongo_url: str = "mongodb://127.0.0.1:27017"
+    mongo_url: str = Field(
+        "mongodb://127.0.0.1:27017", description="the server of this service's own database"
+    )
+    identity_mongo_url: str | None = Field(
+        None, description="the server of the identity database (API keys); default mongo_url"
+    )
     mongo_db_prefix: str = Field("shequn_", description="database = prefix + service name")
 
     # Servers
@@ -72,6 +77,9 @@ class Settings(BaseSettings):
     grpc_port: int = 50051
 
     # Auth
+    expiry_sweep_seconds: float = Field(
+        60.0, gt=0, description="how often expired documents (dedupe keys, timeline) are deleted"
+    )
     auth_cache_seconds: float = Field(30.0, ge=0, description="how long a key lookup is reused")
 
     # Ingestion
@@ -139,6 +147,10 @@ class Settings(BaseSettings):
         if self.env == "production" and (placeholder or len(self.secrets_key) < 16):
             raise ValueError("SHEQUN_SECRETS_KEY must be a secret of its own (16+ characters)")
         return self
+
+    @property
+    def identity_url(self) -> str:
+        return self.identity_mongo_url or self.mongo_url
 
     def database_name(self, service: str | None = None) -> str:
         return f"{self.mongo_db_prefix}{service or self.service}"

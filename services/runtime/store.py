@@ -4,35 +4,48 @@ declares its indexes, created at start. Documents that are looked up by a key ca
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import AsyncMongoClient, IndexModel, UpdateOne
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+log = logging.getLogger(__name__)
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
+DELETE_AFTER = "delete_after"
 
 
 def stamp(at: datetime) -> int:
     """A time as epoch microseconds, for every time that an update writes or a filter compares.
 
-    Dates are kept only where a document is inserted whole (TTL fields): the embedded
+    Dates are kept only where a document is inserted whole and never compared: the embedded
     MongoDB-protocol server turns a date written by `$set` or `$max` into a string, after which
     comparisons with it silently fail. Integers behave the same on both servers."""
     return int(at.timestamp() * 1_000_000)
 
 
+def kept_for(kept: timedelta, now: datetime | None = None) -> int:
+    """The `delete_after` of a document kept for `kept` from now."""
+    return stamp((now or datetime.now(UTC)) + kept)
+
+
 @dataclass(frozen=True)
 class Indexes:
-    """The indexes of one collection."""
+    """The indexes of one collection. An `expiring` collection's documents carry `delete_after`
+    (epoch microseconds, see `kept_for`) and are deleted by the runtime's sweep once it has
+    passed. Not a TTL index: NX-27017 purges TTL collections on every read, by a scan of the
+    whole collection, so every lookup would cost more as history grows; a range on a
+    single-field index costs what it deletes."""
 
     collection: str
     models: Sequence[IndexModel] = field(default_factory=tuple)
+    expiring: bool = False
 
 
 def client(url: str) -> AsyncMongoClient[Document]:
@@ -49,8 +62,24 @@ class Store:
 
     async def create_indexes(self, indexes: Sequence[Indexes]) -> None:
         for spec in indexes:
-            if spec.models:
-                await self.db[spec.collection].create_indexes(list(spec.models))
+            collection = self.db[spec.collection]
+            await _drop_ttl_indexes(collection)
+            models = list(spec.models)
+            if spec.expiring:
+                models.append(IndexModel([(DELETE_AFTER, ASCENDING)]))
+            if models:
+                await collection.create_indexes(models)
+
+    async def sweep_expired(self, indexes: Sequence[Indexes], now: datetime) -> int:
+        """Delete what has expired in every expiring collection; returns how many."""
+        deleted = 0
+        for spec in indexes:
+            if spec.expiring:
+                done = await self.db[spec.collection].delete_many(
+                    {DELETE_AFTER: {"$lt": stamp(now)}}
+                )
+                deleted += done.deleted_count
+        return deleted
 
     async def reachable(self) -> bool:
         try:
@@ -61,6 +90,14 @@ class Store:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+async def _drop_ttl_indexes(collection: AsyncCollection[Document]) -> None:
+    """TTL indexes of earlier versions go: expiry is the sweep's (see `Indexes`)."""
+    async for index in await collection.list_indexes():
+        if "expireAfterSeconds" in index:
+            log.warning("dropping TTL index %s.%s", collection.name, index["name"])
+            await collection.drop_index(index["name"])
 
 
 @dataclass(frozen=True)

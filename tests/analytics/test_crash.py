@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from services.devstack import free_port
+from services.devtools.stack import free_port
 from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime.bus import Outgoing, Producer, ensure_topics, group_key
 from services.runtime.settings import Settings

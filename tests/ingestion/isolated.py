@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from services.devstack import free_port
+from services.devtools.stack import free_port
 from services.runtime.auth import Authenticator, Role
 from services.runtime.bus import all_topics, ensure_topics
 from services.runtime.settings import Settings

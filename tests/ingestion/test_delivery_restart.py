@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from services.devstack import free_port
+from services.devtools.stack import free_port
 from services.gen.shequn.v1 import actions_pb2, common_pb2
 from services.ingestion.delivery import IN_FLIGHT_AT_RESTART
 from services.runtime.auth import Authenticator, Role

@@ -245,7 +245,7 @@ async def test_dedupe_refuses_bad_input_expired_plans_and_viewers(
 
     planned = (await http.post(plans, json={"series": "s"}, headers=tenant.headers())).json()
     assert planned["counts"] == {"groups": 0, "members": 0, "removals": 0, "skipped": 0}
-    mongo = client(stack.mongo)  # 24 hours are too long to wait for
+    mongo = client(stack.mongo_of("moderation"))  # 24 hours are too long to wait for
     try:
         await mongo["shequn_moderation"]["dedupe_plans"].update_one(
             {"_id": f"{tenant.id}:{planned['plan_id']}"}, {"$set": {"expires_at": 0}}

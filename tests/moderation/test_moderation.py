@@ -13,7 +13,7 @@ import pytest
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 
-from services.devstack import free_port
+from services.devtools.stack import free_port
 from services.gen.shequn.v1 import moderation_pb2, moderation_pb2_grpc
 from tests.clients import joined, message, post_events
 from tests.conftest import Stack, Tenant, create_tenant

@@ -10,7 +10,7 @@ import time
 import pytest
 from prometheus_client import REGISTRY
 
-from services.devstack import free_port
+from services.devtools.stack import free_port
 from services.gen.shequn.v1 import events_pb2
 from services.moderation.pictures import Pictures
 from services.runtime import outbound

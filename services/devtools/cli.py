@@ -14,7 +14,7 @@ from services.runtime.store import client
 
 async def _create_key(tenant: str, role: Role, name: str) -> str:
     settings = Settings()
-    mongo = client(settings.mongo_url)
+    mongo = client(settings.identity_url)
     try:
         return await Authenticator(mongo, settings.mongo_db_prefix, 0).create_key(
             tenant, role, name
@@ -54,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "dev":
-        from services.devstack import run_dev
+        from services.devtools.stack import run_dev
 
         return asyncio.run(run_dev(args.state_dir.resolve()))
     if args.command == "demo":
-        from services.demo.run import run_demo
+        from services.devtools.demo.run import run_demo
 
         dev_file = args.dev_file or Path(os.environ.get("SHEQUN_DEV_DIR", ".shequn")) / "dev.json"
         return asyncio.run(

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.demo.cast import BATCH, CONCURRENCY, WHITELIST, Body
+from services.devtools.demo.cast import BATCH, CONCURRENCY, WHITELIST, Body
 
 
 class DemoError(Exception):

@@ -1,4 +1,4 @@
-"""Generate the Python code of proto/ (`make proto`): python -m services.protogen OUT_DIR.
+"""Generate the Python code of proto/ (`make proto`): python -m services.devtools.protogen OUT_DIR.
 
 protoc names imports after the .proto paths (`from shequn.v1 import events_pb2`); the code lives
 in the package `services.gen`, so those imports are rewritten to `services.gen.shequn.v1`.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from grpc_tools import protoc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROTO_DIR = ROOT / "proto"
 PACKAGE = "services.gen"
 _IMPORT = re.compile(r"^(from|import) shequn\.", re.MULTILINE)

@@ -1,8 +1,12 @@
 """`shequn dev`: the whole system on one machine.
 
-Starts the embedded Kafka-protocol broker (Tansu) and MongoDB-protocol server (NX-27017) on
-free local ports unless SHEQUN_KAFKA_BOOTSTRAP / SHEQUN_MONGO_URL name real ones, starts the five
-services as separate processes, creates the `dev` tenant with an owner key, and writes
+Starts the embedded Kafka-protocol broker (Tansu) and one MongoDB-protocol server (NX-27017) per
+service database, each on a free local port, unless SHEQUN_KAFKA_BOOTSTRAP / SHEQUN_MONGO_URL
+name real ones (then every database is on that server). One server per database because each
+NX-27017 process serialises all its work on one thread: four writers on four servers write 2.5x
+what they write on one (ARCHITECTURE.md). The identity database (API keys) is on ingestion's.
+Then it starts the five services as separate processes, creates the `dev` tenant with an owner
+key, and writes
 `.shequn/dev.json` (API.md) once every service is ready. Ctrl-C or SIGTERM stops the services
 first (so that they commit), then the infrastructure, and removes the dev file. A service that
 dies is started again, as Kubernetes would.
@@ -31,6 +35,7 @@ from services.runtime.settings import Settings
 from services.runtime.store import client
 
 SERVICES = ("ingestion", "moderation", "engagement", "campaign", "analytics")
+IDENTITY_WITH = "ingestion"  # the service whose database server also holds the identity database
 DEV_TENANT = "dev"
 _PR_SET_PDEATHSIG = 1
 
@@ -93,7 +98,7 @@ class Child:
 
     async def _prefix_output(self) -> None:
         assert self.process and self.process.stdout
-        prefix = f"{self.name:<11}| "
+        prefix = f"{self.name:<14}| "
         async for line in self.process.stdout:
             sys.stdout.write(prefix + line.decode(errors="replace"))
             sys.stdout.flush()
@@ -119,6 +124,7 @@ class DevStack:
     infra: list[Child] = field(default_factory=list)
     services: list[Child] = field(default_factory=list)
     endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
+    databases: dict[str, str] = field(default_factory=dict)  # service → its server's URL
 
     @property
     def dev_file(self) -> Path:
@@ -129,9 +135,14 @@ class DevStack:
         self.dev_file.unlink(missing_ok=True)
         self.env["SHEQUN_DEV_STACK"] = str(self.state_dir)  # marks every process of this stack
         kafka = self.env.get("SHEQUN_KAFKA_BOOTSTRAP") or await self._start_broker()
-        mongo = self.env.get("SHEQUN_MONGO_URL") or await self._start_database()
-        self.env.update(SHEQUN_KAFKA_BOOTSTRAP=kafka, SHEQUN_MONGO_URL=mongo)
-        settings = Settings(kafka_bootstrap=kafka, mongo_url=mongo)
+        if real := self.env.get("SHEQUN_MONGO_URL"):
+            self.databases = dict.fromkeys(SERVICES, real)
+        else:
+            urls = await asyncio.gather(*(self._start_database(name) for name in SERVICES))
+            self.databases = dict(zip(SERVICES, urls, strict=True))
+        identity = self.databases[IDENTITY_WITH]
+        self.env.update(SHEQUN_KAFKA_BOOTSTRAP=kafka, SHEQUN_IDENTITY_MONGO_URL=identity)
+        settings = Settings(kafka_bootstrap=kafka, mongo_url=identity)
         await ensure_topics(settings, all_topics(settings))
 
         await asyncio.gather(*(self._start_service(name) for name in SERVICES))
@@ -140,7 +151,7 @@ class DevStack:
             "tenant_id": DEV_TENANT,
             "api_key": await self._dev_key(settings),
             "kafka_bootstrap": kafka,
-            "mongo_url": mongo,
+            "mongo_url": identity,  # where the API keys are (before 0.15: every database)
             "services": self.endpoints,
         }
         _write_private(self.dev_file, json.dumps(info, indent=2))
@@ -151,9 +162,19 @@ class DevStack:
         choosing and binding makes the process exit, and it is started again on others."""
         for attempt in range(1, tries + 1):
             http, grpc = free_port(), free_port()
-            env = {**self.env, "SHEQUN_HTTP_PORT": str(http), "SHEQUN_GRPC_PORT": str(grpc)}
+            mongo = self.databases[name]
+            env = {
+                **self.env,
+                "SHEQUN_HTTP_PORT": str(http),
+                "SHEQUN_GRPC_PORT": str(grpc),
+                "SHEQUN_MONGO_URL": mongo,
+            }
             child = Child(name, [sys.executable, "-m", f"services.{name}"], env)
-            self.endpoints[name] = {"http": f"http://127.0.0.1:{http}", "grpc": f"127.0.0.1:{grpc}"}
+            self.endpoints[name] = {
+                "http": f"http://127.0.0.1:{http}",
+                "grpc": f"127.0.0.1:{grpc}",
+                "mongo_url": mongo,
+            }
             await child.start()
             if await self._wait_ready(name, child):
                 self.services.append(child)
@@ -181,16 +202,16 @@ class DevStack:
         await wait_for_port(port)
         return f"127.0.0.1:{port}"
 
-    async def _start_database(self) -> str:
+    async def _start_database(self, service: str) -> str:
         port = free_port()
-        data = self.state_dir / "mongo"
-        data.mkdir(exist_ok=True)
+        data = self.state_dir / "mongo" / service
+        data.mkdir(parents=True, exist_ok=True)
         argv = [
-            sys.executable, "-m", "services.embedded_mongo", "--data-dir", str(data),
+            sys.executable, "-m", "services.devtools.embedded_mongo", "--data-dir", str(data),
             "--host", "127.0.0.1", "-p", str(port),
-            "--pid-file", str(self.state_dir / "nx-27017.pid"),
+            "--pid-file", str(data / "nx-27017.pid"),
         ]  # fmt: skip
-        child = Child("mongodb", argv, self.env)
+        child = Child(f"db-{service}", argv, self.env)
         self.infra.append(child)
         await child.start()
         await wait_for_port(port)
@@ -213,7 +234,7 @@ class DevStack:
     async def _dev_key(self, settings: Settings) -> str:
         """The dev tenant's owner key, kept in the state dir so that it survives restarts."""
         key_file = self.state_dir / "dev-api-key"
-        mongo = client(settings.mongo_url)
+        mongo = client(settings.identity_url)
         try:
             auth = Authenticator(mongo, settings.mongo_db_prefix, 0)
             existing = key_file.read_text().strip() if key_file.exists() else None
@@ -272,8 +293,10 @@ async def run_dev(state_dir: Path) -> int:
 
 def _banner(info: dict[str, Any], dev_file: Path) -> str:
     lines = ["", "Shequn is running (Ctrl-C stops everything).", f"  dev file:  {dev_file}"]
-    lines += [f"  kafka:     {info['kafka_bootstrap']}", f"  mongodb:   {info['mongo_url']}"]
+    lines.append(f"  kafka:     {info['kafka_bootstrap']}")
     for name, ends in info["services"].items():
-        lines.append(f"  {name:<11} {ends['http']}/docs   grpc {ends['grpc']}")
+        lines.append(
+            f"  {name:<11} {ends['http']}/docs   grpc {ends['grpc']}   {ends['mongo_url']}"
+        )
     lines.append(f"  tenant {info['tenant_id']!r}, owner key in {dev_file.parent / 'dev-api-key'}")
     return "\n".join(lines) + "\n"

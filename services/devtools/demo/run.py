@@ -15,9 +15,9 @@ from typing import TextIO
 
 import httpx
 
-from services.demo.cast import TZ, WAIT_SECONDS, Body, Scenario
-from services.demo.sender import DemoError, DevStack, Progress, Sender, Tally
-from services.demo.story import build_scenario
+from services.devtools.demo.cast import TZ, WAIT_SECONDS, Body, Scenario
+from services.devtools.demo.sender import DemoError, DevStack, Progress, Sender, Tally
+from services.devtools.demo.story import build_scenario
 
 
 @dataclass(frozen=True)

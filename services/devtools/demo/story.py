@@ -10,7 +10,7 @@ from datetime import time as clock
 from random import Random
 from typing import Any
 
-from services.demo.cast import (
+from services.devtools.demo.cast import (
     ABUSE,
     AD_DOMAINS,
     ADS,

@@ -1,0 +1,168 @@
+"""`make bench`: figures, printed, never asserted.
+
+1. Moderation's detection alone, on one core: messages/s with 10,000 banned keywords, and
+   precision and recall per class on the labeled set in tests/data/moderation_eval.jsonl.
+2. The dev stack as `make dev` starts it (rate limit out of the way), measured twice: fresh,
+   and again after 200,000 events of history. Each round measures, in order:
+   - the raw `insert_many` ceiling of ingestion's database server, for the ratio below;
+   - every service's memory at rest;
+   - the reaction time: ordinary chat at 500 events/s from 200 groups and 20,000 members, an
+     ad on a Telegram group every half second, from the ad's `POST /v1/events` to its warning
+     arriving at a stand-in Telegram Bot API (p50, p99), with memory under that load and
+     each consumer's busy share;
+   - HTTP ingest (20,000 events in posts of 500 from 4 clients) as a share of that ceiling, and
+     the pipeline (events/s from the first post until analytics has counted them all).
+3. gRPC PublishStream, on the stack with history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.devtools.stack import SERVICES
+from tests.bench import figures, traffic
+from tests.bench.grpc import bench_grpc
+from tests.conftest import Stack, Tenant, create_tenant, start_dev_stack, stop_dev_stack
+from tests.fakes import FakeTelegram, fake_telegram
+from tests.moderation.evaluation import bench_detection
+from tests.waiting import eventually
+
+HISTORY = 200_000
+PIPELINE_EVENTS = 20_000
+RATE, SECONDS, AD_EVERY = 500, 30, 0.5
+TARGETS = {"reaction p99 ms": 250.0, "pipeline events/s": 1000.0, "ingest / ceiling": 0.25}
+Figures = dict[str, float]
+
+
+async def _tenant_on_telegram(stack: Stack, http: httpx.AsyncClient, fake: FakeTelegram) -> Tenant:
+    tenant = await create_tenant(stack)
+    response = await http.put(
+        stack.http("ingestion") + "/v1/platforms/telegram",
+        json={
+            "bot_token": "123456:bench",
+            "secret_token": "bench-secret",
+            "api_base_url": fake.url,
+        },
+        headers=tenant.headers("owner"),
+    )
+    assert response.status_code == 200, response.text
+    return tenant
+
+
+async def _all_counted(http: httpx.AsyncClient, stack: Stack, tenant: Tenant, n: int) -> None:
+    await eventually(lambda: traffic.counted(http, stack, tenant), lambda c: c >= n, 900, 1.0)
+
+
+async def measure(stack: Stack, fake: FakeTelegram, label: str) -> Figures:
+    found: Figures = {}
+    found["ceiling docs/s"] = await figures.insert_many_ceiling(stack.mongo_of("ingestion"))
+    for service, mib in figures.memory_mib(stack).items():
+        found[f"RSS at rest MiB: {service}"] = mib
+
+    async with httpx.AsyncClient(timeout=60) as owner_http:
+        tenant = await _tenant_on_telegram(stack, owner_http, fake)
+    async with httpx.AsyncClient(timeout=60, headers=tenant.headers("operator")) as http:
+        under_load: dict[str, float] = {}
+
+        async def read_memory() -> None:
+            under_load.update(figures.memory_mib(stack))
+
+        before = await figures.handler_totals(stack)
+        started = time.monotonic()
+        reactions, sent, rate = await traffic.chat_with_ads(
+            http, stack, rate=RATE, seconds=SECONDS, ad_every=AD_EVERY, halfway=read_memory
+        )
+        chatted = time.monotonic() - started
+        busy = figures.busy_table(before, await figures.handler_totals(stack), chatted)
+        ads = len(reactions.posted)
+        answered = await eventually(
+            lambda: _answered(reactions, fake), lambda a: len(a) >= ads, 60, 0.5
+        )
+        latencies = list(answered.values())
+        found["chat events/s"] = rate
+        found["reaction p50 ms"] = figures.percentile(latencies, 0.5)
+        found["reaction p99 ms"] = figures.percentile(latencies, 0.99)
+        for service, mib in under_load.items():
+            found[f"RSS under load MiB: {service}"] = mib
+        print(f"[{label}] {ads} ads, {len(latencies)} warned; chat at {rate:,.0f} events/s")
+        print("\n".join(busy))
+        await _all_counted(http, stack, tenant, sent)
+
+        pipeline_tenant = await create_tenant(stack)
+    async with httpx.AsyncClient(timeout=60, headers=pipeline_tenant.headers("operator")) as http:
+        started = time.monotonic()
+        found["HTTP ingest events/s"] = await traffic.flood(http, stack, PIPELINE_EVENTS)
+        await _all_counted(http, stack, pipeline_tenant, PIPELINE_EVENTS)
+        found["pipeline events/s"] = PIPELINE_EVENTS / (time.monotonic() - started)
+    found["ingest / ceiling"] = found["HTTP ingest events/s"] / found["ceiling docs/s"]
+    return found
+
+
+async def _answered(reactions: traffic.Reactions, fake: FakeTelegram) -> dict[str, float]:
+    return reactions.answered(fake)
+
+
+async def add_history(stack: Stack, events: int) -> float:
+    """`events` of chat from one tenant, waited for until analytics has counted them all."""
+    tenant = await create_tenant(stack)
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=120, headers=tenant.headers("operator")) as http:
+        await traffic.flood(http, stack, events)
+        await _all_counted(http, stack, tenant, events)
+    return time.monotonic() - started
+
+
+def report(fresh: Figures, history: Figures, state_dir: Path) -> None:
+    print(f"\n{'':34}{'fresh':>12}{'history':>12}{'ratio':>8}{'target':>10}")
+    names = [n for n in fresh if not n.startswith("RSS")] + sorted(
+        n for n in fresh if n.startswith("RSS")
+    )
+    for name in names:
+        a, b = fresh[name], history[name]
+        target = TARGETS.get(name)
+        line = f"{name:34}{a:12,.2f}{b:12,.2f}{b / a if a else float('nan'):8.2f}"
+        print(line + (f"{target:10,.2f}" if target else ""))
+    mib = sum(p.stat().st_size for p in (state_dir / "mongo").rglob("*") if p.is_file()) / 2**20
+    print(f"database files after the history: {mib:,.0f} MiB")
+    print(
+        "memory goal: 150 MiB a service; over it: "
+        + (", ".join(s for s in SERVICES if history[f"RSS under load MiB: {s}"] > 150) or "none")
+    )
+
+
+async def main() -> None:
+    bench_detection()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            "SHEQUN_INGEST_RATE_PER_TENANT": "1000000",
+            "SHEQUN_INGEST_BURST_PER_TENANT": "1000000",
+            "SHEQUN_KAFKA_BOOTSTRAP": "",
+            "SHEQUN_MONGO_URL": "",
+            "SHEQUN_LOG_LEVEL": "WARNING",
+            "SHEQUN_OUTBOUND_ALLOW_PRIVATE_HOSTS": "true",  # the stand-in Bot API is local
+        }
+        state_dir = Path(tmp) / "stack"
+        process, info = start_dev_stack(state_dir, env)
+        try:
+            stack = Stack(info, state_dir)
+            print(f"machine: {sys.platform}, python {sys.version.split()[0]}")
+            async with fake_telegram() as fake:
+                results: dict[str, Any] = {"fresh": await measure(stack, fake, "fresh")}
+                took = await add_history(stack, HISTORY)
+                print(f"history: {HISTORY:,} events through the pipeline in {took:,.0f} s")
+                results["history"] = await measure(stack, fake, "history")
+            report(results["fresh"], results["history"], state_dir)
+            await bench_grpc(stack)
+        finally:
+            stop_dev_stack(process)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
