@@ -48,7 +48,7 @@ GROUPS = "groups"  # each group's name and owner: what a locked name is restored
 VIOLATIONS = "violation_history"  # per member of a tenant: recent violations, "{event}|{time}"
 BLACKLIST = "blacklist"  # tenant-wide, keyed "{tenant}:{member}"
 DECISIONS = "decisions"  # the audit log, keyed "{tenant}:{event}:{rule}"
-_KNOWN_KEPT = 200_000  # membership and group documents kept in memory
+_KNOWN_KEPT = 50_000  # membership and group documents kept in memory (about 1 KiB each)
 # Pruning flood windows changes no verdict, only memory, and scans every member watched: at most
 # this often, not after every batch.
 _PRUNE_EVERY_SECONDS = 10.0

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     dlq_ratio_min_messages: int = Field(
         100, ge=1, description="… once the window holds at least this many"
     )
+    kafka_fetch_max_wait_ms: int = Field(
+        20, ge=1, description="longest a fetch waits for records (the broker may hold it this long)"
+    )
     kafka_max_poll_interval_ms: int = Field(
         300_000, ge=1000, description="a consumer not polling this long leaves its group"
     )
