@@ -19,8 +19,8 @@ import pytest
 from pydantic import TypeAdapter
 
 from services.devtools.demo.cast import ABUSE, TZ, Scenario
+from services.devtools.demo.scenario import build_scenario
 from services.devtools.demo.sender import DevStack, Progress, Sender
-from services.devtools.demo.story import build_scenario
 from services.ingestion.actions import ActionIn
 from services.ingestion.events import parse_item, to_event
 from tests.conftest import ROOT, Stack

@@ -137,3 +137,24 @@ async def test_group_ids_a_stranger_invents_cost_no_memory(
     await strangers(3000)
     grown = stack.memory_kib("moderation") - before
     assert grown < 5_000, f"moderation grew by {grown} KiB"
+
+
+def _untyped(schema: dict[str, object]) -> bool:
+    return not {"$ref", "properties", "oneOf", "anyOf"} & set(schema)
+
+
+async def test_request_bodies_are_typed_in_the_openapi_documents(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    """An integrator reads each body's fields off the OpenAPI document, not `object`; the one
+    untyped body is a group's override, which is any part of a ruleset."""
+    untyped = []
+    for service in ("ingestion", "moderation", "engagement", "campaign", "analytics"):
+        document = (await http.get(stack.http(service) + "/openapi.json")).json()
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                body = operation.get("requestBody", {}).get("content", {})
+                schema = body.get("application/json", {}).get("schema")
+                if schema is not None and _untyped(schema):
+                    untyped.append(f"{method.upper()} {path}")
+    assert untyped == ["PUT /v1/rulesets/groups/{group_id}"]

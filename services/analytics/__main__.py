@@ -45,7 +45,7 @@ def build(rt: Runtime) -> ServiceParts:
     )
     return ServiceParts(
         indexes=counters.INDEXES,
-        routers=[api.router(group_daily, tz)],
+        routers=[api.router],
         consumers=[events_consumer("analytics", rt.settings, count), violations],
     )
 

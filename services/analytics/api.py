@@ -8,15 +8,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
-from pymongo.asynchronous.collection import AsyncCollection
 
+from services.analytics.counters import GROUP_DAILY
 from services.analytics.counting import GROUP_DAY_FIELDS, group_day_ids
-from services.runtime.http import IdInPath, Viewer
+from services.runtime.http import IdInPath, Viewer, provided
 from services.runtime.openapi import CSV
 from services.runtime.refusals import Invalid
-from services.runtime.store import Document
+from services.runtime.settings import Settings
+from services.runtime.store import Store
 
 MAX_DAYS = 366
 # Days are written YYYY-MM-DD, nothing else ("0" or "0.5" are not days), within the years an
@@ -58,33 +59,35 @@ def _respond(rows: list[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -> 
     return JSONResponse({"days": rows})
 
 
-def router(group_daily: AsyncCollection[Document], tz: ZoneInfo) -> APIRouter:
-    api = APIRouter(prefix="/v1/stats", tags=["statistics"])
+Stored = Annotated[Store, Depends(provided(Store))]
+Configured = Annotated[Settings, Depends(provided(Settings))]
+router = APIRouter(prefix="/v1/stats", tags=["statistics"])
 
-    @api.get("/groups/{group_id}/daily", responses=CSV)
-    async def group_daily_stats(
-        group_id: IdInPath,
-        principal: Viewer,
-        start: Annotated[str | None, Query(alias="from", pattern=DAY, description=DAY_RULE)] = None,
-        end: Annotated[str | None, Query(alias="to", pattern=DAY, description=DAY_RULE)] = None,
-        format: Literal["json", "csv"] = "json",
-    ) -> Response:
-        """One group's messages, active members, joins, leaves and kicks per day."""
-        days = _days(start, end, tz)
-        ids = [i for d in days for i in group_day_ids(principal.tenant_id, group_id, d)]
-        rows: dict[str, dict[str, Any]] = {
-            d.isoformat(): {"date": d.isoformat(), **dict.fromkeys(GROUP_DAY_FIELDS, 0)}
-            for d in days
-        }
-        posters: dict[str, set[str]] = {d: set() for d in rows}
-        query = {"_id": {"$in": ids}, "tenant_id": principal.tenant_id}
-        async for doc in group_daily.find(query, {"absorbed": 0}):
-            row = rows[doc["date"]]
-            for name in GROUP_DAY_FIELDS:
-                row[name] += int(doc.get(name, 0))
-            posters[doc["date"]].update(doc.get("posters", []))
-        for date_, row in rows.items():
-            row["active_members"] = len(posters[date_])
-        return _respond(list(rows.values()), format, GROUP_DAY_FIELDS)
 
-    return api
+@router.get("/groups/{group_id}/daily", responses=CSV)
+async def group_daily_stats(
+    group_id: IdInPath,
+    principal: Viewer,
+    start: Annotated[str | None, Query(alias="from", pattern=DAY, description=DAY_RULE)] = None,
+    end: Annotated[str | None, Query(alias="to", pattern=DAY, description=DAY_RULE)] = None,
+    format: Literal["json", "csv"] = "json",
+    *,
+    store: Stored,
+    settings: Configured,
+) -> Response:
+    """One group's messages, active members, joins, leaves and kicks per day."""
+    days = _days(start, end, ZoneInfo(settings.default_timezone))
+    ids = [i for d in days for i in group_day_ids(principal.tenant_id, group_id, d)]
+    rows: dict[str, dict[str, Any]] = {
+        d.isoformat(): {"date": d.isoformat(), **dict.fromkeys(GROUP_DAY_FIELDS, 0)} for d in days
+    }
+    posters: dict[str, set[str]] = {d: set() for d in rows}
+    query = {"_id": {"$in": ids}, "tenant_id": principal.tenant_id}
+    async for doc in store[GROUP_DAILY].find(query, {"absorbed": 0}):
+        row = rows[doc["date"]]
+        for name in GROUP_DAY_FIELDS:
+            row[name] += int(doc.get(name, 0))
+        posters[doc["date"]].update(doc.get("posters", []))
+    for date_, row in rows.items():
+        row["active_members"] = len(posters[date_])
+    return _respond(list(rows.values()), format, GROUP_DAY_FIELDS)

@@ -61,12 +61,8 @@ def build(rt: Runtime) -> ServiceParts:
 
     return ServiceParts(
         indexes=[*INTAKE_INDEXES, *timeline.INDEXES],
-        routers=[
-            api.router(intake),
-            platform_api.router(credentials, rt.producer, settings),
-            timeline.router(entries),
-            webhooks.router(intake, credentials, wecom),
-        ],
+        routers=[api.router, platform_api.router, timeline.router, webhooks.router],
+        provides=[intake, credentials, wecom],
         schemas=json_schemas(),
         grpc=[grpc_api.service(intake, rt.auth)],
         consumers=[

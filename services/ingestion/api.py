@@ -6,16 +6,16 @@ import json
 import math
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from services.gen.shequn.v1 import events_pb2
 from services.ingestion.admission import Rejected
 from services.ingestion.events import MAX_BATCH, event_id_of, parse_item, to_event
 from services.ingestion.intake import Intake, ItemResult, RateLimited, refused
-from services.runtime.http import Operator
+from services.runtime.http import Operator, provided
 from services.runtime.openapi import answers
 
 _BODY_DOC = {
@@ -70,38 +70,37 @@ def too_many(exc: RateLimited) -> JSONResponse:
     )
 
 
-def router(intake: Intake) -> APIRouter:
-    api = APIRouter(prefix="/v1", tags=["events"])
+Intakes = Annotated[Intake, Depends(provided(Intake))]
+router = APIRouter(prefix="/v1", tags=["events"])
 
-    @api.post("/events", status_code=202, openapi_extra=_BODY_DOC, responses=answers(429))
-    async def post_events(request: Request, principal: Operator) -> JSONResponse:
-        """Publish one event or a batch of up to 500; one result per item, in order."""
-        try:
-            body = json.loads(await request.body())
-        except (ValueError, RecursionError):
-            return _refuse(400, "body", "not valid JSON")
-        items = _items(body)
-        if isinstance(items, JSONResponse):
-            return items
-        received_at = datetime.now(UTC)
-        results: list[ItemResult | None] = []
-        events: list[events_pb2.Event] = []
-        for item in items:
-            try:
-                valid = parse_item(item)
-                event = to_event(valid, tenant_id=principal.tenant_id, received_at=received_at)
-            except Rejected as exc:
-                results.append(refused(principal.tenant_id, event_id_of(item), str(exc)))
-                continue
-            results.append(None)
-            events.append(event)
-        try:
-            accepted = iter(await intake.accept(events))
-        except RateLimited as exc:
-            return too_many(exc)
-        return JSONResponse(
-            {"results": [asdict(r if r is not None else next(accepted)) for r in results]},
-            status_code=202,
-        )
 
-    return api
+@router.post("/events", status_code=202, openapi_extra=_BODY_DOC, responses=answers(429))
+async def post_events(request: Request, principal: Operator, intake: Intakes) -> JSONResponse:
+    """Publish one event or a batch of up to 500; one result per item, in order."""
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, RecursionError):
+        return _refuse(400, "body", "not valid JSON")
+    items = _items(body)
+    if isinstance(items, JSONResponse):
+        return items
+    received_at = datetime.now(UTC)
+    results: list[ItemResult | None] = []
+    events: list[events_pb2.Event] = []
+    for item in items:
+        try:
+            valid = parse_item(item)
+            event = to_event(valid, tenant_id=principal.tenant_id, received_at=received_at)
+        except Rejected as exc:
+            results.append(refused(principal.tenant_id, event_id_of(item), str(exc)))
+            continue
+        results.append(None)
+        events.append(event)
+    try:
+        accepted = iter(await intake.accept(events))
+    except RateLimited as exc:
+        return too_many(exc)
+    return JSONResponse(
+        {"results": [asdict(r if r is not None else next(accepted)) for r in results]},
+        status_code=202,
+    )

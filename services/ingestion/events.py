@@ -12,8 +12,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
-from services.ingestion.admission import EVENT_TYPES, MEDIA_URL_RULE, Rejected, check_media_url
-from services.runtime.wellformed import MAX_ENTRIES, MAX_ID, MAX_SECONDS, MIN_SECONDS, KeyPart
+from services.ingestion.admission import EVENT_TYPES, MAX_MINOR, MEDIA_URL_RULE, Rejected
+from services.runtime.wellformed import (
+    KEY_PART_RULE,
+    MAX_ENTRIES,
+    MAX_ID,
+    MAX_SECONDS,
+    MAX_STRING,
+    MIN_SECONDS,
+)
 
 MAX_BATCH = 500
 PLATFORMS = {
@@ -41,7 +48,12 @@ MESSAGE_KINDS = {
     "red_packet": events_pb2.MESSAGE_KIND_RED_PACKET,
 }
 
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
+# The models say the JSON's shape (which keys, of which types and values); what the values must
+# be is the event contract's (`admission.admit`), checked on the Event they become, as for
+# every source. The descriptions repeat its rules for the OpenAPI document.
+Id = Annotated[str, Field(description=f"1 to {MAX_ID} characters")]
+KeyPart = Annotated[str, Field(description=KEY_PART_RULE)]
+Entries = Annotated[list[str], Field(description=f"at most {MAX_ENTRIES} entries")]
 
 
 class _In(BaseModel):
@@ -52,15 +64,15 @@ class MemberIn(_In):
     id: KeyPart
     name: str = ""
     role: Literal["owner", "admin", "member"] = "member"
-    tags: list[str] = Field([], max_length=MAX_ENTRIES)
+    tags: Entries = []
 
 
 class MessageIn(_In):
     id: str = ""
     kind: Literal["text", "image", "link", "mini_program", "file", "red_packet"] = "text"
-    text: str = Field("", max_length=20_000)
-    mentions: list[str] = Field([], max_length=MAX_ENTRIES)
-    urls: list[str] = Field([], max_length=MAX_ENTRIES)
+    text: str = Field("", description=f"at most {MAX_STRING:,} characters")
+    mentions: Entries = []
+    urls: Entries = []
     media_url: str = Field("", description=MEDIA_URL_RULE)
     app_id: str = ""
     title: str = ""
@@ -71,22 +83,26 @@ class GroupIn(_In):
     owner_id: str | None = None
     notice: str | None = None
     # Series tags; on group_updated, the complete new set.
-    tags: list[KeyPart] | None = Field(None, max_length=MAX_ENTRIES)
+    tags: list[KeyPart] | None = Field(None, description=f"at most {MAX_ENTRIES} entries")
+
+
+AMOUNT_RULE = f"0 to {MAX_MINOR // 100:,}, in the currency's units"
+CURRENCY_RULE = "ISO 4217, such as CNY"
 
 
 class OrderIn(_In):
     model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
     id: Id
-    amount: float = Field(ge=0, le=1e9)
-    currency: str = Field("CNY", min_length=3, max_length=3)
+    amount: float = Field(description=AMOUNT_RULE)
+    currency: str = Field("CNY", description=CURRENCY_RULE)
     attribution: str = ""
 
 
 class CouponIn(_In):
     model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
     id: Id
-    value: float = Field(0, ge=0, le=1e9)
-    currency: str = Field("CNY", min_length=3, max_length=3)
+    value: float = Field(0, description=AMOUNT_RULE)
+    currency: str = Field("CNY", description=CURRENCY_RULE)
 
 
 class _Event(_In):
@@ -234,8 +250,12 @@ def _member(m: MemberIn) -> common_pb2.Member:
     return common_pb2.Member(id=m.id, name=m.name, role=ROLES[m.role], tags=m.tags)
 
 
-def _money(amount: float, currency: str) -> events_pb2.Money:
-    return events_pb2.Money(minor=round(amount * 100), currency=currency.upper())
+def _money(amount: float, currency: str, field: str) -> events_pb2.Money:
+    """Money in the minor unit; its bounds are the contract's, checked on the Event."""
+    minor = round(amount * 100)
+    if not -(2**63) <= minor < 2**63:  # what the Event can hold at all
+        raise Rejected(f"{field}: {AMOUNT_RULE}")
+    return events_pb2.Money(minor=minor, currency=currency.upper())
 
 
 def _group(g: GroupIn) -> events_pb2.GroupInfo:
@@ -302,7 +322,6 @@ def to_event(item: EventIn, *, tenant_id: str, received_at: datetime) -> events_
                 event.member_left.actor.CopyFrom(_member(item.actor))
         case MessagePostedIn():
             m = item.message
-            check_media_url(m.media_url, "message.media_url")
             event.message_posted.member.CopyFrom(_member(item.member))
             event.message_posted.message.CopyFrom(
                 events_pb2.ChatMessage(
@@ -319,12 +338,14 @@ def to_event(item: EventIn, *, tenant_id: str, received_at: datetime) -> events_
         case OrderPlacedIn():
             event.order_placed.member.CopyFrom(_member(item.member))
             event.order_placed.order_id = item.order.id
-            event.order_placed.amount.CopyFrom(_money(item.order.amount, item.order.currency))
+            amount = _money(item.order.amount, item.order.currency, "order.amount")
+            event.order_placed.amount.CopyFrom(amount)
             event.order_placed.attribution = item.order.attribution
         case CouponRedeemedIn():
             event.coupon_redeemed.member.CopyFrom(_member(item.member))
             event.coupon_redeemed.coupon_id = item.coupon.id
-            event.coupon_redeemed.value.CopyFrom(_money(item.coupon.value, item.coupon.currency))
+            value = _money(item.coupon.value, item.coupon.currency, "coupon.value")
+            event.coupon_redeemed.value.CopyFrom(value)
         case LivecodeScannedIn():
             scanned = event.livecode_scanned
             scanned.livecode, scanned.channel = item.livecode, item.channel

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from services.gen.shequn.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
-from services.ingestion.admission import Rejected, check_event
+from services.ingestion.admission import Rejected, receive
 from services.ingestion.events import MAX_BATCH
 from services.ingestion.intake import Intake, ItemResult, RateLimited, refused
 from services.runtime.auth import Authenticator, Role
@@ -37,7 +37,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         principal = await authenticate(context, self.auth, Role.OPERATOR)
         event = request.event
         try:
-            check_event(event, tenant_id=principal.tenant_id, received_at=datetime.now(UTC))
+            receive(event, tenant_id=principal.tenant_id, received_at=datetime.now(UTC))
         except Rejected as exc:
             refused(principal.tenant_id, event.event_id, str(exc))
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -63,7 +63,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         async for request in request_iterator:
             event = request.event
             try:
-                check_event(event, tenant_id=principal.tenant_id, received_at=datetime.now(UTC))
+                receive(event, tenant_id=principal.tenant_id, received_at=datetime.now(UTC))
                 chunk.append(event)
                 order.append(None)
             except Rejected as exc:

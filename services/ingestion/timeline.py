@@ -14,14 +14,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.runtime.envelope import occurred_at
-from services.runtime.http import IdInPath, Viewer
-from services.runtime.store import DELETE_AFTER, Document, Indexes, insert_new, kept_for
+from services.runtime.http import IdInPath, Viewer, provided
+from services.runtime.store import DELETE_AFTER, Document, Indexes, Store, insert_new, kept_for
 
 TIMELINE = "timeline"
 _END = "\U0010ffff"
@@ -134,31 +134,33 @@ def _item(doc: Document) -> dict[str, Any]:
     return item
 
 
-def router(timeline: AsyncCollection[Document]) -> APIRouter:
-    api = APIRouter(prefix="/v1", tags=["timeline"])
+Stored = Annotated[Store, Depends(provided(Store))]
+router = APIRouter(prefix="/v1", tags=["timeline"])
 
-    @api.get("/groups/{group_id}/timeline")
-    async def group_timeline(
-        group_id: IdInPath,
-        principal: Viewer,
-        after: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    ) -> dict[str, Any]:
-        """A group's events and actions, oldest first, a page at a time."""
-        prefix = _prefix(principal.tenant_id, group_id)
-        if after is not None and (":" not in after or len(after) > 400):
-            raise HTTPException(
-                422, {"error": "after: not a cursor of this timeline", "field": "after"}
-            )
-        lower = {"$gt": prefix + after} if after else {"$gte": prefix}
-        docs = (
-            await timeline.find({"position": {**lower, "$lt": prefix + _END}})
-            .sort("position", ASCENDING)
-            .limit(limit)
-            .to_list(limit)
+
+@router.get("/groups/{group_id}/timeline")
+async def group_timeline(
+    group_id: IdInPath,
+    principal: Viewer,
+    after: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    *,
+    store: Stored,
+) -> dict[str, Any]:
+    """A group's events and actions, oldest first, a page at a time."""
+    prefix = _prefix(principal.tenant_id, group_id)
+    if after is not None and (":" not in after or len(after) > 400):
+        raise HTTPException(
+            422, {"error": "after: not a cursor of this timeline", "field": "after"}
         )
-        items = [_item(d) for d in docs]
-        more = len(docs) == limit
-        return {"items": items, "next": docs[-1]["_id"][len(prefix) :] if more else None}
-
-    return api
+    lower = {"$gt": prefix + after} if after else {"$gte": prefix}
+    docs = (
+        await store[TIMELINE]
+        .find({"position": {**lower, "$lt": prefix + _END}})
+        .sort("position", ASCENDING)
+        .limit(limit)
+        .to_list(limit)
+    )
+    items = [_item(d) for d in docs]
+    more = len(docs) == limit
+    return {"items": items, "next": docs[-1]["_id"][len(prefix) :] if more else None}

@@ -18,7 +18,8 @@ def build(rt: Runtime) -> ServiceParts:
     ops = Operations(rt.store, rt.producer, rt.settings, moderation)
     return ServiceParts(
         indexes=[*INDEXES, *operations.INDEXES],
-        routers=[api.router(rulesets, ops)],
+        routers=[api.router],
+        provides=[rulesets, ops],
         grpc=[grpc_api.service(rulesets, ops, rt.auth)],
         consumers=[
             events_consumer("moderation", rt.settings, moderation.handle, moderation.forget)

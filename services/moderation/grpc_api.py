@@ -10,11 +10,11 @@ from pydantic import ValidationError
 
 from services.gen.shequn.v1 import moderation_pb2 as pb
 from services.gen.shequn.v1 import moderation_pb2_grpc
-from services.moderation.api import invalid_ruleset
 from services.moderation.detect.ruleset import Ruleset, merged
 from services.moderation.operations import Operations, key_part
 from services.moderation.rulesets import Rulesets
 from services.runtime.auth import Authenticator, Role
+from services.runtime.refusals import invalid
 from services.runtime.rpc import Context, GrpcService, answers_refusals, authenticate
 
 
@@ -52,7 +52,7 @@ class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
             else:
                 await self.rulesets.put_tenant(principal.tenant_id, Ruleset.model_validate(body))
         except ValidationError as exc:
-            raise invalid_ruleset(exc) from None
+            raise invalid(exc.errors()) from None
         return await self._reply(principal.tenant_id, request.group_id)
 
     @answers_refusals

@@ -12,15 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2, decisions_pb2, events_pb2
-from services.moderation.detect.behaviour import FloodWatch, cross_group, probation
-from services.moderation.detect.content import AD_CHECKS, ContentChecks, Finding, Message
+from services.moderation.detect.content import Finding
 from services.moderation.detect.ruleset import Ruleset
 from services.moderation.detect.verdict import Verdict
 from services.runtime.wellformed import shortened
 
 Penalty = decisions_pb2.Decision.Penalty
-# What owners and admins may post by default (Ruleset.content_exempt_roles); abuse is never theirs.
-CONTENT_EXEMPTIONS = AD_CHECKS | {"banned_keyword"}
 EVIDENCE_KEPT = 1000  # characters of what broke the rule, in the decision (a message may be long)
 NAME_SHOWN = 64  # characters of a member's name in a notice (Telegram's own limit)
 
@@ -39,14 +36,6 @@ RULE_NAMES = {
 WARNING = "@{name} 请遵守群规：{rule}。这是第一次提醒，再次违规将被移出本群。"
 KICKED = "{name} 多次违反群规（{rule}），已被移出群聊。"
 INVITE_WARNING = "@{name} 请遵守群规：{rule}。你邀请的成员已被移出。"
-MESSAGE_KINDS = {
-    events_pb2.MESSAGE_KIND_TEXT: "text",
-    events_pb2.MESSAGE_KIND_IMAGE: "image",
-    events_pb2.MESSAGE_KIND_LINK: "link",
-    events_pb2.MESSAGE_KIND_MINI_PROGRAM: "mini_program",
-    events_pb2.MESSAGE_KIND_FILE: "file",
-    events_pb2.MESSAGE_KIND_RED_PACKET: "red_packet",
-}
 _ROLES = {
     common_pb2.GROUP_ROLE_OWNER: "owner",
     common_pb2.GROUP_ROLE_ADMIN: "admin",
@@ -81,51 +70,6 @@ def role_of(member: common_pb2.Member, known: MemberState | None) -> str:
     if stated and stated != "member":
         return stated
     return known.role if known else (stated or "member")
-
-
-def exempt(ruleset: Ruleset, member: MemberState) -> bool:
-    return member.role in ruleset.exempt_roles or any(t in ruleset.exempt_tags for t in member.tags)
-
-
-def verdict_of(
-    event: events_pb2.Event,
-    ruleset: Ruleset,
-    checks: ContentChecks,
-    member: MemberState,
-    flood: FloodWatch,
-    groups_with_same_text: int,
-    at: datetime,
-    qr_codes: tuple[str, ...] = (),
-) -> Verdict:
-    """Every check's answer on a message; `qr_codes` are the payloads the edge read from the
-    message's picture."""
-    posted = event.message_posted
-    message = Message(
-        text=posted.message.text,
-        kind=MESSAGE_KINDS.get(posted.message.kind, "text"),
-        urls=tuple(posted.message.urls),
-        app_id=posted.message.app_id,
-        qr_codes=qr_codes,
-    )
-    answers = checks.check(message)
-    skipped: tuple[str, ...] = ()
-    if member.role in ruleset.content_exempt_roles:
-        skipped = tuple(a.check for a in answers if a.check in CONTENT_EXEMPTIONS)
-        answers = [a for a in answers if a.check not in CONTENT_EXEMPTIONS]
-    group = f"{event.tenant_id}:{event.group_id}"
-    flooded = flood.observe(
-        group, posted.member.id, event.event_id, at, posted.message.text, ruleset.flood
-    )
-    if exempt(ruleset, member):
-        # An admin's announcement is the same text in every group by design (群发).
-        skipped += ("flood", "probation", "cross_group")
-    else:
-        answers += [
-            flooded,
-            probation(member.joined_at, at, ruleset.probation_minutes, answers),
-            cross_group(groups_with_same_text, ruleset.cross_group, posted.message.text),
-        ]
-    return Verdict(tuple(answers), skipped)
 
 
 def _decision(

@@ -29,6 +29,7 @@ from services.moderation.dedupe import (
     recheck,
     rulings,
 )
+from services.moderation.examine import member_state
 from services.moderation.judge import Ruling
 from services.moderation.pipeline import (
     BLACKLIST,
@@ -36,7 +37,6 @@ from services.moderation.pipeline import (
     GROUPS,
     MEMBERS,
     Moderation,
-    member_state,
 )
 from services.runtime.auth import Principal
 from services.runtime.bus import Producer, group_key, outgoing

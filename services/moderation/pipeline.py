@@ -21,23 +21,22 @@ from datetime import UTC, datetime, timedelta
 from aiokafka import TopicPartition
 from pymongo import ASCENDING, IndexModel, UpdateOne
 
-from services.gen.shequn.v1 import decisions_pb2, events_pb2
+from services.gen.shequn.v1 import events_pb2
 from services.moderation import crossgroup
 from services.moderation.crossgroup import CROSS_GROUP
 from services.moderation.detect.behaviour import FloodWatch
 from services.moderation.detect.content import ContentChecks
 from services.moderation.detect.ruleset import Ruleset
-from services.moderation.judge import MemberState, Ruling, role_of, rule_rename, verdict_of
-from services.moderation.ladder import Case, rule_cases
+from services.moderation.examine import audit_entry, examine, members_concerned, people_of
+from services.moderation.judge import Ruling
+from services.moderation.ladder import rule_cases
 from services.moderation.pictures import Pictures
 from services.moderation.rulesets import Rulesets
 from services.runtime.bus import Outgoing, Producer, group_key, outgoing
 from services.runtime.consumer import Record
-from services.runtime.envelope import occurred_at
 from services.runtime.projections import (
     directory_changes,
     group_doc_id,
-    member_doc_id,
     membership_changes,
 )
 from services.runtime.settings import Settings
@@ -66,19 +65,6 @@ INDEXES = [
     Indexes(BLACKLIST, [IndexModel([("tenant_id", ASCENDING)])]),
     *crossgroup.INDEXES,
 ]
-
-
-def member_state(doc: Document | None) -> MemberState | None:
-    """A member record as judging needs it; None for one no longer in the group."""
-    if doc is None or not doc.get("in_group"):
-        return None
-    joined = doc.get("joined_at")
-    role = str(doc.get("role", "")).removeprefix("GROUP_ROLE_").lower()
-    return MemberState(
-        role=role if role in ("owner", "admin") else "member",
-        tags=tuple(doc.get("tags", ())),
-        joined_at=datetime.fromtimestamp(joined / 1_000_000, UTC) if joined else None,
-    )
 
 
 class Moderation:
@@ -116,11 +102,11 @@ class Moderation:
         rules = await self.rulesets.for_groups({(e.tenant_id, e.group_id) for e in events})
         # Everything the batch is judged against, in one round of `_id` lookups: a round trip
         # to the database is most of what a batch costs.
-        people = _people(events)
+        people = people_of(events)
         posts = crossgroup.posts_by_text(events)
         window = max((r.penalties.window_days for r, _ in rules.values()), default=30)
         found = await asyncio.gather(
-            self._find_known(MEMBERS, _members_concerned(events)),
+            self._find_known(MEMBERS, members_concerned(events)),
             self._find_known(GROUPS, {group_doc_id(e.tenant_id, e.group_id) for e in events}),
             self._cross_group_counts(posts, rules),
             self._qr_codes(events, rules),
@@ -128,7 +114,7 @@ class Moderation:
             self._violations(people, now - timedelta(days=window)),
         )
         members, group_docs, (crossings, recorded), qr_codes, blacklisted, violations = found
-        cases = self._examine(events, rules, members, group_docs, crossings, qr_codes, now)
+        cases = examine(events, rules, members, group_docs, crossings, qr_codes, self.flood, now)
         rulings, new_violations = rule_cases(cases, blacklisted, violations, now)
         await self.publish(rulings, new_violations)
         # What the batch changes of the state is written after its actions leave, keeping the
@@ -145,72 +131,6 @@ class Moderation:
         if time.monotonic() >= self._prune_due:
             self.flood.prune()
             self._prune_due = time.monotonic() + _PRUNE_EVERY_SECONDS
-
-    def _examine(
-        self,
-        events: list[events_pb2.Event],
-        rules: dict[tuple[str, str], tuple[Ruleset, ContentChecks]],
-        members: dict[str, Document],
-        group_docs: dict[str, Document],
-        crossings: dict[tuple[str, str], int],
-        qr_codes: dict[str, tuple[str, ...]],
-        now: datetime,
-    ) -> list[Case]:
-        """The first pass, in order: each message's verdict, and the state each join and
-        rename is judged against, as the batch itself changes membership and names."""
-        cases = []
-        states = {k: member_state(v) for k, v in members.items()}
-        names = {k: str(v.get("name", "")) for k, v in group_docs.items()}
-        for event in events:
-            ruleset, checks = rules[(event.tenant_id, event.group_id)]
-            case = Case(event, ruleset)
-            kind = event.WhichOneof("payload")
-            if kind == "message_posted":
-                who = event.message_posted.member
-                state = states.get(member_doc_id(event.tenant_id, event.group_id, who.id))
-                member = MemberState(
-                    role_of(who, state),
-                    tuple(who.tags) or (state.tags if state else ()),
-                    state.joined_at if state else None,
-                )
-                case.verdict = verdict_of(
-                    event,
-                    ruleset,
-                    checks,
-                    member,
-                    self.flood,
-                    crossings.get((event.tenant_id, event.event_id), 0),
-                    occurred_at(event),
-                    qr_codes.get(event.message_posted.message.media_url, ()),
-                )
-            elif kind == "member_joined":
-                joined = event.member_joined
-                case.inviter = states.get(
-                    member_doc_id(event.tenant_id, event.group_id, joined.inviter.id)
-                )
-                states[member_doc_id(event.tenant_id, event.group_id, joined.member.id)] = (
-                    MemberState(
-                        role_of(joined.member, None), tuple(joined.member.tags), occurred_at(event)
-                    )
-                )
-            elif kind == "member_left":
-                left = event.member_left.member.id
-                states[member_doc_id(event.tenant_id, event.group_id, left)] = None
-            elif kind == "group_updated":
-                key = group_doc_id(event.tenant_id, event.group_id)
-                updated = event.group_updated
-                actor = states.get(member_doc_id(event.tenant_id, event.group_id, updated.actor.id))
-                case.ruling = rule_rename(event, ruleset, actor, names.get(key, ""), now)
-                # Only a name change renames: a tags change may carry the name unchanged.
-                renamed = events_pb2.GROUP_CHANGE_NAME in updated.changes and updated.group.name
-                if renamed and case.ruling is None:
-                    names[key] = updated.group.name
-            elif kind == "group_created":
-                names[group_doc_id(event.tenant_id, event.group_id)] = (
-                    event.group_created.group.name
-                )
-            cases.append(case)
-        return cases
 
     async def publish(
         self, rulings: list[Ruling], violations: Mapping[str, Mapping[str, datetime]] | None = None
@@ -315,7 +235,7 @@ class Moderation:
     async def _record(self, rulings: list[Ruling]) -> None:
         if not rulings:
             return
-        await insert_new(self.store[DECISIONS], [_audit(r.decision) for r in rulings])
+        await insert_new(self.store[DECISIONS], [audit_entry(r.decision) for r in rulings])
         bans = [r.decision for r in rulings if r.decision.blacklisted]
         if bans:
             await self.store[BLACKLIST].bulk_write(
@@ -348,48 +268,3 @@ class Moderation:
             out += [outgoing(self.settings.topic_actions, key, a) for a in ruling.actions]
             out.append(outgoing(self.settings.topic_decisions, key, d))
         return out
-
-
-def _members_concerned(events: list[events_pb2.Event]) -> set[str]:
-    """The membership documents a batch is judged against: posters, newcomers and inviters,
-    and whoever renamed a group."""
-    ids = set()
-    for e in events:
-        kind = e.WhichOneof("payload")
-        if kind in ("message_posted", "member_joined"):
-            ids.add(member_doc_id(e.tenant_id, e.group_id, getattr(e, kind).member.id))
-        if kind == "member_joined" and e.member_joined.inviter.id:
-            ids.add(member_doc_id(e.tenant_id, e.group_id, e.member_joined.inviter.id))
-        if kind == "group_updated" and e.group_updated.actor.id:
-            ids.add(member_doc_id(e.tenant_id, e.group_id, e.group_updated.actor.id))
-    return ids
-
-
-def _people(events: list[events_pb2.Event]) -> set[str]:
-    """The members whose blacklist entry and violations a batch may need: posters and
-    newcomers, as "{tenant}:{member}"."""
-    return {
-        f"{e.tenant_id}:{getattr(e, kind).member.id}"
-        for e in events
-        if (kind := e.WhichOneof("payload")) in ("message_posted", "member_joined")
-    }
-
-
-def _audit(d: decisions_pb2.Decision) -> Document:
-    return {
-        "_id": f"{d.tenant_id}:{d.decision_id}",
-        "tenant_id": d.tenant_id,
-        "group_id": d.group_id,
-        "member_id": d.member_id,
-        "event_id": d.event_id,
-        "rule": d.rule,
-        "check": d.check,
-        "evidence": d.evidence,
-        "span": [d.span_start, d.span_end] if d.span_start >= 0 else None,
-        "penalty": decisions_pb2.Decision.Penalty.Name(d.penalty).removeprefix("PENALTY_").lower(),
-        "violation_number": d.violation_number,
-        "blacklisted": d.blacklisted,
-        "decided_at": stamp(d.decided_at.ToDatetime(UTC)),
-        "explanation": d.explanation_json,
-        "appeal": None,
-    }

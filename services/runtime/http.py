@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
@@ -20,10 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.runtime import metrics
 from services.runtime import openapi as openapi_document
 from services.runtime.auth import Authenticator, AuthError, Principal, Role, bearer
-from services.runtime.refusals import Refused
+from services.runtime.refusals import Refused, invalid
 from services.runtime.wellformed import KEY_PART, KEY_PART_RULE
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
 
@@ -35,10 +36,13 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     schemas: Mapping[str, Any] | None = None,
     max_body_bytes: int = 16 * 1024 * 1024,
+    provides: Sequence[object] = (),
 ) -> FastAPI:
-    """`schemas` are extra OpenAPI components, for bodies that routes validate by hand."""
+    """`schemas` are extra OpenAPI components, for bodies that routes validate by hand;
+    `provides` are what routes depend on (`provided`), one object of each type."""
     app = FastAPI(title=f"Shequn {service}", version="1.0")
     app.state.auth = auth
+    app.state.provided = {type(thing): thing for thing in [auth, *provides]}
     app.add_middleware(_BodyLimit, limit=max_body_bytes)
     default_openapi = app.openapi
 
@@ -55,20 +59,11 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        error = exc.errors()[0]
-        if error["type"] == "json_invalid":
+        if exc.errors()[0]["type"] == "json_invalid":
             return JSONResponse({"error": "body: not valid JSON", "field": "body"}, 400)
-        loc = [str(p) for p in error["loc"] if p not in ("body", "query", "path")]
-        # A body of a tagged union ("type": "send_text") has its tag in the location: the
-        # field is the rest.
-        tag = exc.body.get("type") if isinstance(exc.body, dict) else None
-        if len(loc) > 1 and loc[0] == tag:
-            loc = loc[1:]
-        field = ".".join(loc) or "body"
         return JSONResponse(
             {
-                "error": f"{field}: {error['msg']}",
-                "field": field,
+                **invalid(exc.errors(), exc.body).body(),
                 # What was sent is not echoed back (it may be large, or not text at all).
                 "errors": [
                     {"loc": list(map(str, e["loc"])), "msg": e["msg"], "type": e["type"]}
@@ -171,6 +166,17 @@ class _BodyLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = {"error": f"the request body is over {self.limit} bytes", "field": "body"}
         await JSONResponse(body, status_code=413)(scope, receive, send)
+
+
+def provided(kind: type[T]) -> Callable[[Request], T]:
+    """A dependency on the object of type `kind` that the service gave its app, for routes
+    declared at module level: `Rulesets = Annotated[Rulesets, Depends(provided(Rulesets))]`."""
+
+    def dependency(request: Request) -> T:
+        thing: T = request.app.state.provided[kind]
+        return thing
+
+    return dependency
 
 
 def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:

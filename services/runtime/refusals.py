@@ -3,7 +3,8 @@ and `{"error", "field"}`, gRPC with the matching status code and the same messag
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 
 class Refused(Exception):
@@ -42,3 +43,15 @@ class Conflict(Refused):
     """The request is valid but the state does not allow it (now or any more)."""
 
     status = 409
+
+
+def invalid(errors: Sequence[Mapping[str, Any]], body: Any = None) -> Invalid:
+    """The first of pydantic's errors as a refusal naming its field (`penalties.window_days`),
+    without FastAPI's `body`/`query`/`path` and without the tag of a tagged union's member
+    (`{"type": "send_text"}` fails as `text`, not `send_text.text`)."""
+    error = errors[0]
+    loc = [str(p) for p in error["loc"] if p not in ("body", "query", "path")]
+    tag = body.get("type") if isinstance(body, Mapping) else None
+    if len(loc) > 1 and loc[0] == tag:
+        loc = loc[1:]
+    return Invalid(".".join(loc) or "body", error["msg"])

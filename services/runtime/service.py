@@ -52,6 +52,7 @@ class ServiceParts:
 
     indexes: Sequence[Indexes] = ()
     routers: Sequence[APIRouter] = ()
+    provides: Sequence[object] = ()  # what the routes depend on (runtime.http.provided)
     schemas: Mapping[str, Any] = field(default_factory=dict)
     grpc: Sequence[GrpcService] = ()
     consumers: Sequence[ConsumerSpec[Any]] = ()
@@ -113,6 +114,7 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
         routers=parts.routers,
         schemas=parts.schemas,
         max_body_bytes=settings.http_max_body_bytes,
+        provides=[settings, store, producer, *parts.provides],
     )
     http = _Uvicorn(
         uvicorn.Config(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
-from services.ingestion.admission import MAX_LINK_URL, Rejected, admit, check_event
+from services.ingestion.admission import MAX_LINK_URL, Rejected, admit, receive
 from services.ingestion.events import parse_item, to_event
 from services.runtime.envelope import decode_event
 from services.runtime.wellformed import MAX_MEDIA_URL
@@ -29,7 +29,7 @@ def _event(item: dict[str, Any]) -> events_pb2.Event:
 
 def _checked(event: events_pb2.Event) -> None:
     """An event of gRPC's `Publish` as the intake admits it, or Rejected."""
-    check_event(event, tenant_id="t-1", received_at=NOW)
+    receive(event, tenant_id="t-1", received_at=NOW)
     admit(event, max_ahead=AHEAD)
 
 
@@ -156,11 +156,11 @@ REJECTED = [
         "occurred_at: needs a UTC offset",
     ),
     ({**BASE, "type": "group_updated", "group": {}}, "group: name, owner_id, notice or tags"),
-    ({**BASE, "type": "group_updated", "group": {"tags": ["a b"]}}, "group.tags.0: "),
+    ({**BASE, "type": "group_updated", "group": {"tags": ["a b"]}}, "group_updated.group.tags: "),
     ({**BASE, "type": "group_created", "group": {"tags": "vip"}}, "group.tags: "),
     (
         {**BASE, "type": "order_placed", "member": {"id": "u"}, "order": {"id": "o", "amount": -1}},
-        "order.amount: ",
+        "order_placed.amount.minor: 0 to",
     ),
     (
         {
@@ -174,7 +174,7 @@ REJECTED = [
     ({**BASE, "type": "group_dismissed", "tenant_id": "t-2"}, "tenant_id: does not match"),
     ({**BASE, "event_id": "", "type": "group_dismissed"}, "event_id: "),
     ({**BASE, "group_id": "a:b", "type": "group_dismissed"}, "group_id: "),
-    ({**BASE, "type": "member_left", "member": {"id": "u 1"}}, "member.id: "),
+    ({**BASE, "type": "member_left", "member": {"id": "u 1"}}, "member_left.member.id: "),
     (
         {**BASE, "type": "group_dismissed", "occurred_at": "9999-12-31T23:59:59-14:00"},
         "occurred_at: out of range",
@@ -217,7 +217,7 @@ REJECTED = [
             "member": {"id": "u"},
             "message": {"kind": "image", "media_url": LINK + "a" * MAX_LINK_URL},
         },
-        "message.media_url: too long",
+        "message_posted.message.media_url: too long",
     ),
     (
         {
@@ -226,7 +226,7 @@ REJECTED = [
             "member": {"id": "u"},
             "message": {"kind": "image", "media_url": DATA_URL + "A" * MAX_MEDIA_URL},
         },
-        "message.media_url: too long",
+        "message_posted.message.media_url: too long",
     ),
 ]
 
@@ -241,17 +241,53 @@ def test_rejected(item: Any, error: str) -> None:
 def test_protobuf_events_get_the_same_rules() -> None:
     event = events_pb2.Event(event_id="e-1", group_id="g-1")
     with pytest.raises(Rejected, match=r"^payload: required"):
-        check_event(event, tenant_id="t-1", received_at=NOW)
+        _checked(event)
     event.message_posted.message.text = "hi"
     with pytest.raises(Rejected, match=r"^message_posted\.member\.id: required"):
-        check_event(event, tenant_id="t-1", received_at=NOW)
+        _checked(event)
     event.message_posted.member.id = "u-1"
-    check_event(event, tenant_id="t-1", received_at=NOW)
+    _checked(event)
     assert event.tenant_id == "t-1" and event.platform == common_pb2.PLATFORM_SIM
     assert event.occurred_at == event.received_at
     event.tenant_id = "t-2"
     with pytest.raises(Rejected, match=r"^tenant_id: does not match"):
-        check_event(event, tenant_id="t-1", received_at=NOW)
+        receive(event, tenant_id="t-1", received_at=NOW)
+
+
+def _coupon(coupon_id: str, minor: int, currency: str) -> events_pb2.Event:
+    event = events_pb2.Event(event_id="e-1", group_id="g-1")
+    redeemed = event.coupon_redeemed
+    redeemed.member.id, redeemed.coupon_id = "u-1", coupon_id
+    redeemed.value.minor, redeemed.value.currency = minor, currency
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "error"),
+    [
+        (_coupon("", 500, "CNY"), "coupon_redeemed.coupon_id: required"),
+        (_coupon("c" * 201, 500, "CNY"), "coupon_redeemed.coupon_id: at most 200"),
+        (_coupon("c-1", -1, "CNY"), "coupon_redeemed.value.minor: 0 to"),
+        (_coupon("c-1", 10**12, "CNY"), "coupon_redeemed.value.minor: 0 to"),
+        (_coupon("c-1", 500, "yuan"), "coupon_redeemed.value.currency: an ISO 4217"),
+        (_coupon("c-1", 500, ""), "coupon_redeemed.value.currency: an ISO 4217"),
+    ],
+)
+def test_one_contract_for_every_source(event: events_pb2.Event, error: str) -> None:
+    """gRPC (and every webhook) gets the rules of the JSON format: a coupon needs its id, money
+    its bounds and currency — written once, in the contract, checked on the Event."""
+    with pytest.raises(Rejected) as refused:
+        _checked(event)
+    assert str(refused.value).startswith(error)
+    json_item = {
+        **BASE,
+        "type": "coupon_redeemed",
+        "member": {"id": "u-1"},
+        "coupon": {"id": event.coupon_redeemed.coupon_id, "value": -1},
+    }
+    with pytest.raises(Rejected):
+        _event(json_item)
+    _checked(_coupon("c-1", 0, ""))  # no value given: no currency needed
 
 
 def _tagged(tag: str) -> Any:
@@ -325,5 +361,5 @@ def test_media_urls_up_to_their_cap_pass_ingestion_and_every_consumer() -> None:
         _checked(event)
         assert event.ByteSize() < 1024 * 1024, "fits in a Kafka message"
     multibyte = DATA_URL + "图" * ((MAX_MEDIA_URL - len(DATA_URL)) // 3 + 1)
-    with pytest.raises(Rejected, match=r"^message\.media_url: too long"):
+    with pytest.raises(Rejected, match=r"^message_posted\.message\.media_url: too long"):
         _event(_picture(multibyte))

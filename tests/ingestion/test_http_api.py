@@ -140,7 +140,9 @@ async def test_a_picture_url_over_its_cap_is_rejected_and_one_under_it_accepted(
     response = await post_events(http, stack, tenant, [large, huge, long_link])
     results = response.json()["results"]
     assert [r["status"] for r in results] == ["accepted", "rejected", "rejected"]
-    assert all(r["error"].startswith("message.media_url: too long") for r in results[1:])
+    assert all(
+        r["error"].startswith("message_posted.message.media_url: too long") for r in results[1:]
+    )
     assert await _stored(stack, tenant, [e["event_id"] for e in (large, huge, long_link)]) == {
         large["event_id"]
     }
@@ -160,7 +162,7 @@ async def test_an_event_too_big_for_one_kafka_message_is_rejected(
     response = await post_events(http, stack, tenant, [crowd, heavy, fine])
     results = response.json()["results"]
     assert [r["status"] for r in results] == ["rejected", "rejected", "accepted"]
-    assert results[0]["error"].startswith("message.mentions: ")
+    assert results[0]["error"].startswith("message_posted.message.mentions: ")
     assert "bytes once encoded" in results[1]["error"]
 
 

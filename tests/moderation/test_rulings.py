@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.moderation.__main__ import build
+from services.moderation.checks import CheckRequest, check
 from services.moderation.detect.behaviour import FloodWatch
 from services.moderation.detect.content import ContentChecks
 from services.moderation.detect.ruleset import Flood, Ruleset
-from services.moderation.judge import MemberState, verdict_of
+from services.moderation.examine import message_of
+from services.moderation.judge import MemberState
 from services.moderation.ladder import Case, rule_cases
 from services.moderation.pipeline import Moderation
 from services.runtime.auth import Authenticator
@@ -41,7 +43,11 @@ def _outcome(
     cases = []
     for i, at in enumerate((T0, T0 + timedelta(seconds=30))):
         event = _ad(f"e{i}", at)
-        verdict = verdict_of(event, ruleset, checks, MemberState(), FloodWatch(), 0, at)
+        request = CheckRequest(
+            "t:g", event.event_id, at, message_of(event), "m", MemberState(), ruleset, checks, 0,
+            FloodWatch(),
+        )  # fmt: skip
+        verdict = check(request)
         cases.append(Case(event, ruleset, verdict))
     rulings, written = rule_cases(cases, set(), defaultdict(dict, {"t:m": dict(stored)}), NOW)
     outcome = [

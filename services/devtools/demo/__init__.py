@@ -13,7 +13,7 @@ Every id follows from the seed and a counter, so running the demo again with the
 the same events, which ingestion absorbs as duplicates, and the same action ids, which delivery
 answers from its ledger instead of acting twice; its dedupe dry run finds nobody left to remove.
 
-The package in four parts: `cast.py` (people, groups, words, pictures), `story.py` (the week as
+The package in four parts: `cast.py` (people, groups, words, pictures), `scenario.py` (the week as
 a scenario, no I/O), `sender.py` (the dev stack's HTTP APIs) and `run.py` (`run_demo`: send,
 wait, dedupe, summarise).
 """
