@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiokafka import TopicPartition
 from pymongo import UpdateOne
@@ -35,6 +36,7 @@ from services.ingestion.dispatch import Dispatcher, Waiting
 from services.ingestion.timeline import TIMELINE, action_entry, action_entry_id
 from services.runtime import metrics
 from services.runtime.bus import Producer, group_key, outgoing
+from services.runtime.coalesce import Coalesced
 from services.runtime.consumer import ConsumerSpec, Holds, Record
 from services.runtime.envelope import decode_checked
 from services.runtime.logs import log_context
@@ -82,6 +84,11 @@ class Delivery:
         self.longest_wait = settings.delivery_max_wait_seconds
         self.holds = Holds(settings.delivery_max_waiting)
         self.dispatcher = Dispatcher(self._step, _PARALLEL_GROUPS)
+        # Each group delivers in a task of its own; their ledger writes and results go
+        # together, one request for every group at that step.
+        self._starts = Coalesced(self._start_all)
+        self._finishes = Coalesced(self._finish_all)
+        self._results = Coalesced(self._record_all)
 
     def consumer(self, settings: Settings) -> ConsumerSpec[actions_pb2.Action]:
         return ConsumerSpec(
@@ -173,21 +180,36 @@ class Delivery:
 
     async def _start(self, w: Waiting) -> bool:
         """Switch the action to `delivering`, as this delivery's; False if another consumer has
-        it. A switch whose answer was lost is recognised by its token."""
-        started = await self.ledger.update_one(
-            {"_id": w.key, "status": "claimed"},
-            {
-                "$set": {
-                    "status": "delivering",
-                    "started_at": stamp(datetime.now(UTC)),
-                    "by": w.token,
-                }
-            },
+        it."""
+        return await self._starts(w)
+
+    async def _start_all(self, ws: list[Waiting]) -> list[bool]:
+        """`_start` for every group starting now, in one request. A switch whose answer was
+        lost, or that another consumer made, is told apart by its token."""
+        now = stamp(datetime.now(UTC))
+        started = await self.ledger.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": w.key, "status": "claimed"},
+                    {"$set": {"status": "delivering", "started_at": now, "by": w.token}},
+                )
+                for w in ws
+            ],
+            ordered=False,
         )
-        if started.modified_count:
-            return True
-        doc = await self.ledger.find_one({"_id": w.key}, {"status": 1, "by": 1})
-        return doc is not None and doc["status"] == "delivering" and doc.get("by") == w.token
+        if started.modified_count == len(ws):
+            return [True] * len(ws)
+        docs = await self._ledger_entries(ws, {"status": 1, "by": 1})
+        return [
+            (d := docs.get(w.key)) is not None
+            and d["status"] == "delivering"
+            and d.get("by") == w.token
+            for w in ws
+        ]
+
+    async def _ledger_entries(self, ws: list[Waiting], fields: dict[str, int]) -> dict[str, Any]:
+        keys = [w.key for w in ws]
+        return {d["_id"]: d async for d in self.ledger.find({"_id": {"$in": keys}}, fields)}
 
     async def _step(self, w: Waiting) -> float | None:
         """Deliver a group's first action, or say how long it must wait."""
@@ -251,21 +273,42 @@ class Delivery:
         # reported it in flight (this one lost the partition), that report stands. Written to
         # the ledger once; the timeline and the topic are tried until they are written too.
         if not w.ledger_done:
-            done = await self.ledger.update_one(
-                {"_id": w.key, "status": "delivering", "by": w.token},
-                {
-                    "$set": {
-                        "status": outcome.status,
-                        "reason": outcome.reason,
-                        "attempts": w.attempts,
-                        "finished_at": stamp(datetime.now(UTC)),
-                    }
-                },
-            )
-            if not done.modified_count:
+            if not await self._finishes((w, outcome)):
                 return
             w.ledger_done = True
-        await self._record([(w.action, outcome, w.attempts)], {})
+        await self._results((w.action, outcome, w.attempts))
+
+    async def _finish_all(self, finishing: list[tuple[Waiting, Outcome]]) -> list[bool]:
+        """The results of every group finishing now into the ledger, in one request; True for
+        each that was this delivery's to finish (a finish whose answer was lost is known by
+        the token it wrote)."""
+        now = stamp(datetime.now(UTC))
+        done = await self.ledger.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": w.key, "status": "delivering", "by": w.token},
+                    {
+                        "$set": {
+                            "status": o.status,
+                            "reason": o.reason,
+                            "attempts": w.attempts,
+                            "finished_at": now,
+                            "finished_by": w.token,
+                        }
+                    },
+                )
+                for w, o in finishing
+            ],
+            ordered=False,
+        )
+        if done.modified_count == len(finishing):
+            return [True] * len(finishing)
+        docs = await self._ledger_entries([w for w, _ in finishing], {"finished_by": 1})
+        return [docs.get(w.key, {}).get("finished_by") == w.token for w, _ in finishing]
+
+    async def _record_all(self, finished: list[Finished]) -> list[None]:
+        await self._record(finished, {})
+        return [None] * len(finished)
 
     async def _record(
         self, finished: list[Finished], entries: dict[str, str], newly: bool = True

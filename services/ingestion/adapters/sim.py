@@ -8,8 +8,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
+from pymongo import UpdateOne
+
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.ingestion.adapters import DELIVERED, Outcome, failed
+from services.runtime.coalesce import Coalesced
 from services.runtime.envelope import natural_id, new_event
 from services.runtime.projections import (
     directory_changes,
@@ -17,7 +20,7 @@ from services.runtime.projections import (
     member_doc_id,
     membership_changes,
 )
-from services.runtime.store import LatestWins, Store, stamp
+from services.runtime.store import Document, LatestWins, Store, stamp
 
 SIM_GROUPS = "sim_groups"
 SIM_MEMBERS = "sim_members"
@@ -49,32 +52,59 @@ class SimAdapter:
         self.groups = store[SIM_GROUPS]
         self.members = store[SIM_MEMBERS]
         self.emit = emit
+        # Every group delivers in a task of its own: their reads, writes and the events they
+        # send back go together, one request each for all the groups at that step.
+        self._group_reads: Coalesced[str, Document | None] = Coalesced(self._read_groups)
+        self._group_writes: Coalesced[UpdateOne, None] = Coalesced(self._write_groups)
+        self._sent_back: Coalesced[events_pb2.Event, None] = Coalesced(self._send_back)
+
+    async def _read_groups(self, ids: list[str]) -> list[Document | None]:
+        found = self.groups.find({"_id": {"$in": sorted(set(ids))}}, {"bot_messages": 0})
+        docs = {d["_id"]: d async for d in found}
+        return [docs.get(i) for i in ids]
+
+    async def _write_groups(self, updates: list[UpdateOne]) -> list[None]:
+        await self.groups.bulk_write(updates, ordered=True)
+        return [None] * len(updates)
+
+    async def _send_back(self, events: list[events_pb2.Event]) -> list[None]:
+        await self.emit(events)
+        return [None] * len(events)
 
     async def wait(self, action: actions_pb2.Action) -> float:
         return 0.0  # the sim platform has no limits
 
     async def deliver(self, action: actions_pb2.Action) -> Outcome:
         group_id = group_doc_id(action.tenant_id, action.group_id)
-        group = await self.groups.find_one({"_id": group_id}, {"bot_messages": 0})
+        group = await self._group_reads(group_id)
         if group is not None and group.get("status") == "dismissed":
             return failed("the group is dismissed")
         kind = action.WhichOneof("kind")
         if kind in ("send_text", "send_link_card", "send_red_packet"):
             message = {"action_id": action.action_id, "text": _said(action), "at": stamp(_now())}
-            await self.groups.update_one(
-                {"_id": group_id},
-                {
-                    "$push": {"bot_messages": {"$each": [message], "$slice": -_BOT_MESSAGES_KEPT}},
-                    "$setOnInsert": {"tenant_id": action.tenant_id, "group_id": action.group_id},
-                },
-                upsert=True,
+            await self._group_writes(
+                UpdateOne(
+                    {"_id": group_id},
+                    {
+                        "$push": {
+                            "bot_messages": {"$each": [message], "$slice": -_BOT_MESSAGES_KEPT}
+                        },
+                        "$setOnInsert": {
+                            "tenant_id": action.tenant_id,
+                            "group_id": action.group_id,
+                        },
+                    },
+                    upsert=True,
+                )
             )
             return DELIVERED
         if kind == "delete_message":
-            await self.groups.update_one(
-                {"_id": group_id},
-                {"$addToSet": {"deleted_messages": action.delete_message.message_id}},
-                upsert=True,
+            await self._group_writes(
+                UpdateOne(
+                    {"_id": group_id},
+                    {"$addToSet": {"deleted_messages": action.delete_message.message_id}},
+                    upsert=True,
+                )
             )
             return DELIVERED
         if kind == "kick_member":
@@ -102,19 +132,19 @@ class SimAdapter:
             )
             left.member_left.reason = events_pb2.LEAVE_REASON_KICKED
             left.member_left.actor.CopyFrom(BOT)
-            await self.emit([left])
+            await self._sent_back(left)
             return DELIVERED
         if kind == "rename_group":
             renamed = self._event(action, "group_updated")
             renamed.group_updated.group.name = action.rename_group.name
             renamed.group_updated.changes.append(events_pb2.GROUP_CHANGE_NAME)
             renamed.group_updated.actor.CopyFrom(BOT)
-            await self.emit([renamed])
+            await self._sent_back(renamed)
             return DELIVERED
         if kind == "dismiss_group":
             dismissed = self._event(action, "group_dismissed")
             dismissed.group_dismissed.actor.CopyFrom(BOT)
-            await self.emit([dismissed])
+            await self._sent_back(dismissed)
             return DELIVERED
         return failed(f"unknown action {kind!r}")
 
