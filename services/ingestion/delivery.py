@@ -3,8 +3,8 @@
 Each action has a ledger document keyed by its id that moves `claimed` → `delivering` →
 `delivered | failed | unsupported`:
 - a batch reads the ledger once; finished actions are answered again from it (a redelivery
-  changes nothing), new ones are claimed with one insert and a pending timeline entry, and
-  queued behind their group's (`dispatch.py`); the batch is then done, and its offsets are
+  changes nothing), new ones are claimed with one insert and queued behind their group's
+  (`dispatch.py`), then given a pending timeline entry; the batch is then done, and its offsets are
   committed up to the first action still waiting (`runtime/holds.py`);
 - each group's actions go out in order, when the platform's pacing allows (`adapter.wait`);
   only then is the action switched from `claimed` to `delivering`, by a conditional update, so
@@ -128,19 +128,23 @@ class Delivery:
             else:
                 outcome = Outcome(status, doc.get("reason", "") if doc else "")
                 answered.append((action, outcome, doc.get("attempts", 0) if doc else 0))
-        await self._claim([w.action for w in waiting if w.key not in known], now)
+        claimed = [w.action for w in waiting if w.key not in known]
+        await self._claim(claimed, now)
+        for w in waiting:
+            if self.dispatcher.add(w):
+                self.holds.hold(w.tp, w.offset)
+        # Off the warning's path: written after the groups may start. An insert only, so a
+        # result recorded meanwhile stands.
+        await self._pending(claimed)
         interrupted = [f for f in interrupted if await self._give_up(f[0])]
         # Entries of actions answered from the ledger are written again too: the batch that
         # finished them may have stopped before their timeline entry was.
         entries = {k: str(d["timeline_id"]) for k, d in known.items() if d.get("timeline_id")}
         await self._record(answered, entries, newly=False)
         await self._record(interrupted, entries)
-        for w in waiting:
-            if self.dispatcher.add(w):
-                self.holds.hold(w.tp, w.offset)
 
     async def _claim(self, actions: list[actions_pb2.Action], now: float) -> None:
-        """One insert marks the batch's new actions as claimed, with a pending timeline entry."""
+        """One insert marks the batch's new actions as claimed."""
         if not actions:
             return
         docs = [
@@ -156,6 +160,11 @@ class Delivery:
         ]
         # Claimed meanwhile by another consumer: the conditional start decides who delivers.
         await insert_new(self.ledger, docs)
+
+    async def _pending(self, actions: list[actions_pb2.Action]) -> None:
+        """The timeline entries of newly claimed actions, `pending` until their result."""
+        if not actions:
+            return
         delete_after = kept_for(self.timeline_kept)
         await self.timeline.bulk_write(
             [

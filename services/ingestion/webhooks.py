@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -42,6 +43,16 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+@dataclass(frozen=True)
+class Signed:
+    """The query WeCom signs each of its requests with."""
+
+    msg_signature: str
+    timestamp: str
+    nonce: str
+
+
+Signature = Annotated[Signed, Depends()]
 Intakes = Annotated[Intake, Depends(provided(Intake))]
 Credentials = Annotated[CredentialStore, Depends(provided(CredentialStore))]
 Wecom = Annotated[WecomApi, Depends(provided(WecomApi))]
@@ -115,19 +126,16 @@ async def wecom_crypto(credentials: CredentialStore, tenant: str) -> WeChatCrypt
 
 @router.get("/wecom/{tenant}", response_class=PlainTextResponse)
 async def wecom_verify(
-    tenant: str,
-    msg_signature: str,
-    timestamp: str,
-    nonce: str,
-    echostr: str,
-    credentials: Credentials,
+    tenant: str, signed: Signature, echostr: str, credentials: Credentials
 ) -> PlainTextResponse:
     """WeCom's URL verification: answer the decrypted echostr."""
     crypto = await wecom_crypto(credentials, tenant)
     if crypto is None:
         return PlainTextResponse("no WeCom app is configured for this tenant", status_code=404)
     try:
-        return PlainTextResponse(crypto.check_signature(msg_signature, timestamp, nonce, echostr))
+        return PlainTextResponse(
+            crypto.check_signature(signed.msg_signature, signed.timestamp, signed.nonce, echostr)
+        )
     except InvalidSignatureException:
         return PlainTextResponse("msg_signature does not match", status_code=401)
     except Exception:  # a malformed echostr or key: wechatpy raises plain errors
@@ -137,9 +145,7 @@ async def wecom_verify(
 @router.post("/wecom/{tenant}", response_class=PlainTextResponse, responses=answers(429))
 async def wecom_callback(
     tenant: str,
-    msg_signature: str,
-    timestamp: str,
-    nonce: str,
+    signed: Signature,
     request: Request,
     intake: Intakes,
     credentials: Credentials,
@@ -150,7 +156,9 @@ async def wecom_callback(
     if crypto is None:
         return PlainTextResponse("no WeCom app is configured for this tenant", status_code=404)
     try:
-        plain = crypto.decrypt_message(await request.body(), msg_signature, timestamp, nonce)
+        plain = crypto.decrypt_message(
+            await request.body(), signed.msg_signature, signed.timestamp, signed.nonce
+        )
     except InvalidSignatureException:
         metrics.WEBHOOK_UPDATES.labels("wecom", "any", "refused").inc()
         return PlainTextResponse("msg_signature does not match", status_code=401)

@@ -3,7 +3,8 @@
 1. Moderation's detection alone, on one core: messages/s with 10,000 banned keywords, and
    precision and recall per class on the labeled set in tests/data/moderation_eval.jsonl.
 2. The dev stack as `make dev` starts it (rate limit out of the way), measured twice: fresh,
-   and again after 200,000 events of history. Each round measures, in order:
+   and again after 200,000 events of history (once every consumer has caught up with them).
+   Each round measures, in order:
    - the raw `insert_many` ceiling of ingestion's database server, for the ratio below;
    - every service's memory at rest;
    - the reaction time: ordinary chat at 500 events/s from 200 groups and 20,000 members, an
@@ -62,6 +63,7 @@ async def _all_counted(http: httpx.AsyncClient, stack: Stack, tenant: Tenant, n:
 
 
 async def measure(stack: Stack, fake: FakeTelegram, label: str) -> Figures:
+    await figures.quiet(stack)
     found: Figures = {}
     found["ceiling docs/s"] = await figures.insert_many_ceiling(stack.mongo_of("ingestion"))
     for service, mib in figures.memory_mib(stack).items():
@@ -117,6 +119,7 @@ async def add_history(stack: Stack, events: int) -> float:
     async with httpx.AsyncClient(timeout=120, headers=tenant.headers("operator")) as http:
         await traffic.flood(http, stack, events)
         await _all_counted(http, stack, tenant, events)
+    await figures.quiet(stack)  # every consumer, not only analytics
     return time.monotonic() - started
 
 

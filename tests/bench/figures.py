@@ -3,6 +3,7 @@ the services' memory, the consumers' busy shares from their metrics, percentiles
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Sequence
@@ -57,6 +58,30 @@ async def handler_totals(stack: Stack) -> Totals:
                 and sample.name.endswith(("_sum", "_count"))
             }
     return totals
+
+
+async def backlog(stack: Stack) -> float:
+    """Records not yet handled, over every consumer of every service."""
+    total = 0.0
+    async with httpx.AsyncClient() as http:
+        for service in SERVICES:
+            text = (await http.get(stack.http(service) + "/metrics")).text
+            total += sum(
+                sample.value
+                for family in text_string_to_metric_families(text)
+                if family.name == "shequn_consumer_lag"
+                for sample in family.samples
+            )
+    return total
+
+
+async def quiet(stack: Stack, within: float = 900.0) -> None:
+    """Until every consumer has caught up (seen twice, the gauges being refreshed each
+    second): a round measured with a backlog behind it measures the backlog."""
+    deadline, seen = time.monotonic() + within, 0
+    while seen < 2 and time.monotonic() < deadline:
+        seen = seen + 1 if await backlog(stack) == 0 else 0
+        await asyncio.sleep(1.2)
 
 
 def busy_table(before: Totals, after: Totals, seconds: float) -> list[str]:
