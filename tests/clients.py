@@ -9,6 +9,20 @@ import httpx
 
 from tests.conftest import Stack, Tenant
 
+BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawX"
+SECRET = "s3cr3t-token"
+
+
+async def put_telegram(
+    http: httpx.AsyncClient, ingestion: str, headers: dict[str, str], api_base_url: str = ""
+) -> None:
+    """Give the tenant a Telegram bot (its Bot API at `api_base_url`, a stand-in, if given)."""
+    body = {"bot_token": BOT_TOKEN, "secret_token": SECRET}
+    if api_base_url:
+        body["api_base_url"] = api_base_url
+    response = await http.put(f"{ingestion}/v1/platforms/telegram", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+
 
 def message(
     group_id: str, member_id: str = "u-1", text: str = "大家好", **extra: Any

@@ -52,7 +52,7 @@ MESSAGE_KINDS = {
 # be is the event contract's (`admission.admit`), checked on the Event they become, as for
 # every source. The descriptions repeat its rules for the OpenAPI document.
 Id = Annotated[str, Field(description=f"1 to {MAX_ID} characters")]
-KeyPart = Annotated[str, Field(description=KEY_PART_RULE)]
+KeyPartRule = Annotated[str, Field(description=KEY_PART_RULE)]  # checked by the contract
 Entries = Annotated[list[str], Field(description=f"at most {MAX_ENTRIES} entries")]
 
 
@@ -61,7 +61,7 @@ class _In(BaseModel):
 
 
 class MemberIn(_In):
-    id: KeyPart
+    id: KeyPartRule
     name: str = ""
     role: Literal["owner", "admin", "member"] = "member"
     tags: Entries = []
@@ -83,7 +83,7 @@ class GroupIn(_In):
     owner_id: str | None = None
     notice: str | None = None
     # Series tags; on group_updated, the complete new set.
-    tags: list[KeyPart] | None = Field(None, description=f"at most {MAX_ENTRIES} entries")
+    tags: list[KeyPartRule] | None = Field(None, description=f"at most {MAX_ENTRIES} entries")
 
 
 AMOUNT_RULE = f"0 to {MAX_MINOR // 100:,}, in the currency's units"
@@ -107,7 +107,7 @@ class CouponIn(_In):
 
 class _Event(_In):
     event_id: Id
-    group_id: KeyPart
+    group_id: KeyPartRule
     tenant_id: str | None = None
     platform: Literal["sim", "wecom", "telegram", "generic"] = "sim"
     occurred_at: str | None = None

@@ -129,7 +129,9 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    background = [*parts.background, _sweeper(store, parts.indexes, settings.expiry_sweep_seconds)]
+    background = list(parts.background)
+    if any(spec.expiring for spec in parts.indexes):
+        background.append(_sweeper(store, parts.indexes, settings.expiry_sweep_seconds))
     workers = [asyncio.create_task(c.run(stop), name=c.spec.name) for c in loops]
     workers += [asyncio.create_task(task(stop), name="background") for task in background]
     http_task = asyncio.create_task(http.serve(), name="http")

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         None, description="the server of the identity database (API keys); default mongo_url"
     )
     mongo_db_prefix: str = Field("shequn_", description="database = prefix + service name")
+    expiry_sweep_seconds: float = Field(
+        60.0, gt=0, description="how often expired documents (dedupe keys, timeline) are deleted"
+    )
 
     # Servers
     http_host: str = "127.0.0.1"
@@ -80,9 +83,6 @@ class Settings(BaseSettings):
     grpc_port: int = 50051
 
     # Auth
-    expiry_sweep_seconds: float = Field(
-        60.0, gt=0, description="how often expired documents (dedupe keys, timeline) are deleted"
-    )
     auth_cache_seconds: float = Field(30.0, ge=0, description="how long a key lookup is reused")
 
     # Ingestion

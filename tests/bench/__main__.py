@@ -31,6 +31,7 @@ import httpx
 from services.devtools.stack import SERVICES
 from tests.bench import figures, traffic
 from tests.bench.grpc import bench_grpc
+from tests.clients import put_telegram
 from tests.conftest import Stack, Tenant, create_tenant, start_dev_stack, stop_dev_stack
 from tests.fakes import FakeTelegram, fake_telegram
 from tests.moderation.evaluation import bench_detection
@@ -45,16 +46,7 @@ Figures = dict[str, float]
 
 async def _tenant_on_telegram(stack: Stack, http: httpx.AsyncClient, fake: FakeTelegram) -> Tenant:
     tenant = await create_tenant(stack)
-    response = await http.put(
-        stack.http("ingestion") + "/v1/platforms/telegram",
-        json={
-            "bot_token": "123456:" + "b" * 35,
-            "secret_token": "bench-secret",
-            "api_base_url": fake.url,
-        },
-        headers=tenant.headers("owner"),
-    )
-    assert response.status_code == 200, response.text
+    await put_telegram(http, stack.http("ingestion"), tenant.headers("owner"), fake.url)
     return tenant
 
 

@@ -14,13 +14,11 @@ from services.gen.shequn.v1 import actions_pb2, common_pb2
 from services.ingestion.actions import ACTION_ROLES
 from services.ingestion.delivery import IN_FLIGHT_AT_RESTART
 from services.runtime.store import client
-from tests.clients import joined, post_events
+from tests.clients import BOT_TOKEN, SECRET, joined, post_events, put_telegram
 from tests.conftest import Stack, Tenant
 from tests.fakes import NOT_FOUND, SERVER_ERROR, TOO_MANY, FakeTelegram, fake_telegram
 from tests.kafka import produce, read_topic
 from tests.waiting import eventually
-
-BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawX"
 
 
 async def act(http: httpx.AsyncClient, stack: Stack, tenant: Tenant, **action: Any) -> str:
@@ -136,12 +134,7 @@ async def telegram(
     stack: Stack, tenant: Tenant, http: httpx.AsyncClient
 ) -> AsyncIterator[FakeTelegram]:
     async with fake_telegram() as fake:
-        response = await http.put(
-            stack.http("ingestion") + "/v1/platforms/telegram",
-            json={"bot_token": BOT_TOKEN, "secret_token": "s3cr3t-token", "api_base_url": fake.url},
-            headers=tenant.headers("owner"),
-        )
-        assert response.status_code == 200, response.text
+        await put_telegram(http, stack.http("ingestion"), tenant.headers("owner"), fake.url)
         yield fake
 
 
@@ -292,7 +285,7 @@ async def test_no_secret_reaches_a_log_line(stack: Stack) -> None:
     """After the deliveries above: the bot token went into every Bot API URL, never a log."""
     log = (stack.state_dir.parent / f"{stack.state_dir.name}.log").read_text(errors="replace")
     assert BOT_TOKEN not in log and BOT_TOKEN.split(":")[1] not in log
-    assert "s3cr3t-token" not in log
+    assert SECRET not in log
 
 
 async def test_a_platforms_error_answer_is_stored_shortened(

@@ -15,11 +15,11 @@ import pytest
 
 from services.ingestion.pacing import PACING, SharedWindows
 from services.runtime.store import Store
+from tests.clients import put_telegram
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.fakes import FakeTelegram, serve_fake
 from tests.ingestion.isolated import isolated_ingestion
 from tests.ingestion.test_delivery import (
-    BOT_TOKEN,
     _action,
     _chat,
     _finished,
@@ -46,12 +46,7 @@ def _too_many(seconds: float) -> tuple[int, dict[str, object]]:
 async def _configure(
     http: httpx.AsyncClient, stack: Stack, tenant: Tenant, fake: FakeTelegram
 ) -> None:
-    response = await http.put(
-        stack.http("ingestion") + "/v1/platforms/telegram",
-        json={"bot_token": BOT_TOKEN, "secret_token": "s3cr3t-token", "api_base_url": fake.url},
-        headers=tenant.headers("owner"),
-    )
-    assert response.status_code == 200, response.text
+    await put_telegram(http, stack.http("ingestion"), tenant.headers("owner"), fake.url)
 
 
 @pytest.fixture
@@ -152,12 +147,7 @@ async def test_a_gateway_with_actions_waiting_stops_at_once_and_loses_none(
         async with isolated_ingestion(stack, log, extra) as ingestion:
             headers = ingestion.headers
             async with httpx.AsyncClient() as http:
-                response = await http.put(
-                    f"{ingestion.url}/v1/platforms/telegram",
-                    json={"bot_token": BOT_TOKEN, "secret_token": "s", "api_base_url": fake.url},
-                    headers=headers,
-                )
-                assert response.status_code == 200, response.text
+                await put_telegram(http, ingestion.url, headers, fake.url)
                 response = await http.post(
                     f"{ingestion.url}/v1/actions",
                     json={"type": "send_text", "platform": "telegram", "group_id": "-1002",

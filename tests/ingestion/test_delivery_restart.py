@@ -19,10 +19,10 @@ from services.runtime.auth import Authenticator, Role
 from services.runtime.bus import Outgoing, Producer, ensure_topics, group_key
 from services.runtime.settings import Settings
 from services.runtime.store import client
+from tests.clients import put_telegram
 from tests.conftest import Stack, start_service
 from tests.fakes import FakeTelegram, serve_fake
 from tests.ingestion.isolated import isolated_env, ready
-from tests.ingestion.test_delivery import BOT_TOKEN
 from tests.kafka import read_topic
 from tests.waiting import eventually
 
@@ -53,16 +53,8 @@ async def test_sigkill_during_delivery_delivers_nothing_twice(stack: Stack, tmp_
         try:
             await eventually(lambda: ready(f"http://127.0.0.1:{port}"), bool, within=60)
             async with httpx.AsyncClient() as http:
-                response = await http.put(
-                    f"http://127.0.0.1:{port}/v1/platforms/telegram",
-                    json={
-                        "bot_token": BOT_TOKEN,
-                        "secret_token": "abc",
-                        "api_base_url": telegram.url,
-                    },
-                    headers={"Authorization": f"Bearer {key}"},
-                )
-                assert response.status_code == 200, response.text
+                auth = {"Authorization": f"Bearer {key}"}
+                await put_telegram(http, f"http://127.0.0.1:{port}", auth, telegram.url)
             actions = []
             for i in range(ACTIONS):
                 action = actions_pb2.Action(

@@ -12,10 +12,10 @@ import httpx
 
 from services.ingestion.credentials import CredentialStore, TelegramCredentials, WecomCredentials
 from services.runtime.store import Store
+from tests.clients import BOT_TOKEN
 from tests.conftest import Stack
 from tests.fakes import FakeTelegram, FakeWecom, serve_fake
 from tests.ingestion.isolated import Isolated, isolated_ingestion
-from tests.ingestion.test_delivery import BOT_TOKEN
 from tests.waiting import eventually
 
 AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"

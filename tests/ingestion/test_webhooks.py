@@ -11,22 +11,23 @@ from typing import Any
 
 import httpx
 
-from tests.clients import dead_lettered
+from tests.clients import BOT_TOKEN, SECRET, dead_lettered, put_telegram
 from tests.conftest import Stack, Tenant
-from tests.ingestion.test_delivery import BOT_TOKEN, timeline
+from tests.ingestion.test_delivery import timeline
 from tests.waiting import eventually, stays
 
 DATA = Path(__file__).parent.parent / "data"
-SECRET = "s3cr3t-token"
 
 
 async def _configure_telegram(http: httpx.AsyncClient, stack: Stack, tenant: Tenant) -> None:
-    response = await http.put(
-        stack.http("ingestion") + "/v1/platforms/telegram",
-        json={"bot_token": BOT_TOKEN, "secret_token": SECRET},
-        headers=tenant.headers("owner"),
-    )
-    assert response.status_code == 200
+    await put_telegram(http, stack.http("ingestion"), tenant.headers("owner"))
+
+
+async def _new_chat(http: httpx.AsyncClient, stack: Stack, tenant: Tenant) -> tuple[int, str]:
+    """A Telegram group of the tenant's bot never seen before, and the tenant's webhook."""
+    await _configure_telegram(http, stack, tenant)
+    chat = -(10**12) - uuid.uuid4().int % 10**9
+    return chat, stack.http("ingestion") + f"/v1/webhooks/telegram/{tenant.id}"
 
 
 async def _events(
@@ -47,9 +48,7 @@ def _update(name: str, chat: int) -> dict[str, Any]:
 async def test_telegram_updates_become_events(
     stack: Stack, tenant: Tenant, http: httpx.AsyncClient
 ) -> None:
-    await _configure_telegram(http, stack, tenant)
-    chat = -(10**12) - uuid.uuid4().int % 10**9
-    url = stack.http("ingestion") + f"/v1/webhooks/telegram/{tenant.id}"
+    chat, url = await _new_chat(http, stack, tenant)
     names = [
         "new_chat_members.json",
         "message_text_entities.json",
@@ -95,9 +94,7 @@ async def test_telegram_updates_become_events(
 async def test_telegram_wrong_secret_is_401_and_stores_nothing(
     stack: Stack, tenant: Tenant, http: httpx.AsyncClient
 ) -> None:
-    await _configure_telegram(http, stack, tenant)
-    chat = -(10**12) - uuid.uuid4().int % 10**9
-    url = stack.http("ingestion") + f"/v1/webhooks/telegram/{tenant.id}"
+    chat, url = await _new_chat(http, stack, tenant)
     update = _update("message_text_entities.json", chat)
     for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
         assert (await http.post(url, json=update, headers=headers)).status_code == 401
@@ -184,9 +181,7 @@ async def test_updates_no_consumer_could_take_are_refused_not_published(
     stack: Stack, tenant: Tenant, http: httpx.AsyncClient
 ) -> None:
     """Each of these was accepted and then dead-lettered by every consumer."""
-    await _configure_telegram(http, stack, tenant)
-    chat = -(10**12) - uuid.uuid4().int % 10**9
-    url = stack.http("ingestion") + f"/v1/webhooks/telegram/{tenant.id}"
+    chat, url = await _new_chat(http, stack, tenant)
     base = _update("message_text_entities.json", chat)
 
     def update(message_id: int, **message: Any) -> dict[str, Any]:
