@@ -2,13 +2,16 @@
 
 Each action has a ledger document keyed by its id that moves `claimed` → `delivering` →
 `delivered | failed | unsupported`:
-- a batch reads the ledger once; finished actions are answered again from it (a redelivery
-  changes nothing), new ones are claimed with one insert and queued behind their group's
-  (`dispatch.py`), then given a pending timeline entry; the batch is then done, and its offsets are
-  committed up to the first action still waiting (`runtime/holds.py`);
+- a batch claims its actions with one insert; the ledger is read only for those already in it
+  (a redelivery): finished ones are answered again from it, which changes nothing. New ones are
+  queued behind their group's (`dispatch.py`), then given a pending timeline entry; the batch is
+  then done, and its offsets are committed up to the first action still waiting
+  (`runtime/holds.py`);
 - each group's actions go out in order, when the platform's pacing allows (`adapter.wait`);
   only then is the action switched from `claimed` to `delivering`, by a conditional update, so
-  that of two consumers only one ever calls the platform; right after, its result is written;
+  that of two consumers only one ever calls the platform; right after, its result is written,
+  alongside the group's next action (a warning does not wait for the record of the deletion
+  before it);
 - a transient failure is tried again after a backoff or the wait the platform asked for (at
   most SHEQUN_DELIVERY_MAX_RETRY_AFTER_SECONDS; a platform asking for more fails the action),
   as a due time, not a sleep; an action not sent within SHEQUN_DELIVERY_MAX_WAIT_SECONDS fails;
@@ -21,6 +24,7 @@ platform) and is simply delivered."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -32,7 +36,7 @@ from pymongo import UpdateOne
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2
 from services.ingestion.adapters import Adapter, Outcome, failed
-from services.ingestion.dispatch import Dispatcher, Waiting
+from services.ingestion.dispatch import Background, Dispatcher, Waiting
 from services.ingestion.timeline import TIMELINE, action_entry, action_entry_id
 from services.runtime import metrics
 from services.runtime.bus import Producer, group_key, outgoing
@@ -51,6 +55,7 @@ _STATUS = {
     "unsupported": actions_pb2.DELIVERY_STATUS_UNSUPPORTED,
 }
 _PARALLEL_GROUPS = 32
+_RECORD_RETRY_SECONDS = (1.0, 30.0)  # first and longest wait before writing a result again
 IN_FLIGHT_AT_RESTART = "outcome unknown: the gateway stopped during delivery; not retried"
 
 Finished = tuple[actions_pb2.Action, Outcome, int]
@@ -84,6 +89,7 @@ class Delivery:
         self.longest_wait = settings.delivery_max_wait_seconds
         self.holds = Holds(settings.delivery_max_waiting)
         self.dispatcher = Dispatcher(self._step, _PARALLEL_GROUPS)
+        self.recording = Background(patience=10.0)
         # Each group delivers in a task of its own; their ledger writes and results go
         # together, one request for every group at that step.
         self._starts = Coalesced(self._start_all)
@@ -97,27 +103,31 @@ class Delivery:
             decode_action,
             self.handle,
             lambda a: {"tenant_id": a.tenant_id, "action_id": a.action_id},
-            revoked=self.dispatcher.drain,
+            revoked=self.drain,
             holds=self.holds,
         )
 
     async def handle(self, records: Sequence[Record[actions_pb2.Action]]) -> None:
         first: dict[str, Record[actions_pb2.Action]] = {}
         for r in records:
-            first.setdefault(_key(r.value), r)
-        known = {d["_id"]: d async for d in self.ledger.find({"_id": {"$in": list(first)}})}
-        answered: list[Finished] = []  # finished before: the same result again
-        interrupted: list[Finished] = []  # in flight when a gateway stopped
-        waiting: list[Waiting] = []
-        now = time.time()
-        for key, record in first.items():
-            action, doc = record.value, known.get(key)
-            tp = TopicPartition(record.topic, record.partition)
-            if key in self.dispatcher or not self.holds.owns(tp):
+            key = _key(r.value)
+            if key in self.dispatcher or not self.holds.owns(TopicPartition(r.topic, r.partition)):
                 # Queued here already (the same action twice on the topic): its first copy
                 # holds the partition back. Or the partition went elsewhere while this batch
                 # was in hand: its next owner reads it again.
                 continue
+            first.setdefault(key, r)
+        now = time.time()
+        there = await self._claim([r.value for r in first.values()], now)
+        known = {}
+        if there:
+            known = {d["_id"]: d async for d in self.ledger.find({"_id": {"$in": sorted(there)}})}
+        answered: list[Finished] = []  # finished before: the same result again
+        interrupted: list[Finished] = []  # in flight when a gateway stopped
+        waiting: list[Waiting] = []
+        for key, record in first.items():
+            action, doc = record.value, known.get(key)
+            tp = TopicPartition(record.topic, record.partition)
             status = doc["status"] if doc else None
             if status is None or status == "claimed":
                 claimed = doc["claimed_at"] / 1e6 if doc and doc.get("claimed_at") else now
@@ -128,8 +138,7 @@ class Delivery:
             else:
                 outcome = Outcome(status, doc.get("reason", "") if doc else "")
                 answered.append((action, outcome, doc.get("attempts", 0) if doc else 0))
-        claimed = [w.action for w in waiting if w.key not in known]
-        await self._claim(claimed, now)
+        claimed = [w.action for w in waiting if w.key not in there]
         for w in waiting:
             if self.dispatcher.add(w):
                 self.holds.hold(w.tp, w.offset)
@@ -143,10 +152,9 @@ class Delivery:
         await self._record(answered, entries, newly=False)
         await self._record(interrupted, entries)
 
-    async def _claim(self, actions: list[actions_pb2.Action], now: float) -> None:
-        """One insert marks the batch's new actions as claimed."""
-        if not actions:
-            return
+    async def _claim(self, actions: list[actions_pb2.Action], now: float) -> set[str]:
+        """One insert marks the batch's new actions as claimed; returns the keys of those the
+        ledger has already (claimed meanwhile by another consumer, or seen before)."""
         docs = [
             {
                 "_id": _key(a),
@@ -158,8 +166,7 @@ class Delivery:
             }
             for a in actions
         ]
-        # Claimed meanwhile by another consumer: the conditional start decides who delivers.
-        await insert_new(self.ledger, docs)
+        return {str(k) for k in await insert_new(self.ledger, docs)}
 
     async def _pending(self, actions: list[actions_pb2.Action]) -> None:
         """The timeline entries of newly claimed actions, `pending` until their result."""
@@ -223,14 +230,27 @@ class Delivery:
     async def _step(self, w: Waiting) -> float | None:
         """Deliver a group's first action, or say how long it must wait."""
         with log_context(tenant_id=w.action.tenant_id, action_id=w.action.action_id):
-            if w.outcome is None:
-                wait = await self._try(w)
-                if wait is not None:
-                    return wait
-            if w.outcome is not None:
-                await self._finish(w, w.outcome)
-            self.holds.release(w.tp, w.offset)
+            wait = await self._try(w)
+            if wait is not None:
+                return wait
+            if w.outcome is None:  # another consumer has it
+                self.holds.release(w.tp, w.offset)
+            else:
+                self.recording.start(w.tp, self._recorded(w, w.outcome))
             return None
+
+    async def _recorded(self, w: Waiting, outcome: Outcome) -> None:
+        """Write the result until it is written, then release the action's offset."""
+        wait, longest = _RECORD_RETRY_SECONDS
+        while True:
+            try:
+                await self._finish(w, outcome)
+                break
+            except Exception:
+                log.exception("recording a result failed; trying again in %.0f s", wait)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, longest)
+        self.holds.release(w.tp, w.offset)
 
     async def _try(self, w: Waiting) -> float | None:
         """One platform call if it may go now; sets `w.outcome` when the action is finished
@@ -348,8 +368,15 @@ class Delivery:
                 common_pb2.Platform.Name(action.platform), action.WhichOneof("kind"), outcome.status
             ).inc()
 
+    async def drain(self, partitions: Sequence[TopicPartition]) -> None:
+        """The partitions are going: their platform calls under way end, then their results
+        are written."""
+        await self.dispatcher.drain(partitions)
+        await self.recording.drain(partitions)
+
     async def close(self) -> None:
         await self.dispatcher.close()
+        await self.recording.close()
 
 
 def _result(

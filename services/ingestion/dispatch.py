@@ -12,8 +12,9 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import TopicPartition
 
@@ -132,3 +133,43 @@ class Dispatcher:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+
+class Background:
+    """What follows a platform call (recording its result), which the group's next action does
+    not wait for: the platform is called in each group's order, the bookkeeping goes alongside.
+    Kept by partition, so that a partition is let go once its results are written, or after
+    `patience` seconds (an outage): the ledger then says `delivering`, which the next owner
+    reports as an outcome unknown, never as a call to make again."""
+
+    def __init__(self, patience: float) -> None:
+        self.patience = patience
+        self._tasks: dict[asyncio.Task[None], TopicPartition] = {}
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def start(self, tp: TopicPartition, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks[task] = tp
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("recording a result failed", exc_info=exc)
+
+    async def drain(self, partitions: Iterable[TopicPartition]) -> None:
+        gone = set(partitions)
+        tasks = [t for t, tp in self._tasks.items() if tp in gone]
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=self.patience)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

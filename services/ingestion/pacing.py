@@ -58,6 +58,9 @@ class SharedWindows:
         self, collection: AsyncCollection[Document], clock: Callable[[], float] = time.time
     ) -> None:
         self.collection, self.clock = collection, clock
+        # The window each key was last counted in here: the first call of a new window tries
+        # to open it first, one round trip instead of two (a wrong guess costs the other).
+        self._counted_in: TTLCache[str, int] = TTLCache(_KEYS_KEPT, 60)
 
     async def wait(self, key: str, limit: int, seconds: float) -> float:
         now = self.clock()
@@ -65,16 +68,24 @@ class SharedWindows:
         free = {"until": {"$lte": at}}
         # `$and` spelled out, as for every update filter that combines conditions on `_id`
         # with others (NX-27017 misreads `{_id, $or}`; this one keeps to what both servers read).
-        counted = {"$and": [{"_id": key}, {"w": window}, {"n": {"$lt": limit}}, free]}
-        if await self.collection.find_one_and_update(counted, {"$inc": {"n": 1}}):
-            return 0.0
-        fresh = {"$and": [{"_id": key}, {"w": {"$lt": window}}, free]}
-        if await self.collection.find_one_and_update(fresh, {"$set": {"w": window, "n": 1}}):
-            return 0.0
+        counted = (
+            {"$and": [{"_id": key}, {"w": window}, {"n": {"$lt": limit}}, free]},
+            {"$inc": {"n": 1}},
+        )
+        fresh = (
+            {"$and": [{"_id": key}, {"w": {"$lt": window}}, free]},
+            {"$set": {"w": window, "n": 1}},
+        )
+        tries = (counted, fresh) if self._counted_in.get(key) == window else (fresh, counted)
+        for condition, update in tries:
+            if await self.collection.find_one_and_update(condition, update):
+                self._counted_in[key] = window
+                return 0.0
         doc = await self.collection.find_one({"_id": key})
         if doc is None:
             try:
                 await self.collection.insert_one({"_id": key, "w": window, "n": 1, "until": 0})
+                self._counted_in[key] = window
                 return 0.0
             except DuplicateKeyError:  # another replica made it meanwhile: its window now
                 return 0.01

@@ -9,12 +9,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
+from pymongo.asynchronous.collection import AsyncCollection
 
 from services.ingestion.pacing import PACING, SharedWindows
-from services.runtime.store import Store
+from services.runtime.store import Document, Store
 from tests.clients import put_telegram
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.fakes import FakeTelegram, serve_fake
@@ -194,6 +196,40 @@ async def test_bot_limits_are_shared_by_every_replica(stack: Stack) -> None:
         await replicas[0].block("t:telegram:1", 5)  # Telegram said to wait: both replicas do
         assert 4.9 < await replicas[1].wait("t:telegram:1", 30, 1.0) <= 5
         assert await replicas[1].wait("u:telegram:1", 30, 1.0) == 0, "another tenant's bot"
+    finally:
+        await store.client.drop_database(store.db.name)
+        await store.close()
+
+
+class _Counted:
+    """A collection that counts the conditional updates made on it (round trips)."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection, self.updates = collection, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.collection, name)
+
+    async def find_one_and_update(self, *args: Any, **kwargs: Any) -> Any:
+        self.updates += 1
+        return await self.collection.find_one_and_update(*args, **kwargs)
+
+
+async def test_a_bots_first_call_of_a_second_costs_one_round_trip(stack: Stack) -> None:
+    store = Store(stack.mongo, f"pacing_{uuid.uuid4().hex[:8]}")
+    clock = [2_000_000.5]
+    counted = _Counted(store[PACING])
+    windows = SharedWindows(cast("AsyncCollection[Document]", counted), clock=lambda: clock[0])
+    try:
+        assert await windows.wait("t:telegram:1", 30, 1.0) == 0
+        for _ in range(3):
+            clock[0] += 1
+            before = counted.updates
+            assert await windows.wait("t:telegram:1", 30, 1.0) == 0
+            assert counted.updates - before == 1, "the new window opened at the first try"
+            before = counted.updates
+            assert await windows.wait("t:telegram:1", 30, 1.0) == 0
+            assert counted.updates - before == 1, "and counted in at the first try"
     finally:
         await store.client.drop_database(store.db.name)
         await store.close()

@@ -4,6 +4,7 @@ partition taken away while their batch was in hand are left to its next owner.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -36,11 +37,15 @@ class Platform:
 
 
 class FlakyProducer(Producer):
-    """Fails the first send of results, as when the broker is briefly away."""
+    """Fails the first send of results, as when the broker is briefly away; waits while `slow`
+    is set, as a busy broker does."""
 
     failures = 1
+    slow: asyncio.Event | None = None
 
     async def send_many(self, messages: Iterable[Outgoing]) -> None:
+        if self.slow is not None:
+            await self.slow.wait()
         if self.failures:
             self.failures -= 1
             raise ConnectionError("broker away")
@@ -54,6 +59,7 @@ class Parts:
     store: Store
     settings: Settings
     tp: TopicPartition
+    producer: FlakyProducer
 
 
 @pytest.fixture
@@ -67,13 +73,14 @@ async def parts(stack: Stack) -> AsyncIterator[Parts]:
     await ensure_topics(settings, [settings.topic_action_results])
     store = Store(stack.mongo, settings.database_name("ingestion"))
     producer = FlakyProducer(settings)
+    producer.slow = None
     await producer.start()
     platform = Platform()
     delivery = Delivery(store, producer, settings, {common_pb2.PLATFORM_SIM: platform})
     tp = TopicPartition(settings.topic_actions, 0)
     delivery.holds.assigned([tp])
     try:
-        yield Parts(delivery, platform, store, settings, tp)
+        yield Parts(delivery, platform, store, settings, tp, producer)
     finally:
         await delivery.close()
         await producer.stop()
@@ -121,3 +128,29 @@ async def test_records_of_a_partition_taken_away_meanwhile_are_left_to_its_next_
     await parts.delivery.handle([record])
     assert await parts.store[DELIVERIES].find_one({"_id": f"t:{record.value.action_id}"}) is None
     assert parts.platform.calls == [] and parts.delivery.holds.first(parts.tp) is None
+
+
+async def test_a_groups_next_action_goes_out_while_the_last_ones_result_is_written(
+    parts: Parts,
+) -> None:
+    """The platform is called in the group's order; writing a result does not hold back the
+    group's next call (an ad's warning does not wait for the record of its deletion)."""
+    parts.producer.failures = 0
+    parts.producer.slow = asyncio.Event()
+    deletion, warning = _record(parts.tp, 1), _record(parts.tp, 2)
+    await parts.delivery.handle([deletion, warning])
+    ids = [deletion.value.action_id, warning.value.action_id]
+    assert await eventually(lambda: _calls(parts), lambda calls: calls == ids, 10)
+    assert parts.delivery.holds.first(parts.tp) == 1, "held until their results are written"
+    parts.producer.slow.set()
+    results = await read_topic(
+        parts.settings.kafka_bootstrap, parts.settings.topic_action_results, 2
+    )
+    assert sorted(
+        actions_pb2.ActionResult.FromString(r.value).action_id for r in results
+    ) == sorted(ids)
+    await eventually(lambda: _first(parts), lambda first: first is None)
+
+
+async def _calls(parts: Parts) -> list[str]:
+    return parts.platform.calls
