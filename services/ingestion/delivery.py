@@ -105,6 +105,7 @@ class Delivery:
             lambda a: {"tenant_id": a.tenant_id, "action_id": a.action_id},
             revoked=self.drain,
             holds=self.holds,
+            reacts=True,
         )
 
     async def handle(self, records: Sequence[Record[actions_pb2.Action]]) -> None:

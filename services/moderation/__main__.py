@@ -22,7 +22,9 @@ def build(rt: Runtime) -> ServiceParts:
         provides=[rulesets, ops],
         grpc=[grpc_api.service(rulesets, ops, rt.auth)],
         consumers=[
-            events_consumer("moderation", rt.settings, moderation.handle, moderation.forget)
+            events_consumer(
+                "moderation", rt.settings, moderation.handle, moderation.forget, reacts=True
+            )
         ],
         on_stop=[pictures.close],
     )

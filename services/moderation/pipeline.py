@@ -47,7 +47,9 @@ GROUPS = "groups"  # each group's name and owner: what a locked name is restored
 VIOLATIONS = "violation_history"  # per member of a tenant: recent violations, "{event}|{time}"
 BLACKLIST = "blacklist"  # tenant-wide, keyed "{tenant}:{member}"
 DECISIONS = "decisions"  # the audit log, keyed "{tenant}:{event}:{rule}"
-_KNOWN_KEPT = 50_000  # membership and group documents kept in memory (about 1 KiB each)
+_KNOWN_KEPT = 50_000  # membership and group documents kept in memory
+# What judging reads of them (`examine.member_state`, group names): all that is kept.
+_JUDGED = {MEMBERS: {"in_group": 1, "joined_at": 1, "role": 1, "tags": 1}, GROUPS: {"name": 1}}
 # Pruning flood windows changes no verdict, only memory, and scans every member watched: at most
 # this often, not after every batch.
 _PRUNE_EVERY_SECONDS = 10.0
@@ -144,16 +146,17 @@ class Moderation:
         await asyncio.gather(self._remember_violations(violations or {}), self._record(rulings))
         await self.producer.send_many(self._outgoing(rulings))
 
-    async def _find(self, collection: str, ids: set[str]) -> dict[str, Document]:
+    async def _find(
+        self, collection: str, ids: set[str], fields: dict[str, int] | None = None
+    ) -> dict[str, Document]:
         if not ids:
             return {}
-        return {
-            d["_id"]: d async for d in self.store[collection].find({"_id": {"$in": sorted(ids)}})
-        }
+        found = self.store[collection].find({"_id": {"$in": sorted(ids)}}, fields)
+        return {d["_id"]: d async for d in found}
 
     async def _find_known(self, collection: str, ids: set[str]) -> dict[str, Document]:
         missing = {i for i in ids if (collection, i) not in self.known}
-        loaded = await self._find(collection, missing)
+        loaded = await self._find(collection, missing, _JUDGED[collection])
         found = {}
         for i in ids:
             doc = loaded.get(i) if i in missing else self.known[(collection, i)]

@@ -81,16 +81,13 @@ class Producer:
             linger_ms=2,
             max_batch_size=256 * 1024,
         )
-        self.started = False
 
     async def start(self) -> None:
         await self._producer.start()
-        self.started = True
 
     async def stop(self) -> None:
-        if self.started:
-            await self._producer.stop()
-            self.started = False
+        """Flush and close; also closes a producer never started (nothing to flush then)."""
+        await self._producer.stop()
 
     async def send_many(self, messages: Iterable[Outgoing]) -> None:
         """Send all, then wait for every acknowledgement; raises if any was not written."""

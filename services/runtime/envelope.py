@@ -72,9 +72,13 @@ def events_consumer(
     settings: Settings,
     handle: BatchHandler[Event],
     revoked: Revoked = lambda _: None,
+    *,
+    reacts: bool = False,
 ) -> ConsumerSpec[Event]:
     """A consumer of shequn.events.v1 in consumer group `name`."""
-    return ConsumerSpec(name, [settings.topic_events], decode_event, handle, _describe, revoked)
+    return ConsumerSpec(
+        name, [settings.topic_events], decode_event, handle, _describe, revoked, reacts=reacts
+    )
 
 
 def _describe(event: Event) -> dict[str, str]:

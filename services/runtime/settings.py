@@ -55,7 +55,13 @@ class Settings(BaseSettings):
         100, ge=1, description="… once the window holds at least this many"
     )
     kafka_fetch_max_wait_ms: int = Field(
-        20, ge=1, description="longest a fetch waits for records (the broker may hold it this long)"
+        20,
+        ge=1,
+        description="longest a fetch of a consumer on the reaction path (moderation, delivery)"
+        " waits for records (the broker may hold it this long)",
+    )
+    kafka_bulk_fetch_max_wait_ms: int = Field(
+        200, ge=1, description="the same for every other consumer: fewer, fuller fetches"
     )
     kafka_max_poll_interval_ms: int = Field(
         300_000, ge=1000, description="a consumer not polling this long leaves its group"

@@ -206,6 +206,23 @@ def test_flood_memory_stays_bounded() -> None:
     assert hits == [False] * 5 + [True], "a group watched again starts with an empty window"
 
 
+def test_the_windows_of_a_group_fallen_silent_are_forgotten() -> None:
+    """A silent group's own time stands still: its members' windows go once nothing was heard
+    from it for longer than they last, by the clock, and not before."""
+    now = [0.0]
+    watch, rule = FloodWatch(clock=lambda: now[0]), Flood()
+    watch.observe("t:quiet", "u", "q1", T0, "早", rule)
+    now[0] = rule.same_text_window_seconds - 1.0
+    watch.observe("t:busy", "v", "b1", T0 + timedelta(seconds=1), "早", rule)
+    watch.prune()
+    assert len(watch) == 2, "not before its windows have passed"
+    now[0] = rule.same_text_window_seconds + 1.0
+    watch.prune()
+    assert len(watch) == 1, "the quiet group's member is forgotten, the busy one's kept"
+    hits = [watch.observe("t:quiet", "u", f"x{i}", T0, f"{i}", rule).hit for i in range(6)]
+    assert hits == [False] * 5 + [True], "and watched again from an empty window"
+
+
 def test_probation_and_cross_group() -> None:
     ad = CHECKS.check(Message("http://spam.top"))
     clean = CHECKS.check(Message("大家好"))

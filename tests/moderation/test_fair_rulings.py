@@ -5,6 +5,8 @@ operations (by hand, unban) are decisions that every service learns, safe to ret
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -154,12 +156,9 @@ def _posted(tenant_id: str, group: str, event_id: str, text: str) -> Record[even
     return Record("events", 0, 0, None, b"", event)
 
 
-async def test_tenants_using_the_same_event_ids_do_not_count_each_others_posts(
-    stack: Stack,
-) -> None:
-    """One batch, two tenants, the same event ids: tenant a posts one text in three groups
-    (cross-group spam at the third), tenant b posts another text once. Cross-group counts were
-    kept by bare event id, so b's third message took a's count."""
+@asynccontextmanager
+async def _moderation(stack: Stack) -> AsyncIterator[tuple[Moderation, Store]]:
+    """The moderation consumer's handler in this process, on a database of its own."""
     prefix = f"fair{uuid.uuid4().hex[:8]}"
     settings = Settings(
         kafka_bootstrap=stack.kafka, mongo_url=stack.mongo, mongo_db_prefix=f"{prefix}_",
@@ -170,17 +169,42 @@ async def test_tenants_using_the_same_event_ids_do_not_count_each_others_posts(
     producer = Producer(settings)
     await producer.start()
     pictures = Pictures(settings)
-    moderation = Moderation(store, producer, settings, Rulesets(store[RULESETS]), pictures)
     try:
+        yield Moderation(store, producer, settings, Rulesets(store[RULESETS]), pictures), store
+    finally:
+        await producer.stop()
+        await pictures.close()
+        await store.client.drop_database(store.db.name)
+        await store.close()
+
+
+async def test_tenants_using_the_same_event_ids_do_not_count_each_others_posts(
+    stack: Stack,
+) -> None:
+    """One batch, two tenants, the same event ids: tenant a posts one text in three groups
+    (cross-group spam at the third), tenant b posts another text once. Cross-group counts were
+    kept by bare event id, so b's third message took a's count."""
+    async with _moderation(stack) as (moderation, store):
         ids = ["e-1", "e-2", "e-3"]
         batch = [_posted("b", f"g-{i}", e, f"周末一起去爬山吗 第{i}次") for i, e in enumerate(ids)]
         batch += [_posted("a", f"g-{i}", e, "全场五折 限时抢购 快来") for i, e in enumerate(ids)]
         await moderation.handle(batch)
         found = await store[DECISIONS].find({}).to_list(None)
-    finally:
-        await producer.stop()
-        await pictures.close()
-        await store.close()
     assert [(d["tenant_id"], d["event_id"], d["rule"]) for d in found] == [
         ("a", "e-3", "cross_group")
     ]
+
+
+async def test_moderation_keeps_in_memory_only_what_it_judges_by(stack: Stack) -> None:
+    """Memberships and groups are kept in memory while their partitions are held: only the
+    fields judging reads, not the whole documents (names, inviters, clocks)."""
+    async with _moderation(stack) as (moderation, _):
+        join = _posted("t", "g-1", "e-1", "")
+        join.value.ClearField("message_posted")
+        join.value.member_joined.member.id, join.value.member_joined.member.name = "u-1", "小王"
+        join.value.member_joined.inviter.id = "u-0"
+        await moderation.handle([join])
+        await moderation.handle([_posted("t", "g-1", "e-2", "大家好")])
+    [member] = [doc for (kind, _), doc in moderation.known.items() if kind == "members" and doc]
+    assert set(member) <= {"_id", "in_group", "joined_at", "role", "tags"}
+    assert member["in_group"] and member["joined_at"]

@@ -7,8 +7,10 @@ member's join time. The functions here only decide."""
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_right, insort
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -50,16 +52,20 @@ class FloodWatch:
     stream is judged as it was lived. Messages may arrive out of order (concurrent senders, a
     platform's retries): each is judged by the messages of the window that ends at it, and only
     what the windows of the member's latest message hold is kept, so a late message may find
-    fewer messages than were sent, never more. Memory is bounded twice: `prune` forgets members
-    whose messages have all left their windows, measured against their group's latest message
-    (such a member's next message would find its windows empty anyway, and one tenant's clock
-    never touches another's); and at most `max_members` are watched, the least recently heard
-    from going first (groups that fall silent)."""
+    fewer messages than were sent, never more. Memory is bounded three times: `prune` forgets
+    members whose messages have all left their windows, measured against their group's latest
+    message (such a member's next message would find its windows empty anyway, and one tenant's
+    clock never touches another's), and those of a group nothing was heard from for longer than
+    their windows, by the process's clock (a silent group's own time stands still); and at most
+    `max_members` are watched, the least recently heard from going first."""
 
-    def __init__(self, max_members: int = 100_000) -> None:
-        self.max_members = max_members
+    def __init__(
+        self, max_members: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_members, self.clock = max_members, clock
         self._members: OrderedDict[tuple[str, str], _Recent] = OrderedDict()
         self._clocks: dict[str, datetime] = {}  # per group, its latest message's time
+        self._heard: dict[str, float] = {}  # per group, when its latest message came (`clock`)
 
     def __len__(self) -> int:
         return len(self._members)
@@ -72,6 +78,7 @@ class FloodWatch:
         if len(self._members) > self.max_members:
             self._members.popitem(last=False)
         self._clocks[group] = max(self._clocks.get(group, at), at)
+        self._heard[group] = self.clock()
         recent.keep = timedelta(seconds=max(rule.window_seconds, rule.same_text_window_seconds))
         if event_id in recent.flagged:
             return Answer("flood", (recent.flagged[event_id][1],))
@@ -102,13 +109,17 @@ class FloodWatch:
         return Answer("flood", (finding,))
 
     def prune(self) -> None:
-        """Forget members whose every message is out of their windows by their group's time."""
+        """Forget members whose every message is out of their windows by their group's time,
+        and those of groups silent for longer than their windows."""
+        now = self.clock()
         for key, recent in list(self._members.items()):
             last = recent.times[-1][0]  # the latest message: never empty
-            if last + recent.keep <= self._clocks[recent.group]:
+            silent = now - self._heard[recent.group] >= recent.keep.total_seconds()
+            if silent or last + recent.keep <= self._clocks[recent.group]:
                 del self._members[key]
         groups = {recent.group for recent in self._members.values()}
         self._clocks = {g: at for g, at in self._clocks.items() if g in groups}
+        self._heard = {g: at for g, at in self._heard.items() if g in groups}
 
 
 def probation(
