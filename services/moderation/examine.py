@@ -6,6 +6,7 @@ return."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from services.gen.shequn.v1 import decisions_pb2, events_pb2
@@ -43,7 +44,7 @@ def message_of(event: events_pb2.Event, qr_codes: tuple[str, ...] = ()) -> Messa
 
 
 def member_state(doc: Document | None) -> MemberState | None:
-    """A member record as judging needs it; None for one no longer in the group."""
+    """A member record as judging needs it; None for one no longer in the group (or never)."""
     if doc is None or not doc.get("in_group"):
         return None
     joined = doc.get("joined_at")
@@ -55,11 +56,15 @@ def member_state(doc: Document | None) -> MemberState | None:
     )
 
 
+def group_name(doc: Document | None) -> str | None:
+    return str(doc.get("name", "")) if doc is not None else None
+
+
 def examine(
     events: list[events_pb2.Event],
     rules: dict[tuple[str, str], tuple[Ruleset, ContentChecks]],
-    members: dict[str, Document],
-    group_docs: dict[str, Document],
+    members: Mapping[str, MemberState | None],
+    group_names: Mapping[str, str],
     crossings: dict[tuple[str, str], int],
     qr_codes: dict[str, tuple[str, ...]],
     flood: FloodWatch,
@@ -68,8 +73,7 @@ def examine(
     """The first pass, in order: each message's verdict, and the state each join and
     rename is judged against, as the batch itself changes membership and names."""
     cases = []
-    states = {k: member_state(v) for k, v in members.items()}
-    names = {k: str(v.get("name", "")) for k, v in group_docs.items()}
+    states, names = dict(members), dict(group_names)
     for event in events:
         ruleset, checks = rules[(event.tenant_id, event.group_id)]
         case = Case(event, ruleset)

@@ -43,7 +43,7 @@ _ROLES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MemberState:
     """What moderation knows of a member in a group."""
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict, defaultdict
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from aiokafka import TopicPartition
+from cachetools import LRUCache
 from pymongo import ASCENDING, IndexModel, UpdateOne
 
 from services.gen.shequn.v1 import events_pb2
@@ -27,8 +29,15 @@ from services.moderation.crossgroup import CROSS_GROUP
 from services.moderation.detect.behaviour import FloodWatch
 from services.moderation.detect.content import ContentChecks
 from services.moderation.detect.ruleset import Ruleset
-from services.moderation.examine import audit_entry, examine, members_concerned, people_of
-from services.moderation.judge import Ruling
+from services.moderation.examine import (
+    audit_entry,
+    examine,
+    group_name,
+    member_state,
+    members_concerned,
+    people_of,
+)
+from services.moderation.judge import MemberState, Ruling
 from services.moderation.ladder import rule_cases
 from services.moderation.pictures import Pictures
 from services.moderation.rulesets import Rulesets
@@ -42,13 +51,15 @@ from services.runtime.projections import (
 from services.runtime.settings import Settings
 from services.runtime.store import Document, Indexes, Store, insert_new, stamp, write_latest
 
+T = TypeVar("T")
+
 MEMBERS = "members"  # who is in which group: role, tags, join time
 GROUPS = "groups"  # each group's name and owner: what a locked name is restored to
 VIOLATIONS = "violation_history"  # per member of a tenant: recent violations, "{event}|{time}"
 BLACKLIST = "blacklist"  # tenant-wide, keyed "{tenant}:{member}"
 DECISIONS = "decisions"  # the audit log, keyed "{tenant}:{event}:{rule}"
-_KNOWN_KEPT = 50_000  # membership and group documents kept in memory
-# What judging reads of them (`examine.member_state`, group names): all that is kept.
+_KNOWN_KEPT = 50_000  # memberships, and as many group names, kept in memory
+# What judging reads of their documents (`examine.member_state`, `examine.group_name`).
 _JUDGED = {MEMBERS: {"in_group": 1, "joined_at": 1, "role": 1, "tags": 1}, GROUPS: {"name": 1}}
 # Pruning flood windows changes no verdict, only memory, and scans every member watched: at most
 # this often, not after every batch.
@@ -87,15 +98,18 @@ class Moderation:
         self.pictures = pictures
         self.flood = FloodWatch()
         self._prune_due = 0.0
-        # Membership and group documents, which only this consumer writes, from the events of
-        # the partitions it holds: read once, then served from memory until an event of the
-        # batch changes them or the partitions go elsewhere.
-        self.known: OrderedDict[tuple[str, str], Document | None] = OrderedDict()
+        # Memberships and group names, whose documents only this consumer writes, from the
+        # events of the partitions it holds: read once, then served from memory (as judging
+        # reads them; None: known not to be there) until an event of the batch changes them or
+        # the partitions go elsewhere.
+        self.memberships: LRUCache[str, MemberState | None] = LRUCache(_KNOWN_KEPT)
+        self.group_names: LRUCache[str, str | None] = LRUCache(_KNOWN_KEPT)
 
     def forget(self, _: Sequence[TopicPartition] = ()) -> None:
         """The partitions went to another consumer, which will change what is known (what is
         kept is not by partition: all of it goes)."""
-        self.known.clear()
+        self.memberships.clear()
+        self.group_names.clear()
         self.flood = FloodWatch()
 
     async def handle(self, records: Sequence[Record[events_pb2.Event]]) -> None:
@@ -108,23 +122,29 @@ class Moderation:
         posts = crossgroup.posts_by_text(events)
         window = max((r.penalties.window_days for r, _ in rules.values()), default=30)
         found = await asyncio.gather(
-            self._find_known(MEMBERS, members_concerned(events)),
-            self._find_known(GROUPS, {group_doc_id(e.tenant_id, e.group_id) for e in events}),
+            self._known(MEMBERS, members_concerned(events), self.memberships, member_state),
+            self._known(
+                GROUPS,
+                {group_doc_id(e.tenant_id, e.group_id) for e in events},
+                self.group_names,
+                group_name,
+            ),
             self._cross_group_counts(posts, rules),
             self._qr_codes(events, rules),
             self._blacklisted(people),
             self._violations(people, now - timedelta(days=window)),
         )
-        members, group_docs, (crossings, recorded), qr_codes, blacklisted, violations = found
-        cases = examine(events, rules, members, group_docs, crossings, qr_codes, self.flood, now)
+        members, names, (crossings, recorded), qr_codes, blacklisted, violations = found
+        cases = examine(events, rules, members, names, crossings, qr_codes, self.flood, now)
         rulings, new_violations = rule_cases(cases, blacklisted, violations, now)
         await self.publish(rulings, new_violations)
         # What the batch changes of the state is written after its actions leave, keeping the
         # database off the warning's path: a batch judged again reads the same state.
         memberships, directory = membership_changes(events), directory_changes(events)
-        for collection, changes in ((MEMBERS, memberships), (GROUPS, directory)):
-            for change in changes:
-                self.known.pop((collection, change._id), None)
+        for change in memberships:
+            self.memberships.pop(change._id, None)
+        for change in directory:
+            self.group_names.pop(change._id, None)
         await asyncio.gather(
             write_latest(self.store[MEMBERS], memberships),
             write_latest(self.store[GROUPS], directory),
@@ -154,18 +174,24 @@ class Moderation:
         found = self.store[collection].find({"_id": {"$in": sorted(ids)}}, fields)
         return {d["_id"]: d async for d in found}
 
-    async def _find_known(self, collection: str, ids: set[str]) -> dict[str, Document]:
-        missing = {i for i in ids if (collection, i) not in self.known}
+    async def _known(
+        self,
+        collection: str,
+        ids: set[str],
+        kept: LRUCache[str, T | None],
+        judged: Callable[[Document | None], T | None],
+    ) -> dict[str, T]:
+        """What judging needs of these documents: from memory, the rest read in one query."""
+        missing = {i for i in ids if i not in kept}
         loaded = await self._find(collection, missing, _JUDGED[collection])
         found = {}
         for i in ids:
-            doc = loaded.get(i) if i in missing else self.known[(collection, i)]
-            self.known[(collection, i)] = doc
-            self.known.move_to_end((collection, i))
-            if doc is not None:
-                found[i] = doc
-        while len(self.known) > _KNOWN_KEPT:
-            self.known.popitem(last=False)
+            if i in missing:
+                value = kept[i] = judged(loaded.get(i))
+            else:
+                value = kept[i]
+            if value is not None:
+                found[i] = value
         return found
 
     async def _blacklisted(self, people: set[str]) -> set[str]:

@@ -87,8 +87,10 @@ async def test_partitions_taken_away_drop_moderations_memory_state(stack: Stack)
     [consumer] = build(rt).consumers
     moderation = consumer.revoked.__self__  # type: ignore[attr-defined]
     assert isinstance(moderation, Moderation)
-    moderation.known[("members", "t:g:m")] = {"in_group": True}
+    moderation.memberships["t:g:m"] = MemberState()
+    moderation.group_names["t:g"] = "福利群"
     moderation.flood.observe("t:g", "m", "e-1", T0, "早", Flood())
     consumer.revoked([])
-    assert not moderation.known and len(moderation.flood) == 0
+    assert not moderation.memberships and not moderation.group_names
+    assert len(moderation.flood) == 0
     await store.client.close()

@@ -17,14 +17,16 @@ from datetime import datetime, timedelta
 from services.moderation.detect.content import AD_CHECKS, Answer, Finding
 from services.moderation.detect.ruleset import CrossGroup, Flood
 
-Entry = tuple[datetime, str]
+# (at, hash of an event id or a text), in time order. Only hashes are kept, which is all that
+# telling them apart needs (within one process): a member's window costs a few hundred bytes.
+Entry = tuple[datetime, int]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Recent:
     group: str
-    times: list[Entry] = field(default_factory=list)  # (at, event id), in time order
-    texts: list[Entry] = field(default_factory=list)  # (at, text), in time order
+    times: list[Entry] = field(default_factory=list)  # (at, event id's hash)
+    texts: list[Entry] = field(default_factory=list)  # (at, text's hash)
     keep: timedelta = timedelta(0)  # the longest window of the rule last applied
     # The messages found flooding, with their finding: a burst's windows start again after it,
     # so a message judged again (a retried batch) must get its answer from here.
@@ -82,10 +84,11 @@ class FloodWatch:
         recent.keep = timedelta(seconds=max(rule.window_seconds, rule.same_text_window_seconds))
         if event_id in recent.flagged:
             return Answer("flood", (recent.flagged[event_id][1],))
-        if all(seen != event_id for _, seen in recent.times):
-            insort(recent.times, (at, event_id), key=_at)
+        said, written = hash(event_id), hash(text)
+        if all(seen != said for _, seen in recent.times):
+            insort(recent.times, (at, said), key=_at)
             if text:
-                insort(recent.texts, (at, text), key=_at)
+                insort(recent.texts, (at, written), key=_at)
         recent_times = _within(recent.times, timedelta(seconds=rule.window_seconds), at)
         same_window = timedelta(seconds=rule.same_text_window_seconds)
         recent_texts = _within(recent.texts, same_window, at)
@@ -94,13 +97,15 @@ class FloodWatch:
         detail = ""
         if len(recent_times) > rule.max_messages:
             detail = f"{len(recent_times)} messages in {rule.window_seconds}s"
-        elif text and (repeats := sum(1 for _, t in recent_texts if t == text)) >= rule.same_text:
+        elif (
+            text and (repeats := sum(1 for _, t in recent_texts if t == written)) >= rule.same_text
+        ):
             detail = f"the same text {repeats} times"
         if not detail:
             return Answer("flood")
         # One violation per burst: the member's windows start again.
         recent.texts.clear()
-        recent.times = [(at, event_id)]
+        recent.times = [(at, said)]
         finding = Finding("flood", "flood", text, None, detail)
         recent.flagged = {
             e: flagged for e, flagged in recent.flagged.items() if flagged[0] + recent.keep >= at
