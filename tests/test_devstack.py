@@ -26,15 +26,19 @@ def test_make_dev_starts_everything_and_sigterm_stops_everything(tmp_path: Path)
         assert info["kafka_bootstrap"].startswith("127.0.0.1:")
         assert info["mongo_url"].startswith("mongodb://127.0.0.1:")
         assert set(info["services"]) == set(SERVICES)
-        assert all(set(ends) == {"http", "grpc", "mongo_url"} for ends in info["services"].values())
-        servers = {ends["mongo_url"] for ends in info["services"].values()}
-        assert len(servers) == len(SERVICES), "each service's database has a server of its own"
+        ends = info["services"]
+        assert set(ends["ingestion"]) == {"http", "grpc", "mongo_url", "timeline_mongo_url"}
+        assert all(set(ends[s]) == {"http", "grpc", "mongo_url"} for s in SERVICES[1:])
+        servers = {e["mongo_url"] for e in ends.values()} | {
+            ends["ingestion"]["timeline_mongo_url"]
+        }
+        assert len(servers) == len(SERVICES) + 1, "a server for each database and the timeline"
         assert info["mongo_url"] == info["services"]["ingestion"]["mongo_url"]
         assert (state_dir / "dev.json").stat().st_mode & 0o077 == 0, "the dev file holds a key"
         for service in SERVICES:
             response = httpx.get(info["services"][service]["http"] + "/readyz", timeout=5)
             assert response.status_code == 200, (service, response.text)
-        assert len(_processes_of(state_dir)) >= 11  # broker, five databases, five services
+        assert len(_processes_of(state_dir)) >= 12  # broker, six databases, five services
     finally:
         stop_dev_stack(process)
     # make exits at once on SIGTERM; the stack it started stops its children in order.

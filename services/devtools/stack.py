@@ -4,7 +4,8 @@ Starts the embedded Kafka-protocol broker (Tansu) and one MongoDB-protocol serve
 service database, each on a free local port, unless SHEQUN_KAFKA_BOOTSTRAP / SHEQUN_MONGO_URL
 name real ones (then every database is on that server). One server per database because each
 NX-27017 process serialises all its work on one thread: four writers on four servers write 2.5x
-what they write on one (ARCHITECTURE.md). The identity database (API keys) is on ingestion's.
+what they write on one (ARCHITECTURE.md). The identity database (API keys) is on ingestion's;
+ingestion's timeline, written for every event, has a server of its own.
 Then it starts the five services as separate processes, creates the `dev` tenant with an owner
 key, and writes
 `.shequn/dev.json` (API.md) once every service is ready. Ctrl-C or SIGTERM stops the services
@@ -36,6 +37,7 @@ from services.runtime.store import client
 
 SERVICES = ("ingestion", "moderation", "engagement", "campaign", "analytics")
 IDENTITY_WITH = "ingestion"  # the service whose database server also holds the identity database
+TIMELINE = "timeline"  # the server of ingestion's timeline (SHEQUN_TIMELINE_MONGO_URL)
 DEV_TENANT = "dev"
 _PR_SET_PDEATHSIG = 1
 
@@ -125,6 +127,7 @@ class DevStack:
     services: list[Child] = field(default_factory=list)
     endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
     databases: dict[str, str] = field(default_factory=dict)  # service → its server's URL
+    timeline: str | None = None  # the timeline's server, where it has one
 
     @property
     def dev_file(self) -> Path:
@@ -138,7 +141,9 @@ class DevStack:
         if real := self.env.get("SHEQUN_MONGO_URL"):
             self.databases = dict.fromkeys(SERVICES, real)
         else:
-            urls = await asyncio.gather(*(self._start_database(name) for name in SERVICES))
+            *urls, self.timeline = await asyncio.gather(
+                *(self._start_database(name) for name in (*SERVICES, TIMELINE))
+            )
             self.databases = dict(zip(SERVICES, urls, strict=True))
         identity = self.databases[IDENTITY_WITH]
         self.env.update(SHEQUN_KAFKA_BOOTSTRAP=kafka, SHEQUN_IDENTITY_MONGO_URL=identity)
@@ -169,12 +174,15 @@ class DevStack:
                 "SHEQUN_GRPC_PORT": str(grpc),
                 "SHEQUN_MONGO_URL": mongo,
             }
-            child = Child(name, [sys.executable, "-m", f"services.{name}"], env)
             self.endpoints[name] = {
                 "http": f"http://127.0.0.1:{http}",
                 "grpc": f"127.0.0.1:{grpc}",
                 "mongo_url": mongo,
             }
+            if name == "ingestion" and self.timeline:
+                env["SHEQUN_TIMELINE_MONGO_URL"] = self.timeline
+                self.endpoints[name]["timeline_mongo_url"] = self.timeline
+            child = Child(name, [sys.executable, "-m", f"services.{name}"], env)
             await child.start()
             if await self._wait_ready(name, child):
                 self.services.append(child)

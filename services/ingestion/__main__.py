@@ -20,8 +20,8 @@ from services.ingestion.ratelimit import TokenBuckets
 from services.runtime.consumer import Record
 from services.runtime.envelope import Event, events_consumer
 from services.runtime.outbound import outbound_client
-from services.runtime.service import Runtime, ServiceParts, run
-from services.runtime.store import write_latest
+from services.runtime.service import Database, Runtime, ServiceParts, run
+from services.runtime.store import Store, write_latest
 
 
 def build(rt: Runtime) -> ServiceParts:
@@ -38,8 +38,13 @@ def build(rt: Runtime) -> ServiceParts:
         # What the sim platform reports back is a platform's doing, not the tenant's sending.
         return await intake.accept(events, rate_limited=False)
 
+    # The timeline, written for every event, on a server of its own where one is given.
+    own = settings.timeline_url != settings.mongo_url
+    timeline_store = Store(settings.timeline_url, rt.store.db.name) if own else rt.store
+    entries = timeline_store[timeline.TIMELINE]
     delivery = Delivery(
         rt.store,
+        entries,
         rt.producer,
         settings,
         {
@@ -48,7 +53,6 @@ def build(rt: Runtime) -> ServiceParts:
             common_pb2.PLATFORM_WECOM: WecomAdapter(wecom),
         },
     )
-    entries = rt.store[timeline.TIMELINE]
 
     async def follow_events(records: Sequence[Record[Event]]) -> None:
         events = [r.value for r in records]
@@ -60,9 +64,10 @@ def build(rt: Runtime) -> ServiceParts:
         await write_latest(rt.store[SIM_MEMBERS], members)
 
     return ServiceParts(
-        indexes=[*INTAKE_INDEXES, *timeline.INDEXES],
+        indexes=[*INTAKE_INDEXES, *([] if own else timeline.INDEXES)],
+        databases=[Database(timeline_store, timeline.INDEXES)] if own else [],
         routers=[api.router, platform_api.router, timeline.router, webhooks.router],
-        provides=[intake, credentials, wecom],
+        provides=[intake, credentials, wecom, timeline.Timeline(entries)],
         schemas=json_schemas(),
         grpc=[grpc_api.service(intake, rt.auth)],
         consumers=[

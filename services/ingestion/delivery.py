@@ -33,11 +33,12 @@ from typing import Any
 
 from aiokafka import TopicPartition
 from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2
 from services.ingestion.adapters import Adapter, Outcome, failed
 from services.ingestion.dispatch import Background, Dispatcher, Waiting
-from services.ingestion.timeline import TIMELINE, action_entry, action_entry_id
+from services.ingestion.timeline import action_entry, action_entry_id
 from services.runtime import metrics
 from services.runtime.bus import Producer, group_key, outgoing
 from services.runtime.coalesce import Coalesced
@@ -45,7 +46,7 @@ from services.runtime.consumer import ConsumerSpec, Holds, Record
 from services.runtime.envelope import decode_checked
 from services.runtime.logs import log_context
 from services.runtime.settings import Settings
-from services.runtime.store import Store, insert_new, kept_for, stamp
+from services.runtime.store import Document, Store, insert_new, kept_for, stamp
 
 log = logging.getLogger(__name__)
 DELIVERIES = "deliveries"
@@ -73,12 +74,13 @@ class Delivery:
     def __init__(
         self,
         store: Store,
+        timeline: AsyncCollection[Document],
         producer: Producer,
         settings: Settings,
         adapters: Mapping[int, Adapter],
     ) -> None:
         self.ledger = store[DELIVERIES]
-        self.timeline = store[TIMELINE]
+        self.timeline = timeline
         self.producer = producer
         self.adapters = adapters
         self.results_topic = settings.topic_action_results

@@ -11,6 +11,7 @@ long)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.runtime.envelope import occurred_at
 from services.runtime.http import IdInPath, Viewer, provided
-from services.runtime.store import DELETE_AFTER, Document, Indexes, Store, insert_new, kept_for
+from services.runtime.store import DELETE_AFTER, Document, Indexes, insert_new, kept_for
 
 TIMELINE = "timeline"
 _END = "\U0010ffff"
@@ -134,7 +135,14 @@ def _item(doc: Document) -> dict[str, Any]:
     return item
 
 
-Stored = Annotated[Store, Depends(provided(Store))]
+@dataclass(frozen=True)
+class Timeline:
+    """Where the entries are kept: ingestion's database, or a server of its own."""
+
+    entries: AsyncCollection[Document]
+
+
+Kept = Annotated[Timeline, Depends(provided(Timeline))]
 router = APIRouter(prefix="/v1", tags=["timeline"])
 
 
@@ -145,7 +153,7 @@ async def group_timeline(
     after: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     *,
-    store: Stored,
+    timeline: Kept,
 ) -> dict[str, Any]:
     """A group's events and actions, oldest first, a page at a time."""
     prefix = _prefix(principal.tenant_id, group_id)
@@ -155,8 +163,7 @@ async def group_timeline(
         )
     lower = {"$gt": prefix + after} if after else {"$gte": prefix}
     docs = (
-        await store[TIMELINE]
-        .find({"position": {**lower, "$lt": prefix + _END}})
+        await timeline.entries.find({"position": {**lower, "$lt": prefix + _END}})
         .sort("position", ASCENDING)
         .limit(limit)
         .to_list(limit)

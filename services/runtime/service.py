@@ -46,11 +46,21 @@ class Runtime:
     auth: Authenticator
 
 
+@dataclass(frozen=True)
+class Database:
+    """A database of the service's on a server of its own (not `Runtime.store`'s), with its
+    indexes; the runner creates them, sweeps what expires there, and closes it."""
+
+    store: Store
+    indexes: Sequence[Indexes]
+
+
 @dataclass
 class ServiceParts:
     """What a service contributes: its routes, gRPC services, consumers and background tasks."""
 
     indexes: Sequence[Indexes] = ()
+    databases: Sequence[Database] = ()
     routers: Sequence[APIRouter] = ()
     provides: Sequence[object] = ()  # what the routes depend on (runtime.http.provided)
     schemas: Mapping[str, Any] = field(default_factory=dict)
@@ -92,7 +102,9 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
     runtime = Runtime(settings, store, producer, auth)
     parts = build(runtime)
 
-    await store.create_indexes(parts.indexes)
+    databases = [Database(store, parts.indexes), *parts.databases]
+    for database in databases:
+        await database.store.create_indexes(database.indexes)
     await ensure_topics(settings, all_topics(settings))
     await producer.start()
     loops = [ConsumerLoop(spec, settings, producer) for spec in parts.consumers]
@@ -102,7 +114,7 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
 
     async def readiness() -> dict[str, bool]:
         return {
-            "mongodb": await store.reachable(),
+            "mongodb": all([await d.store.reachable() for d in databases]),
             "kafka": await producer.reachable(),
             "consumers": all(loop.started for loop in loops),
         }
@@ -130,8 +142,10 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
         loop.add_signal_handler(sig, stop.set)
 
     background = list(parts.background)
-    if any(spec.expiring for spec in parts.indexes):
-        background.append(_sweeper(store, parts.indexes, settings.expiry_sweep_seconds))
+    for database in databases:
+        if any(spec.expiring for spec in database.indexes):
+            every = settings.expiry_sweep_seconds
+            background.append(_sweeper(database.store, database.indexes, every))
     workers = [asyncio.create_task(c.run(stop), name=c.spec.name) for c in loops]
     workers += [asyncio.create_task(task(stop), name="background") for task in background]
     http_task = asyncio.create_task(http.serve(), name="http")
@@ -163,7 +177,8 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
     for close in parts.on_stop:
         await close()
     await producer.stop()
-    await store.close()
+    for database in databases:
+        await database.store.close()
     if not shared:
         await identity.close()
     log.info("service stopped")

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     mongo_url: str = Field(
         "mongodb://127.0.0.1:27017", description="the server of this service's own database"
     )
+    timeline_mongo_url: str | None = Field(
+        None,
+        description="the server of ingestion's timeline (every event and action, by group), the"
+        " busiest collection; default mongo_url",
+    )
     identity_mongo_url: str | None = Field(
         None, description="the server of the identity database (API keys); default mongo_url"
     )
@@ -160,6 +165,10 @@ class Settings(BaseSettings):
     @property
     def identity_url(self) -> str:
         return self.identity_mongo_url or self.mongo_url
+
+    @property
+    def timeline_url(self) -> str:
+        return self.timeline_mongo_url or self.mongo_url
 
     def database_name(self, service: str | None = None) -> str:
         return f"{self.mongo_db_prefix}{service or self.service}"

@@ -129,6 +129,24 @@ async def test_timeline_pages(stack: Stack, tenant: Tenant, http: httpx.AsyncCli
     assert other.status_code == 401
 
 
+async def test_the_timeline_is_kept_on_a_server_of_its_own(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    """Written for every event, the busiest collection: in the dev stack its writes do not
+    queue behind the intake's on ingestion's own server."""
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    await post_events(http, stack, tenant, [joined(group, "u-1")])
+    await eventually(lambda: timeline(http, stack, tenant, group), lambda items: len(items) == 1)
+    on_record = {"tenant_id": tenant.id, "group_id": group}
+    servers = stack.info["services"]["ingestion"]
+    for url, kept in ((servers["timeline_mongo_url"], 1), (servers["mongo_url"], 0)):
+        mongo = client(url)
+        try:
+            assert await mongo["shequn_ingestion"]["timeline"].count_documents(on_record) == kept
+        finally:
+            await mongo.close()
+
+
 @pytest.fixture
 async def telegram(
     stack: Stack, tenant: Tenant, http: httpx.AsyncClient

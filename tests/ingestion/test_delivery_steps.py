@@ -13,8 +13,9 @@ import pytest
 from aiokafka import TopicPartition
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2
-from services.ingestion.adapters import DELIVERED, Outcome
+from services.ingestion.adapters import DELIVERED, Adapter, Outcome
 from services.ingestion.delivery import DELIVERIES, Delivery
+from services.ingestion.timeline import TIMELINE
 from services.runtime.bus import Outgoing, Producer, ensure_topics
 from services.runtime.consumer import Record
 from services.runtime.settings import Settings
@@ -76,7 +77,8 @@ async def parts(stack: Stack) -> AsyncIterator[Parts]:
     producer.slow = None
     await producer.start()
     platform = Platform()
-    delivery = Delivery(store, producer, settings, {common_pb2.PLATFORM_SIM: platform})
+    platforms: dict[int, Adapter] = {common_pb2.PLATFORM_SIM: platform}
+    delivery = Delivery(store, store[TIMELINE], producer, settings, platforms)
     tp = TopicPartition(settings.topic_actions, 0)
     delivery.holds.assigned([tp])
     try:
