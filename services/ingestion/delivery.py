@@ -50,11 +50,6 @@ from services.runtime.store import Document, Store, insert_new, kept_for, stamp
 
 log = logging.getLogger(__name__)
 DELIVERIES = "deliveries"
-_STATUS = {
-    "delivered": actions_pb2.DELIVERY_STATUS_DELIVERED,
-    "failed": actions_pb2.DELIVERY_STATUS_FAILED,
-    "unsupported": actions_pb2.DELIVERY_STATUS_UNSUPPORTED,
-}
 _PARALLEL_GROUPS = 32
 _RECORD_RETRY_SECONDS = (1.0, 30.0)  # first and longest wait before writing a result again
 IN_FLIGHT_AT_RESTART = "outcome unknown: the gateway stopped during delivery; not retried"
@@ -363,7 +358,7 @@ class Delivery:
             ordered=False,
         )
         await self.producer.send_many(
-            outgoing(self.results_topic, group_key(a.tenant_id, a.group_id), _result(a, o, n))
+            outgoing(self.results_topic, group_key(a.tenant_id, a.group_id), o.result_of(a, n))
             for a, o, n in finished
         )
         for action, outcome, _ in finished if newly else ():
@@ -380,21 +375,3 @@ class Delivery:
     async def close(self) -> None:
         await self.dispatcher.close()
         await self.recording.close()
-
-
-def _result(
-    action: actions_pb2.Action, outcome: Outcome, attempts: int
-) -> actions_pb2.ActionResult:
-    result = actions_pb2.ActionResult(
-        action_id=action.action_id,
-        tenant_id=action.tenant_id,
-        group_id=action.group_id,
-        platform=action.platform,
-        action_type=action.WhichOneof("kind") or "",
-        source_service=action.source_service,
-        status=_STATUS[outcome.status],
-        reason=outcome.reason,
-        attempts=attempts,
-    )
-    result.finished_at.GetCurrentTime()
-    return result

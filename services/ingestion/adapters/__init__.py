@@ -13,6 +13,12 @@ from typing import Literal, Protocol
 from services.gen.shequn.v1 import actions_pb2
 from services.runtime.wellformed import shortened
 
+_STATUS = {
+    "delivered": actions_pb2.DELIVERY_STATUS_DELIVERED,
+    "failed": actions_pb2.DELIVERY_STATUS_FAILED,
+    "unsupported": actions_pb2.DELIVERY_STATUS_UNSUPPORTED,
+}
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -20,6 +26,22 @@ class Outcome:
     reason: str = ""
     transient: bool = False  # a failure worth another try
     retry_after: float | None = None  # seconds the platform asked us to wait
+
+    def result_of(self, action: actions_pb2.Action, attempts: int) -> actions_pb2.ActionResult:
+        """The action's result as shequn.action-results.v1 carries it, finished now."""
+        result = actions_pb2.ActionResult(
+            action_id=action.action_id,
+            tenant_id=action.tenant_id,
+            group_id=action.group_id,
+            platform=action.platform,
+            action_type=action.WhichOneof("kind") or "",
+            source_service=action.source_service,
+            status=_STATUS[self.status],
+            reason=self.reason,
+            attempts=attempts,
+        )
+        result.finished_at.GetCurrentTime()
+        return result
 
 
 DELIVERED = Outcome("delivered")
