@@ -181,18 +181,15 @@ class Moderation:
         kept: LRUCache[str, T | None],
         judged: Callable[[Document | None], T | None],
     ) -> dict[str, T]:
-        """What judging needs of these documents: from memory, the rest read in one query."""
-        missing = {i for i in ids if i not in kept}
+        """What judging needs of these documents: from memory, the rest read in one query.
+        Those in memory are taken first (and so become the most recent), before what is read
+        may push older ones out."""
+        values = {i: kept[i] for i in ids if i in kept}
+        missing = ids - values.keys()
         loaded = await self._find(collection, missing, _JUDGED[collection])
-        found = {}
-        for i in ids:
-            if i in missing:
-                value = kept[i] = judged(loaded.get(i))
-            else:
-                value = kept[i]
-            if value is not None:
-                found[i] = value
-        return found
+        for i in missing:
+            values[i] = kept[i] = judged(loaded.get(i))
+        return {i: value for i, value in values.items() if value is not None}
 
     async def _blacklisted(self, people: set[str]) -> set[str]:
         return {d for d, doc in (await self._find(BLACKLIST, people)).items() if doc.get("active")}

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from cachetools import LRUCache
 
 from services.gen.shequn.v1 import decisions_pb2, events_pb2
 from services.moderation.judge import MemberState
@@ -209,3 +210,17 @@ async def test_moderation_keeps_in_memory_only_what_it_judges_by(stack: Stack) -
     assert {k: v for k, v in moderation.memberships.items() if v} == {
         "t:g-1:u-1": MemberState("member", (), join.value.occurred_at.ToDatetime(UTC))
     }
+
+
+async def test_a_full_memory_of_memberships_serves_a_batch_that_reads_more(stack: Stack) -> None:
+    """Memberships read for a batch push the oldest ones out of a full memory: never one the
+    same batch takes from it."""
+    async with _moderation(stack) as (moderation, _):
+        moderation.memberships = LRUCache(5)
+        for i in range(1, 6):
+            moderation.memberships[f"t:g-1:u-{i}"] = MemberState("admin") if i % 2 else None
+        batch = [_posted("t", "g-1", f"e-{i}", "大家好") for i in range(1, 11)]
+        for i, record in enumerate(batch, start=1):
+            record.value.message_posted.member.id = f"u-{i}"
+        await moderation.handle(batch)
+        assert set(moderation.memberships) == {f"t:g-1:u-{i}" for i in range(6, 11)}
