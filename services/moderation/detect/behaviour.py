@@ -8,42 +8,62 @@ member's join time. The functions here only decide."""
 from __future__ import annotations
 
 import time
-from bisect import bisect_right, insort
+from array import array
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from services.moderation.detect.content import AD_CHECKS, Answer, Finding
 from services.moderation.detect.ruleset import CrossGroup, Flood
 
-# (at, hash of an event id or a text), in time order. Only hashes are kept, which is all that
-# telling them apart needs (within one process): a member's window costs a few hundred bytes.
-Entry = tuple[datetime, int]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _us(at: datetime) -> int:
+    """Epoch microseconds, exactly (a float timestamp would round)."""
+    return (at - _EPOCH) // _MICROSECOND
+
+
+class _Window:
+    """Messages in time order: when (epoch microseconds) and a hash of what (an event id or a
+    text), which is all that telling them apart needs within one process: 16 bytes a message."""
+
+    __slots__ = ("at", "what")
+
+    def __init__(self) -> None:
+        self.at, self.what = array("q"), array("q")
+
+    def add(self, at: int, what: int) -> None:
+        i = bisect_right(self.at, at)
+        self.at.insert(i, at)
+        self.what.insert(i, what)
+
+    def clear(self) -> None:
+        del self.at[:], self.what[:]
+
+    def within(self, seconds: int, at: int) -> array[int]:
+        """What the window that ends at `at` holds, after dropping what is out of the window of
+        the latest message (only a late message could still count it)."""
+        if not self.at:
+            return array("q")
+        gone = bisect_right(self.at, self.at[-1] - seconds * 1_000_000)
+        del self.at[:gone], self.what[:gone]
+        start = bisect_right(self.at, at - seconds * 1_000_000)
+        return self.what[start : bisect_right(self.at, at)]
 
 
 @dataclass(slots=True)
 class _Recent:
     group: str
-    times: list[Entry] = field(default_factory=list)  # (at, event id's hash)
-    texts: list[Entry] = field(default_factory=list)  # (at, text's hash)
+    times: _Window = field(default_factory=_Window)  # every message, by event id
+    texts: _Window = field(default_factory=_Window)  # those with a text, by text
     keep: timedelta = timedelta(0)  # the longest window of the rule last applied
     # The messages found flooding, with their finding: a burst's windows start again after it,
     # so a message judged again (a retried batch) must get its answer from here.
     flagged: dict[str, tuple[datetime, Finding]] = field(default_factory=dict)
-
-
-def _at(entry: Entry) -> datetime:
-    return entry[0]
-
-
-def _within(entries: list[Entry], window: timedelta, at: datetime) -> list[Entry]:
-    """The entries of the window that ends at `at`, after dropping those that are out of the
-    window of the latest entry (only a late message could still count them)."""
-    if not entries:
-        return []
-    del entries[: bisect_right(entries, entries[-1][0] - window, key=_at)]
-    return entries[bisect_right(entries, at - window, key=_at) : bisect_right(entries, at, key=_at)]
 
 
 class FloodWatch:
@@ -84,28 +104,26 @@ class FloodWatch:
         recent.keep = timedelta(seconds=max(rule.window_seconds, rule.same_text_window_seconds))
         if event_id in recent.flagged:
             return Answer("flood", (recent.flagged[event_id][1],))
-        said, written = hash(event_id), hash(text)
-        if all(seen != said for _, seen in recent.times):
-            insort(recent.times, (at, said), key=_at)
+        when, said, written = _us(at), hash(event_id), hash(text)
+        if said not in recent.times.what:
+            recent.times.add(when, said)
             if text:
-                insort(recent.texts, (at, written), key=_at)
-        recent_times = _within(recent.times, timedelta(seconds=rule.window_seconds), at)
-        same_window = timedelta(seconds=rule.same_text_window_seconds)
-        recent_texts = _within(recent.texts, same_window, at)
+                recent.texts.add(when, written)
+        recent_times = recent.times.within(rule.window_seconds, when)
+        recent_texts = recent.texts.within(rule.same_text_window_seconds, when)
         if not rule.enabled:
             return Answer("flood")
         detail = ""
         if len(recent_times) > rule.max_messages:
             detail = f"{len(recent_times)} messages in {rule.window_seconds}s"
-        elif (
-            text and (repeats := sum(1 for _, t in recent_texts if t == written)) >= rule.same_text
-        ):
+        elif text and (repeats := recent_texts.count(written)) >= rule.same_text:
             detail = f"the same text {repeats} times"
         if not detail:
             return Answer("flood")
         # One violation per burst: the member's windows start again.
         recent.texts.clear()
-        recent.times = [(at, said)]
+        recent.times.clear()
+        recent.times.add(when, said)
         finding = Finding("flood", "flood", text, None, detail)
         recent.flagged = {
             e: flagged for e, flagged in recent.flagged.items() if flagged[0] + recent.keep >= at
@@ -118,9 +136,9 @@ class FloodWatch:
         and those of groups silent for longer than their windows."""
         now = self.clock()
         for key, recent in list(self._members.items()):
-            last = recent.times[-1][0]  # the latest message: never empty
+            last = recent.times.at[-1]  # the latest message: never empty
             silent = now - self._heard[recent.group] >= recent.keep.total_seconds()
-            if silent or last + recent.keep <= self._clocks[recent.group]:
+            if silent or last + recent.keep // _MICROSECOND <= _us(self._clocks[recent.group]):
                 del self._members[key]
         groups = {recent.group for recent in self._members.values()}
         self._clocks = {g: at for g, at in self._clocks.items() if g in groups}
