@@ -64,8 +64,8 @@ def build(rt: Runtime) -> ServiceParts:
         await write_latest(rt.store[SIM_MEMBERS], members)
 
     return ServiceParts(
-        indexes=[*INTAKE_INDEXES, *([] if own else timeline.INDEXES)],
-        databases=[Database(timeline_store, timeline.INDEXES)] if own else [],
+        indexes=INTAKE_INDEXES,
+        databases=[Database(timeline_store, timeline.INDEXES)],
         routers=[api.router, platform_api.router, timeline.router, webhooks.router],
         provides=[intake, credentials, wecom, timeline.Timeline(entries)],
         schemas=json_schemas(),

@@ -48,8 +48,9 @@ class Runtime:
 
 @dataclass(frozen=True)
 class Database:
-    """A database of the service's on a server of its own (not `Runtime.store`'s), with its
-    indexes; the runner creates them, sweeps what expires there, and closes it."""
+    """Collections of the service's with their indexes, in a store that may be `Runtime.store`
+    or one on a server of its own: the runner creates the indexes, sweeps what expires there,
+    and closes each store once."""
 
     store: Store
     indexes: Sequence[Indexes]
@@ -103,6 +104,7 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
     parts = build(runtime)
 
     databases = [Database(store, parts.indexes), *parts.databases]
+    stores = list({id(d.store): d.store for d in databases}.values())
     for database in databases:
         await database.store.create_indexes(database.indexes)
     await ensure_topics(settings, all_topics(settings))
@@ -114,7 +116,7 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
 
     async def readiness() -> dict[str, bool]:
         return {
-            "mongodb": all([await d.store.reachable() for d in databases]),
+            "mongodb": all([await s.reachable() for s in stores]),
             "kafka": await producer.reachable(),
             "consumers": all(loop.started for loop in loops),
         }
@@ -177,8 +179,8 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
     for close in parts.on_stop:
         await close()
     await producer.stop()
-    for database in databases:
-        await database.store.close()
+    for each in stores:
+        await each.close()
     if not shared:
         await identity.close()
     log.info("service stopped")
