@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from services.analytics import api, counters
+from services.analytics.counters import Counters
 from services.analytics.counting import contributions, violation
 from services.gen.shequn.v1 import decisions_pb2
 from services.runtime import metrics
@@ -24,17 +26,19 @@ def _decode_decision(raw: bytes) -> Decision:
 
 def build(rt: Runtime) -> ServiceParts:
     tz = ZoneInfo(rt.settings.default_timezone)
-    group_daily = rt.store[counters.GROUP_DAILY]
+    # A copy of an event can come as long after it as ingestion would take it for new.
+    kept = timedelta(days=rt.settings.ingest_dedupe_days)
+    by_events = Counters(rt.store, "events", kept)
+    by_decisions = Counters(rt.store, "decisions", kept)
 
     async def count(records: Sequence[Record[Event]]) -> None:
-        found = contributions((r.value for r in records), tz)
-        await counters.absorb(group_daily, found)
+        await by_events.absorb(contributions((r.value for r in records), tz))
         for r in records:
             metrics.EVENTS_ANALYZED.labels(r.value.WhichOneof("payload") or "").inc()
 
     async def count_violations(records: Sequence[Record[Decision]]) -> None:
         found = (violation(r.value, tz) for r in records)
-        await counters.absorb(group_daily, [c for c in found if c is not None])
+        await by_decisions.absorb([c for c in found if c is not None])
 
     violations = ConsumerSpec(
         "analytics-decisions",

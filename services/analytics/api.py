@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
 from services.analytics.counters import GROUP_DAILY
-from services.analytics.counting import GROUP_DAY_FIELDS, group_day_ids
+from services.analytics.counting import GROUP_DAY_FIELDS, group_day_id
 from services.runtime.http import IdInPath, Viewer, provided
 from services.runtime.openapi import CSV
 from services.runtime.refusals import Invalid
@@ -77,17 +77,14 @@ async def group_daily_stats(
 ) -> Response:
     """One group's messages, active members, joins, leaves and kicks per day."""
     days = _days(start, end, ZoneInfo(settings.default_timezone))
-    ids = [i for d in days for i in group_day_ids(principal.tenant_id, group_id, d)]
+    ids = [group_day_id(principal.tenant_id, group_id, d) for d in days]
     rows: dict[str, dict[str, Any]] = {
         d.isoformat(): {"date": d.isoformat(), **dict.fromkeys(GROUP_DAY_FIELDS, 0)} for d in days
     }
-    posters: dict[str, set[str]] = {d: set() for d in rows}
     query = {"_id": {"$in": ids}, "tenant_id": principal.tenant_id}
-    async for doc in store[GROUP_DAILY].find(query, {"absorbed": 0}):
+    async for doc in store[GROUP_DAILY].find(query, {"through": 0}):
         row = rows[doc["date"]]
         for name in GROUP_DAY_FIELDS:
-            row[name] += int(doc.get(name, 0))
-        posters[doc["date"]].update(doc.get("posters", []))
-    for date_, row in rows.items():
-        row["active_members"] = len(posters[date_])
+            row[name] = int(doc.get(name, 0))
+        row["active_members"] = len(doc.get("posters", []))
     return _respond(list(rows.values()), format, GROUP_DAY_FIELDS)

@@ -1,79 +1,124 @@
-"""Group-day counter documents, updated exactly once per event.
+"""Group-day counter documents, each event counted exactly once, at a cost that does not grow
+with what has been counted.
 
-A counter document remembers the events it has absorbed. Each batch is one bulk write of
-single-document updates whose filter says "none of these events is absorbed yet": the counts,
-the posters and the absorbed ids change together or not at all. An update whose filter fails
-(a redelivery) collides with the existing document; for those, the document is read, the
-events already absorbed are dropped, and the rest is written again."""
+An event comes twice when the topic is read again (a crash or a rebalance before the commit)
+and when it is on the topic twice (ingestion publishes before it records, so a client's retry
+after a crash publishes again). Each call counts under a token of its own, increasing with
+time, and in two steps:
+1. claims: each event's claim (`_id` its tenant and id) is inserted with the token. An event
+   already claimed under another token was counted then, unless that token never reached its
+   counter document: the document keeps the last tokens that changed it (`applied_<consumer>`),
+   and a token missing there, yet newer than the oldest one kept, never got there (the process
+   died between the two steps). Those events are claimed again under the new token.
+2. counters: one update per document adds the counts and posters and pushes the token.
+A group's events come from one partition, in order, so nothing newer can push a dead call's
+token out of a document before its events are read again.
+
+Neither step keeps a list of the events counted in the counter document, whose every update
+would then rewrite a document growing with the day's traffic. Tokens are times, not Kafka
+offsets: the embedded broker starts every topic again at offset 0 when it restarts."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from datetime import timedelta
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 from services.analytics.counting import Contribution
-from services.runtime.store import DUPLICATE_KEY, Document, Indexes
+from services.runtime.store import DELETE_AFTER, Document, Indexes, Store, insert_new, kept_for
 
 GROUP_DAILY = "group_daily"
-INDEXES = [Indexes(GROUP_DAILY, [IndexModel([("tenant_id", ASCENDING), ("group_id", ASCENDING)])])]
-_MAX_ROUNDS = 5
+CLAIMS = "claims"
+INDEXES = [
+    Indexes(GROUP_DAILY, [IndexModel([("tenant_id", ASCENDING), ("group_id", ASCENDING)])]),
+    Indexes(CLAIMS, expiring=True),
+]
+TOKENS_KEPT = 16
 
 
-def _update(doc_id: str, items: Sequence[Contribution]) -> UpdateOne:
+def _update(doc_id: str, items: Sequence[Contribution], field: str, token: int) -> UpdateOne:
     counts: dict[str, int] = defaultdict(int)
     for c in items:
         for name, n in c.counts.items():
             counts[name] += n
-    ids = [c.event_id for c in items]
     posters = sorted({c.poster for c in items if c.poster})
     first = items[0]
     update: Document = {
         "$inc": dict(counts),
-        "$addToSet": {"absorbed": {"$each": ids}, "posters": {"$each": posters}},
+        # A field of its own, not `applied.<consumer>`: NX-27017's upsert would write that path
+        # as one key.
+        "$push": {field: {"$each": [token], "$slice": -TOKENS_KEPT}},
         "$setOnInsert": {
             "tenant_id": first.tenant_id,
             "group_id": first.group_id,
             "date": first.day,
         },
     }
-    return UpdateOne({"_id": doc_id, "absorbed": {"$nin": ids}}, update, upsert=True)
+    if posters:
+        update["$addToSet"] = {"posters": {"$each": posters}}
+    return UpdateOne({"_id": doc_id}, update, upsert=True)
 
 
-async def absorb(collection: AsyncCollection[Document], items: Iterable[Contribution]) -> int:
-    """Apply contributions not absorbed before; returns how many were new."""
-    pending: dict[str, list[Contribution]] = defaultdict(list)
-    seen: set[tuple[str, str]] = set()
-    for c in items:
-        if (c.doc_id, c.event_id) not in seen:
-            seen.add((c.doc_id, c.event_id))
-            pending[c.doc_id].append(c)
-    applied = 0
-    for _ in range(_MAX_ROUNDS):
-        pending = {k: v for k, v in pending.items() if v}
-        if not pending:
-            return applied
-        doc_ids = list(pending)
-        try:
-            await collection.bulk_write([_update(d, pending[d]) for d in doc_ids], ordered=False)
-            conflicts: set[str] = set()
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e["code"] != DUPLICATE_KEY for e in errors):
-                raise
-            conflicts = {doc_ids[e["index"]] for e in errors}
-        applied += sum(len(pending[d]) for d in doc_ids if d not in conflicts)
-        if not conflicts:
-            return applied
-        absorbed: dict[str, set[str]] = {
-            doc["_id"]: set(doc.get("absorbed", []))
-            async for doc in collection.find({"_id": {"$in": list(conflicts)}}, {"absorbed": 1})
+def never_applied(token: int, applied: Sequence[int]) -> bool:
+    """Whether a claim's token is known not to have reached a document that kept `applied`."""
+    if token in applied:
+        return False
+    return len(applied) < TOKENS_KEPT or token > min(applied)
+
+
+class Counters:
+    """The group-day counters as one consumer changes them."""
+
+    def __init__(self, store: Store, consumer: str, claims_kept: timedelta) -> None:
+        self.daily = store[GROUP_DAILY]
+        self.claims = store[CLAIMS]
+        self.applied = f"applied_{consumer}"
+        self.claims_kept = claims_kept
+
+    async def absorb(self, contributions: Sequence[Contribution]) -> int:
+        """Count what has not been counted; returns how many contributions were new."""
+        token = time.time_ns()
+        fresh = await self._claim(contributions, token)
+        by_doc: dict[str, list[Contribution]] = defaultdict(list)
+        for c in fresh:
+            by_doc[c.doc_id].append(c)
+        if by_doc:
+            ops = [_update(d, items, self.applied, token) for d, items in by_doc.items()]
+            await self.daily.bulk_write(ops, ordered=False)
+        return len(fresh)
+
+    async def _claim(self, contributions: Sequence[Contribution], token: int) -> list[Contribution]:
+        """The contributions to count now, each event once, their claims under `token`."""
+        first: dict[str, Contribution] = {}
+        for c in contributions:
+            first.setdefault(_claim_id(c), c)
+        delete_after = kept_for(self.claims_kept)
+        docs = [{"_id": k, "token": token, DELETE_AFTER: delete_after} for k in first]
+        taken = await insert_new(self.claims, docs)
+        if not taken:
+            return list(first.values())
+        earlier = {
+            d["_id"]: d["token"]
+            async for d in self.claims.find({"_id": {"$in": list(taken)}}, {"token": 1})
         }
-        pending = {
-            d: [c for c in pending[d] if c.event_id not in absorbed.get(d, set())]
-            for d in conflicts
+        doc_ids = list({first[k].doc_id for k in taken})
+        applied: dict[str, list[int]] = {
+            d["_id"]: d.get(self.applied, [])
+            async for d in self.daily.find({"_id": {"$in": doc_ids}}, {self.applied: 1})
         }
-    raise RuntimeError("group-day counters kept conflicting; giving up on this batch")
+        again = [
+            k
+            for k in taken
+            if k in earlier and never_applied(earlier[k], applied.get(first[k].doc_id, []))
+        ]
+        if again:
+            await self.claims.update_many({"_id": {"$in": again}}, {"$set": {"token": token}})
+        counted_before = taken - set(again)
+        return [c for k, c in first.items() if k not in counted_before]
+
+
+def _claim_id(c: Contribution) -> str:
+    return f"{c.tenant_id}:{c.event_id}"

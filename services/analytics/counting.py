@@ -3,7 +3,6 @@ out; the store applies them exactly once."""
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,21 +22,8 @@ GROUP_DAY_FIELDS = (
 )
 
 
-# A group-day's counters are spread over this many documents by event id, so that the list of
-# absorbed event ids each one keeps stays small however busy the group is.
-BUCKETS = 16
-
-
-def group_day_id(tenant_id: str, group_id: str, day: date, bucket: int) -> str:
-    return f"{tenant_id}:{group_id}:{day.isoformat()}:{bucket:02d}"
-
-
-def group_day_ids(tenant_id: str, group_id: str, day: date) -> list[str]:
-    return [group_day_id(tenant_id, group_id, day, b) for b in range(BUCKETS)]
-
-
-def bucket_of(event_id: str) -> int:
-    return zlib.crc32(event_id.encode()) % BUCKETS
+def group_day_id(tenant_id: str, group_id: str, day: date) -> str:
+    return f"{tenant_id}:{group_id}:{day.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -48,7 +34,7 @@ class Contribution:
     tenant_id: str
     group_id: str
     day: str
-    event_id: str
+    event_id: str  # what it is counted under, once: the event's id, or its decision's
     counts: dict[str, int] = field(default_factory=dict)
     poster: str = ""  # the member who posted, for active_members
 
@@ -61,7 +47,7 @@ def _contribution(
     tenant_id: str, group_id: str, day: date, absorbed_as: str, counts: dict[str, int], poster: str
 ) -> Contribution:
     return Contribution(
-        doc_id=group_day_id(tenant_id, group_id, day, bucket_of(absorbed_as)),
+        doc_id=group_day_id(tenant_id, group_id, day),
         tenant_id=tenant_id,
         group_id=group_id,
         day=day.isoformat(),

@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from services.analytics.counters import absorb
-from services.analytics.counting import Contribution
 from services.runtime.store import LatestWins, client, stamp, write_latest
 from tests.conftest import Stack
 
@@ -54,22 +52,3 @@ async def test_latest_wins_changes_only_its_own_document(stack: Stack) -> None:
         await mongo.close()
     assert "tags" not in docs["g-1"], "g-1 has no tags clock, yet is not g-2"
     assert docs["g-2"]["tags"] == ["vip"]
-
-
-async def test_counters_absorb_each_event_once_across_overlapping_batches(stack: Stack) -> None:
-    mongo = client(stack.mongo)
-    collection = mongo["shequn_test"][f"counters_{uuid.uuid4().hex}"]
-
-    def c(event_id: str, poster: str) -> Contribution:
-        return Contribution("t:g:d", "t", "g", "d", event_id, {"messages": 1}, poster)
-
-    try:
-        assert await absorb(collection, [c("e1", "u1"), c("e2", "u2")]) == 2
-        assert await absorb(collection, [c("e2", "u2"), c("e3", "u1"), c("e3", "u1")]) == 1
-        assert await absorb(collection, [c("e1", "u1")]) == 0
-        doc = await collection.find_one({"_id": "t:g:d"})
-    finally:
-        await mongo.close()
-    assert doc is not None
-    assert doc["messages"] == 3
-    assert sorted(doc["posters"]) == ["u1", "u2"]

@@ -1,0 +1,95 @@
+"""Group-day counters against the real MongoDB-protocol server: each event counted once,
+whether it is read again or comes twice, and a counter document that does not grow with what
+it has counted."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from services.analytics.counters import (
+    CLAIMS,
+    GROUP_DAILY,
+    TOKENS_KEPT,
+    Counters,
+    never_applied,
+)
+from services.analytics.counting import Contribution
+from services.runtime.store import Store
+from tests.conftest import Stack
+
+DOC = "t:g:2026-11-22"
+WEEK = timedelta(days=7)
+
+
+def c(event_id: str, poster: str = "u1") -> Contribution:
+    return Contribution(DOC, "t", "g", "2026-11-22", event_id, {"messages": 1}, poster)
+
+
+@pytest.fixture
+async def store(stack: Stack) -> AsyncIterator[Store]:
+    store = Store(stack.mongo, f"counters_{uuid.uuid4().hex[:8]}")
+    yield store
+    await store.client.drop_database(store.db.name)
+    await store.close()
+
+
+async def _doc(store: Store) -> dict[str, object]:
+    doc = await store[GROUP_DAILY].find_one({"_id": DOC})
+    assert doc is not None
+    return doc
+
+
+async def test_events_read_again_or_twice_count_once(store: Store) -> None:
+    counters = Counters(store, "events", WEEK)
+    assert await counters.absorb([c("e1"), c("e2", "u2"), c("e2", "u2")]) == 2
+    assert await counters.absorb([c("e2", "u2"), c("e3")]) == 1, "read again, another batch"
+    assert await counters.absorb([c("e1")]) == 0
+    doc = await _doc(store)
+    assert doc["messages"] == 3
+    assert sorted(doc["posters"]) == ["u1", "u2"]  # type: ignore[call-overload]
+
+
+async def test_an_event_claimed_by_a_call_that_died_before_its_counters_is_counted(
+    store: Store,
+) -> None:
+    counters = Counters(store, "events", WEEK)
+    await counters.absorb([c("e0")])
+    # The claim went in under a token of its own, then the process died.
+    await store[CLAIMS].insert_one({"_id": "t:e1", "token": time.time_ns()})
+    assert await counters.absorb([c("e1")]) == 1
+    assert await counters.absorb([c("e1")]) == 0, "claimed again, under the token that counted"
+    assert (await _doc(store))["messages"] == 2
+
+
+async def test_consumers_keep_their_own_tokens(store: Store) -> None:
+    await Counters(store, "events", WEEK).absorb([c("e1")])
+    violation = Contribution(DOC, "t", "g", "2026-11-22", "decision:d1", {"violations": 1})
+    assert await Counters(store, "decisions", WEEK).absorb([violation]) == 1
+    doc = await _doc(store)
+    assert (doc["messages"], doc["violations"]) == (1, 1)
+    assert len(doc["applied_events"]) == len(doc["applied_decisions"]) == 1  # type: ignore[arg-type]
+
+
+async def test_a_counter_document_does_not_grow_with_the_events_it_counts(store: Store) -> None:
+    counters = Counters(store, "events", WEEK)
+    for batch in range(TOKENS_KEPT + 4):
+        await counters.absorb([c(f"e{batch}-{i}", f"u{i % 5}") for i in range(50)])
+    doc = await _doc(store)
+    assert doc["messages"] == (TOKENS_KEPT + 4) * 50
+    assert sorted(doc) == [
+        "_id", "applied_events", "date", "group_id", "messages", "posters", "tenant_id",
+    ]  # fmt: skip
+    assert len(doc["applied_events"]) == TOKENS_KEPT  # type: ignore[arg-type]
+
+
+def test_which_tokens_never_reached_their_document() -> None:
+    full = list(range(100, 100 + TOKENS_KEPT))
+    assert not never_applied(105, full), "kept: it got there"
+    assert never_applied(999, full), "newer than the oldest kept, yet not there"
+    assert not never_applied(5, full), "older than what is kept: counted long ago"
+    assert never_applied(5, [100, 101]), "nothing was pushed out yet"
