@@ -25,6 +25,7 @@ from fastapi import APIRouter
 from services.runtime import logs
 from services.runtime.auth import Authenticator
 from services.runtime.bus import Producer, all_topics, ensure_topics
+from services.runtime.collector import spare_the_collector
 from services.runtime.consumer import ConsumerLoop, ConsumerSpec
 from services.runtime.http import create_app
 from services.runtime.rpc import GrpcServer, GrpcService
@@ -151,6 +152,7 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
     workers = [asyncio.create_task(c.run(stop), name=c.spec.name) for c in loops]
     workers += [asyncio.create_task(task(stop), name="background") for task in background]
     http_task = asyncio.create_task(http.serve(), name="http")
+    spare_the_collector()
     log.info(
         "service started",
         extra={"fields": {"http": settings.http_port, "grpc": grpc_server.port}},
