@@ -224,10 +224,14 @@ def event_id_of(item: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _timestamp(at: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(at.astimezone(UTC))
-    return ts
+    # What `Timestamp.FromDatetime` gives, by integer arithmetic: that method costs more than
+    # the rest of an event's translation.
+    since = at - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def _parse_time(value: str) -> datetime:

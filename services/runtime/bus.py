@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from google.protobuf.message import Message
 
 from services.runtime import metrics
@@ -70,6 +72,20 @@ async def ensure_topics(settings: Settings, topics: Sequence[str]) -> None:
         await admin.close()
 
 
+@functools.lru_cache(maxsize=16_384)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def partition_of(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """aiokafka's default partitioner (Kafka's murmur2 of the key, as every Kafka client
+    computes it), with each key's hash remembered: keys are groups, and the pure-Python hash of
+    every message was 5% of the intake's CPU."""
+    if key is None:
+        return int(DefaultPartitioner()(key, all_partitions, available))
+    return all_partitions[_key_hash(key) % len(all_partitions)]
+
+
 class Producer:
     """Writes keyed messages and waits until the broker has them (acks=all)."""
 
@@ -80,6 +96,7 @@ class Producer:
             enable_idempotence=settings.kafka_idempotence,
             linger_ms=2,
             max_batch_size=256 * 1024,
+            partitioner=partition_of,
         )
 
     async def start(self) -> None:

@@ -6,8 +6,9 @@ become parts of natural keys, for every API that accepts them."""
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -38,7 +39,9 @@ def shortened(text: str, limit: int) -> str:
 
 
 def problem(message: Message, path: str = "") -> str | None:
-    """The first structural problem as `field: reason`, or None."""
+    """The first structural problem as `field: reason`, or None. It runs on every event in
+    every consumer, so each field's rule is worked out once (`_rule`), and a field's name is
+    spelled only to report it."""
     if message.DESCRIPTOR.full_name == "google.protobuf.Timestamp":
         seconds = getattr(message, "seconds", 0)
         if not MIN_SECONDS <= seconds < MAX_SECONDS:
@@ -47,25 +50,35 @@ def problem(message: Message, path: str = "") -> str | None:
     if not path and message.ByteSize() > MAX_ENCODED_BYTES:
         return f"message: at most {MAX_ENCODED_BYTES} bytes once encoded"
     for field, value in message.ListFields():
-        name = f"{path}.{field.name}" if path else field.name
-        repeated = field.is_repeated
-        values = list(value) if repeated else [value]
-        if len(values) > MAX_ENTRIES:
-            return f"{name}: at most {MAX_ENTRIES} entries"
-        for item in values:
-            found = _check(field, item, name)
-            if found:
+        kind, repeated, bound = _rule(field)
+        if repeated and len(value) > MAX_ENTRIES:
+            return f"{_name(path, field)}: at most {MAX_ENTRIES} entries"
+        for item in value if repeated else (value,):
+            if kind == _STRING and len(item) > bound:
+                return f"{_name(path, field)}: at most {bound} characters"
+            if kind == _ENUM and item not in bound:
+                return f"{_name(path, field)}: unknown value {item}"
+            if kind == _MESSAGE and (found := problem(item, _name(path, field))):
                 return found
     return None
 
 
-def _check(field: FieldDescriptor, value: object, name: str) -> str | None:
-    if field.type == FieldDescriptor.TYPE_MESSAGE and isinstance(value, Message):
-        return problem(value, name)
-    enum = field.enum_type if field.type == FieldDescriptor.TYPE_ENUM else None
-    if enum is not None and value not in enum.values_by_number:
-        return f"{name}: unknown value {value}"
-    limit = _LONGER.get(field.full_name, MAX_STRING)
-    if isinstance(value, str) and len(value) > limit:
-        return f"{name}: at most {limit} characters"
-    return None
+_STRING, _ENUM, _MESSAGE, _OTHER = range(4)
+
+
+@functools.cache
+def _rule(field: FieldDescriptor) -> tuple[int, bool, Any]:
+    """What is checked of a field's values: their kind, whether the field is a list, and their
+    bound (a string's length, an enum's known values)."""
+    repeated = field.is_repeated
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return _MESSAGE, repeated, None
+    if field.type == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
+        return _ENUM, repeated, frozenset(field.enum_type.values_by_number)
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return _STRING, repeated, _LONGER.get(field.full_name, MAX_STRING)
+    return _OTHER, repeated, None
+
+
+def _name(path: str, field: FieldDescriptor) -> str:
+    return f"{path}.{field.name}" if path else field.name

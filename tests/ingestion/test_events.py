@@ -363,3 +363,30 @@ def test_media_urls_up_to_their_cap_pass_ingestion_and_every_consumer() -> None:
     multibyte = DATA_URL + "图" * ((MAX_MEDIA_URL - len(DATA_URL)) // 3 + 1)
     with pytest.raises(Rejected, match=r"^message_posted\.message\.media_url: too long"):
         _event(_picture(multibyte))
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        "2026-11-22T08:00:00.123456+08:00",
+        "1970-01-01T00:00:00Z",
+        "2099-06-30T23:59:59.999999-11:00",
+    ],
+)
+def test_times_are_kept_to_the_microsecond(occurred_at: str) -> None:
+    item = {**BASE, "type": "member_joined", "member": {"id": "u-1"}, "occurred_at": occurred_at}
+    event = to_event(parse_item(item), tenant_id="t-1", received_at=NOW)
+    assert event.occurred_at.ToDatetime(UTC) == datetime.fromisoformat(occurred_at)
+    assert event.received_at.ToDatetime(UTC) == NOW
+
+
+def test_an_event_may_be_ahead_of_its_receipt_by_exactly_the_allowance() -> None:
+    at = NOW + AHEAD
+    item = {**BASE, "type": "member_joined", "member": {"id": "u-1"}, "occurred_at": at.isoformat()}
+    admit(to_event(parse_item(item), tenant_id="t-1", received_at=NOW), max_ahead=AHEAD)
+    later = (at + timedelta(microseconds=1)).isoformat()
+    with pytest.raises(Rejected, match="occurred_at: more than 600 s after"):
+        admit(
+            to_event(parse_item({**item, "occurred_at": later}), tenant_id="t-1", received_at=NOW),
+            max_ahead=AHEAD,
+        )

@@ -70,3 +70,12 @@ def test_the_encoded_size_is_bounded() -> None:
     for _ in range(60):
         event.message_posted.message.urls.append("x" * MAX_STRING)
     assert problem(event) == "message: at most 921600 bytes once encoded"
+
+
+def test_a_timestamp_checked_alone() -> None:
+    event = _chat()
+    assert problem(event.occurred_at, "occurred_at") is None
+    event.occurred_at.seconds = -1
+    assert problem(event.occurred_at, "occurred_at") == (
+        "occurred_at: timestamp out of range (1970..2100)"
+    )
