@@ -15,7 +15,8 @@ from cachetools import TTLCache
 from cryptography.fernet import Fernet
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.runtime.store import Store, stamp
+from services.runtime.instants import stamp
+from services.runtime.store import Store
 
 PLATFORMS = "platforms"
 Platform = Literal["wecom", "telegram"]

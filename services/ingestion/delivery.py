@@ -44,9 +44,10 @@ from services.runtime.bus import Producer, group_key, outgoing
 from services.runtime.coalesce import Coalesced
 from services.runtime.consumer import ConsumerSpec, Holds, Record
 from services.runtime.envelope import decode_checked
+from services.runtime.instants import stamp
 from services.runtime.logs import log_context
 from services.runtime.settings import Settings
-from services.runtime.store import Document, Store, insert_new, kept_for, stamp
+from services.runtime.store import Document, Store, insert_new, kept_for
 
 log = logging.getLogger(__name__)
 DELIVERIES = "deliveries"

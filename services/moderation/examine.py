@@ -17,8 +17,9 @@ from services.moderation.detect.ruleset import Ruleset
 from services.moderation.judge import MemberState, role_of, rule_rename
 from services.moderation.ladder import Case
 from services.runtime.envelope import occurred_at
+from services.runtime.instants import stamp
 from services.runtime.projections import group_doc_id, member_doc_id
-from services.runtime.store import Document, stamp
+from services.runtime.store import Document
 
 MESSAGE_KINDS = {
     events_pb2.MESSAGE_KIND_TEXT: "text",

@@ -40,10 +40,11 @@ from services.moderation.pipeline import (
 )
 from services.runtime.auth import Principal
 from services.runtime.bus import Producer, group_key, outgoing
+from services.runtime.instants import stamp
 from services.runtime.projections import group_doc_id, member_doc_id
 from services.runtime.refusals import Conflict, Invalid, NotFound
 from services.runtime.settings import Settings
-from services.runtime.store import DELETE_AFTER, Document, Indexes, Store, kept_for, stamp
+from services.runtime.store import DELETE_AFTER, Document, Indexes, Store, kept_for
 from services.runtime.wellformed import KEY_PART, KEY_PART_RULE
 
 PLANS = "dedupe_plans"

@@ -43,13 +43,14 @@ from services.moderation.pictures import Pictures
 from services.moderation.rulesets import Rulesets
 from services.runtime.bus import Outgoing, Producer, group_key, outgoing
 from services.runtime.consumer import Record
+from services.runtime.instants import stamp
 from services.runtime.projections import (
     directory_changes,
     group_doc_id,
     membership_changes,
 )
 from services.runtime.settings import Settings
-from services.runtime.store import Document, Indexes, Store, insert_new, stamp, write_latest
+from services.runtime.store import Document, Indexes, Store, insert_new, write_latest
 
 T = TypeVar("T")
 

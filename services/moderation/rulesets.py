@@ -15,7 +15,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.moderation.detect.content import ContentChecks
 from services.moderation.detect.ruleset import Ruleset, merged
-from services.runtime.store import Document, stamp
+from services.runtime.instants import stamp
+from services.runtime.store import Document
 
 RULESETS = "rulesets"
 _CACHE_SECONDS = 5.0

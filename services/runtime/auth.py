@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from cachetools import TTLCache
 from pymongo import AsyncMongoClient
 
-from services.runtime.store import Document, stamp
+from services.runtime.instants import stamp
+from services.runtime.store import Document
 
 IDENTITY_DATABASE = "identity"
 # Tenant ids begin every natural key ("{tenant}:{group}:…"), so they are kept to a safe alphabet.

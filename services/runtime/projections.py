@@ -10,7 +10,8 @@ from typing import Any
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime.envelope import occurred_at
-from services.runtime.store import LatestWins, stamp
+from services.runtime.instants import stamp
+from services.runtime.store import LatestWins
 
 
 def member_doc_id(tenant_id: str, group_id: str, member_id: str) -> str:

@@ -15,19 +15,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from services.runtime.instants import stamp
+
 log = logging.getLogger(__name__)
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
 DELETE_AFTER = "delete_after"
-
-
-def stamp(at: datetime) -> int:
-    """A time as epoch microseconds, for every time that an update writes or a filter compares.
-
-    Dates are kept only where a document is inserted whole and never compared: the embedded
-    MongoDB-protocol server turns a date written by `$set` or `$max` into a string, after which
-    comparisons with it silently fail. Integers behave the same on both servers."""
-    return int(at.timestamp() * 1_000_000)
 
 
 def kept_for(kept: timedelta, now: datetime | None = None) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from services.runtime.store import LatestWins, client, stamp, write_latest
+from services.runtime.instants import stamp
+from services.runtime.store import LatestWins, client, write_latest
 from tests.conftest import Stack
 
 T0 = datetime(2026, 11, 22, tzinfo=UTC)

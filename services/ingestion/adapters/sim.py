@@ -14,13 +14,14 @@ from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.ingestion.adapters import DELIVERED, Outcome, failed
 from services.runtime.coalesce import Coalesced
 from services.runtime.envelope import natural_id, new_event
+from services.runtime.instants import stamp
 from services.runtime.projections import (
     directory_changes,
     group_doc_id,
     member_doc_id,
     membership_changes,
 )
-from services.runtime.store import Document, LatestWins, Store, stamp
+from services.runtime.store import Document, LatestWins, Store
 
 SIM_GROUPS = "sim_groups"
 SIM_MEMBERS = "sim_members"

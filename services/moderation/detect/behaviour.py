@@ -13,18 +13,13 @@ from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from services.moderation.detect.content import AD_CHECKS, Answer, Finding
 from services.moderation.detect.ruleset import CrossGroup, Flood
+from services.runtime.instants import stamp
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-
-
-def _us(at: datetime) -> int:
-    """Epoch microseconds, exactly (a float timestamp would round)."""
-    return (at - _EPOCH) // _MICROSECOND
 
 
 class _Window:
@@ -104,7 +99,7 @@ class FloodWatch:
         recent.keep = timedelta(seconds=max(rule.window_seconds, rule.same_text_window_seconds))
         if event_id in recent.flagged:
             return Answer("flood", (recent.flagged[event_id][1],))
-        when, said, written = _us(at), hash(event_id), hash(text)
+        when, said, written = stamp(at), hash(event_id), hash(text)
         if said not in recent.times.what:
             recent.times.add(when, said)
             if text:
@@ -138,7 +133,7 @@ class FloodWatch:
         for key, recent in list(self._members.items()):
             last = recent.times.at[-1]  # the latest message: never empty
             silent = now - self._heard[recent.group] >= recent.keep.total_seconds()
-            if silent or last + recent.keep // _MICROSECOND <= _us(self._clocks[recent.group]):
+            if silent or last + recent.keep // _MICROSECOND <= stamp(self._clocks[recent.group]):
                 del self._members[key]
         groups = {recent.group for recent in self._members.values()}
         self._clocks = {g: at for g, at in self._clocks.items() if g in groups}
