@@ -152,6 +152,17 @@ def test_flood() -> None:
     assert again == [False] * 4, "a redelivered message is not counted twice"
 
 
+def test_a_message_delivered_again_later_is_not_counted_twice() -> None:
+    """Out of the short window by the time it comes again, still inside the same-text one."""
+    watch, rule = FloodWatch(), Flood()
+    said = [("r1", 0, "加群领福利"), ("r2", 20, "加群领福利"), ("r3", 35, "好的")]
+    hits = [
+        watch.observe("t:g", "u", e, T0 + timedelta(seconds=s), t, rule).hit for e, s, t in said
+    ]
+    again = watch.observe("t:g", "u", "r2", T0 + timedelta(seconds=20), "加群领福利", rule)
+    assert hits == [False, False, False] and not again.hit
+
+
 def _burst(start: datetime) -> list[tuple[str, datetime, str]]:
     """Six messages in six seconds (a flood), then the same text three times a minute later."""
     chat = [(f"e{i}", start + timedelta(seconds=i), f"消息{i}") for i in range(6)]

@@ -9,56 +9,70 @@ from __future__ import annotations
 
 import time
 from array import array
-from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.moderation.detect.content import AD_CHECKS, Answer, Finding
 from services.moderation.detect.ruleset import CrossGroup, Flood
 from services.runtime.instants import stamp
 
-_MICROSECOND = timedelta(microseconds=1)
+_SECOND = 1_000_000  # microseconds
+_NO_TEXT = 0
 
 
 class _Window:
-    """Messages in time order: when (epoch microseconds) and a hash of what (an event id or a
-    text), which is all that telling them apart needs within one process: 16 bytes a message."""
+    """One member's messages in one group, in time order, three integers each in one array:
+    when (epoch microseconds), a hash of its event id and a hash of its text (0: none). That is
+    all that telling them apart needs within one process: 24 bytes a message and two objects a
+    member, which matters with every member of every busy group watched. The messages found
+    flooding are kept apart with their finding: a burst's window starts again after it, so a
+    message judged again (a retried batch) must get its answer from there."""
 
-    __slots__ = ("at", "what")
+    __slots__ = ("flagged", "items")
 
     def __init__(self) -> None:
-        self.at, self.what = array("q"), array("q")
+        self.items: array[int] = array("q")
+        self.flagged: dict[str, tuple[int, Finding]] | None = None
 
-    def add(self, at: int, what: int) -> None:
-        i = bisect_right(self.at, at)
-        self.at.insert(i, at)
-        self.what.insert(i, what)
+    def latest(self) -> int:
+        return self.items[-3]
 
-    def clear(self) -> None:
-        del self.at[:], self.what[:]
+    def holds(self, said: int) -> bool:
+        return said in self.items[1::3]
 
-    def within(self, seconds: int, at: int) -> array[int]:
-        """What the window that ends at `at` holds, after dropping what is out of the window of
-        the latest message (only a late message could still count it)."""
-        if not self.at:
-            return array("q")
-        gone = bisect_right(self.at, self.at[-1] - seconds * 1_000_000)
-        del self.at[:gone], self.what[:gone]
-        start = bisect_right(self.at, at - seconds * 1_000_000)
-        return self.what[start : bisect_right(self.at, at)]
+    def add(self, at: int, said: int, written: int) -> None:
+        lo, hi = 0, len(self.items) // 3  # after every message at `at` or before
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.items[3 * mid] <= at:
+                lo = mid + 1
+            else:
+                hi = mid
+        self.items[3 * lo : 3 * lo] = array("q", (at, said, written))
 
+    def forget_until(self, edge: int) -> None:
+        kept = 0
+        while self.items[3 * kept] <= edge:  # the latest message is always kept
+            kept += 1
+        del self.items[: 3 * kept]
 
-@dataclass(slots=True)
-class _Recent:
-    group: str
-    times: _Window = field(default_factory=_Window)  # every message, by event id
-    texts: _Window = field(default_factory=_Window)  # those with a text, by text
-    keep: timedelta = timedelta(0)  # the longest window of the rule last applied
-    # The messages found flooding, with their finding: a burst's windows start again after it,
-    # so a message judged again (a retried batch) must get its answer from here.
-    flagged: dict[str, tuple[datetime, Finding]] = field(default_factory=dict)
+    def messages(self, after: int, until: int) -> int:
+        return sum(1 for at in self.items[::3] if after < at <= until)
+
+    def repeats(self, written: int, after: int, until: int) -> int:
+        items = self.items
+        return sum(
+            1
+            for i in range(0, len(items), 3)
+            if items[i + 2] == written and after < items[i] <= until
+        )
+
+    def last_text(self) -> int | None:
+        for i in range(len(self.items) - 3, -1, -3):
+            if self.items[i + 2] != _NO_TEXT:
+                return self.items[i]
+        return None
 
 
 class FloodWatch:
@@ -80,9 +94,10 @@ class FloodWatch:
         self, max_members: int = 100_000, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.max_members, self.clock = max_members, clock
-        self._members: OrderedDict[tuple[str, str], _Recent] = OrderedDict()
-        self._clocks: dict[str, datetime] = {}  # per group, its latest message's time
+        self._members: OrderedDict[tuple[str, str], _Window] = OrderedDict()
+        self._clocks: dict[str, int] = {}  # per group, its latest message's time
         self._heard: dict[str, float] = {}  # per group, when its latest message came (`clock`)
+        self._keep: dict[str, int] = {}  # per group, the longest window of its rule
 
     def __len__(self) -> int:
         return len(self._members)
@@ -90,54 +105,55 @@ class FloodWatch:
     def observe(
         self, group: str, member: str, event_id: str, at: datetime, text: str, rule: Flood
     ) -> Answer:
-        recent = self._members.pop((group, member), None) or _Recent(group)
-        self._members[(group, member)] = recent
+        window = self._members.pop((group, member), None) or _Window()
+        self._members[(group, member)] = window
         if len(self._members) > self.max_members:
             self._members.popitem(last=False)
-        self._clocks[group] = max(self._clocks.get(group, at), at)
+        when = stamp(at)
+        self._clocks[group] = max(self._clocks.get(group, when), when)
         self._heard[group] = self.clock()
-        recent.keep = timedelta(seconds=max(rule.window_seconds, rule.same_text_window_seconds))
-        if event_id in recent.flagged:
-            return Answer("flood", (recent.flagged[event_id][1],))
-        when, said, written = stamp(at), hash(event_id), hash(text)
-        if said not in recent.times.what:
-            recent.times.add(when, said)
-            if text:
-                recent.texts.add(when, written)
-        recent_times = recent.times.within(rule.window_seconds, when)
-        recent_texts = recent.texts.within(rule.same_text_window_seconds, when)
+        keep = self._keep[group] = _SECOND * max(rule.window_seconds, rule.same_text_window_seconds)
+        if window.flagged and event_id in window.flagged:
+            return Answer("flood", (window.flagged[event_id][1],))
+        said, written = hash(event_id), hash(text) if text else _NO_TEXT
+        if not window.holds(said):
+            window.add(when, said, written)
+        latest = window.latest()
+        window.forget_until(latest - keep)
         if not rule.enabled:
             return Answer("flood")
         detail = ""
-        if len(recent_times) > rule.max_messages:
-            detail = f"{len(recent_times)} messages in {rule.window_seconds}s"
-        elif text and (repeats := recent_texts.count(written)) >= rule.same_text:
-            detail = f"the same text {repeats} times"
+        # What the windows ending at the member's latest message hold, up to this one.
+        messages = window.messages(latest - _SECOND * rule.window_seconds, when)
+        if messages > rule.max_messages:
+            detail = f"{messages} messages in {rule.window_seconds}s"
+        elif text and (last := window.last_text()) is not None:
+            after = last - _SECOND * rule.same_text_window_seconds
+            if (repeats := window.repeats(written, after, when)) >= rule.same_text:
+                detail = f"the same text {repeats} times"
         if not detail:
             return Answer("flood")
-        # One violation per burst: the member's windows start again.
-        recent.texts.clear()
-        recent.times.clear()
-        recent.times.add(when, said)
+        # One violation per burst: the member's window starts again.
+        window.items = array("q", (when, said, _NO_TEXT))
         finding = Finding("flood", "flood", text, None, detail)
-        recent.flagged = {
-            e: flagged for e, flagged in recent.flagged.items() if flagged[0] + recent.keep >= at
-        }
-        recent.flagged[event_id] = (at, finding)
+        flagged = {e: f for e, f in (window.flagged or {}).items() if f[0] + keep >= when}
+        window.flagged = {**flagged, event_id: (when, finding)}
         return Answer("flood", (finding,))
 
     def prune(self) -> None:
         """Forget members whose every message is out of their windows by their group's time,
         and those of groups silent for longer than their windows."""
         now = self.clock()
-        for key, recent in list(self._members.items()):
-            last = recent.times.at[-1]  # the latest message: never empty
-            silent = now - self._heard[recent.group] >= recent.keep.total_seconds()
-            if silent or last + recent.keep // _MICROSECOND <= stamp(self._clocks[recent.group]):
+        for key, window in list(self._members.items()):
+            group = key[0]
+            keep = self._keep[group]
+            silent = now - self._heard[group] >= keep / _SECOND
+            if silent or window.latest() + keep <= self._clocks[group]:
                 del self._members[key]
-        groups = {recent.group for recent in self._members.values()}
+        groups = {group for group, _ in self._members}
         self._clocks = {g: at for g, at in self._clocks.items() if g in groups}
         self._heard = {g: at for g, at in self._heard.items() if g in groups}
+        self._keep = {g: keep for g, keep in self._keep.items() if g in groups}
 
 
 def probation(
