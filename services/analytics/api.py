@@ -82,7 +82,8 @@ async def group_daily_stats(
         d.isoformat(): {"date": d.isoformat(), **dict.fromkeys(GROUP_DAY_FIELDS, 0)} for d in days
     }
     query = {"_id": {"$in": ids}, "tenant_id": principal.tenant_id}
-    async for doc in store[GROUP_DAILY].find(query, {"through": 0}):
+    answered = {"date": 1, "posters": 1, **dict.fromkeys(GROUP_DAY_FIELDS, 1)}
+    async for doc in store[GROUP_DAILY].find(query, answered):
         row = rows[doc["date"]]
         for name in GROUP_DAY_FIELDS:
             row[name] = int(doc.get(name, 0))

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.ingestion.admission import EVENT_TYPES, MAX_MINOR, MEDIA_URL_RULE, Rejected
+from services.runtime.instants import stamp
 from services.runtime.wellformed import (
     KEY_PART_RULE,
     MAX_ENTRIES,
@@ -224,14 +225,11 @@ def event_id_of(item: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def _timestamp(at: datetime) -> Timestamp:
     # What `Timestamp.FromDatetime` gives, by integer arithmetic: that method costs more than
     # the rest of an event's translation.
-    since = at - _EPOCH
-    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
+    seconds, micros = divmod(stamp(at), 1_000_000)
+    return Timestamp(seconds=seconds, nanos=micros * 1000)
 
 
 def _parse_time(value: str) -> datetime:
