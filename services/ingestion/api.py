@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -101,6 +100,6 @@ async def post_events(request: Request, principal: Operator, intake: Intakes) ->
     except RateLimited as exc:
         return too_many(exc)
     return JSONResponse(
-        {"results": [asdict(r if r is not None else next(accepted)) for r in results]},
+        {"results": [(r if r is not None else next(accepted)).as_json() for r in results]},
         status_code=202,
     )

@@ -39,7 +39,13 @@ def _prefix(tenant_id: str, group_id: str) -> str:
 
 
 def entry_id(tenant_id: str, group_id: str, at: datetime, kind: str, item_id: str) -> str:
-    return f"{_prefix(tenant_id, group_id)}{at.astimezone(UTC):%Y%m%dT%H%M%S%f}:{kind}:{item_id}"
+    # %Y%m%dT%H%M%S%f without strftime, which costs three times as much for every event (and
+    # format specifiers twice as much).
+    u = at.astimezone(UTC)
+    when = "%04d%02d%02dT%02d%02d%02d%06d" % (  # noqa: UP031
+        u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond
+    )  # fmt: skip
+    return f"{_prefix(tenant_id, group_id)}{when}:{kind}:{item_id}"
 
 
 def _member(m: common_pb2.Member) -> dict[str, str] | None:

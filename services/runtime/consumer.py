@@ -78,15 +78,26 @@ class ConsumerSpec(Generic[T]):
     # Offsets the handler finishes after its batch (delivery); None: every batch is finished
     # when its handler returns.
     holds: Holds | None = None
-    # On the path from a message to the platform's answer (moderation, delivery): its fetches
-    # return at once; the others wait for fuller ones, which costs the broker and them less.
+    # On the path from a message to the platform's answer (moderation, delivery): see Fetching.
     reacts: bool = False
 
 
-def fetch_max_wait_ms(spec: ConsumerSpec[Any], settings: Settings) -> int:
+@dataclass(frozen=True)
+class Fetching:
+    """How a consumer reads. One on the reaction path fetches at once, in batches no larger
+    than a warning should wait behind; the others wait for fuller fetches and take larger
+    batches, which cost the broker, their databases and them less per event when they have
+    fallen behind (measured on the dev stack: 500 → 2,000 took analytics' catch-up from about
+    1,020 to 1,200 events/s)."""
+
+    max_wait_ms: int
+    max_records: int
+
+
+def fetching(spec: ConsumerSpec[Any], settings: Settings) -> Fetching:
     if spec.reacts:
-        return settings.kafka_fetch_max_wait_ms
-    return settings.kafka_bulk_fetch_max_wait_ms
+        return Fetching(settings.kafka_fetch_max_wait_ms, settings.batch_max_messages)
+    return Fetching(settings.kafka_bulk_fetch_max_wait_ms, settings.bulk_batch_max_messages)
 
 
 def _decode(
@@ -111,6 +122,7 @@ class ConsumerLoop(Generic[T]):
         self.settings = settings
         self.group = settings.consumer_group(spec.name)
         self.limit = DeadLetterLimit(settings)
+        self.fetching = fetching(spec, settings)
         self.handle = Handle(spec.name, spec.handle, settings, self.limit)
         self.dead_letter = DeadLetter(spec.name, settings.dlq_topic(spec.name), producer)
         self.consumer = AIOKafkaConsumer(
@@ -118,11 +130,11 @@ class ConsumerLoop(Generic[T]):
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=settings.batch_max_messages,
+            max_poll_records=self.fetching.max_records,
             max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
             # Tansu holds a fetch for its whole max wait even when records are there: with
             # aiokafka's 500 ms, every hop of the reaction path cost 140 ms (p50); with 20, 8.
-            fetch_max_wait_ms=fetch_max_wait_ms(spec, settings),
+            fetch_max_wait_ms=self.fetching.max_wait_ms,
         )
         # Poll this often while a batch is in hand, so the group never thinks it is gone.
         self.keepalive = max(settings.kafka_max_poll_interval_ms / 3000, 0.2)
@@ -145,7 +157,7 @@ class ConsumerLoop(Generic[T]):
             while not stop.is_set():
                 polled = await self.consumer.getmany(
                     timeout_ms=self.settings.batch_max_wait_ms,
-                    max_records=self.settings.batch_max_messages,
+                    max_records=self.fetching.max_records,
                 )
                 batch = [m for messages in polled.values() for m in messages]
                 if batch:

@@ -37,7 +37,12 @@ class Settings(BaseSettings):
     consumer_group_prefix: str = "shequn."
 
     # The consumer loop
-    batch_max_messages: int = Field(500, ge=1)
+    batch_max_messages: int = Field(
+        500, ge=1, description="largest batch of a consumer on the reaction path"
+    )
+    bulk_batch_max_messages: int = Field(
+        2000, ge=1, description="the same for every other consumer: fewer writes an event"
+    )
     batch_max_wait_ms: int = Field(50, ge=1)
     retry_attempts: int = Field(3, ge=1, description="handler attempts before isolating a message")
     retry_backoff_ms: int = Field(200, ge=0)

@@ -108,7 +108,7 @@ async def test_a_message_that_always_fails_is_dead_lettered_and_the_rest_is_hand
 
 
 async def test_committed_work_is_not_read_again_and_uncommitted_work_is(stack: Stack) -> None:
-    settings = _settings(stack, batch_max_messages=1)
+    settings = _settings(stack, bulk_batch_max_messages=1)
     await ensure_topics(settings, [settings.topic_events])
     await _produce(settings, [b"a", b"b", b"c"])
     producer = Producer(settings)
@@ -182,7 +182,7 @@ async def _sample(name: str, **labels: str) -> float:
 
 
 async def test_the_consumer_stops_instead_of_dead_lettering_everything(stack: Stack) -> None:
-    settings = _settings(stack, dlq_max_consecutive=3, batch_max_messages=1)
+    settings = _settings(stack, dlq_max_consecutive=3, bulk_batch_max_messages=1)
     await ensure_topics(settings, [settings.topic_events, settings.dlq_topic("broken")])
     values = [f"x{i}".encode() for i in range(6)]
     await _produce(settings, values)

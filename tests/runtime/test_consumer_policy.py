@@ -116,7 +116,7 @@ async def test_a_failing_batch_is_split_to_find_the_record_that_fails_alone(stac
 
 async def test_too_large_a_share_dead_lettered_stops_the_consumer(stack: Stack) -> None:
     """Two in three messages are invalid: never 50 in a row, but a bad deploy all the same."""
-    settings = _settings(stack, batch_max_messages=30)
+    settings = _settings(stack, bulk_batch_max_messages=30)
     values = [f"{'ok' if i % 3 == 0 else 'bad'}{i}".encode() for i in range(600)]
     await _produce(settings, values)
     handler = Calls(invalid={v for v in values if v.startswith(b"bad")})
