@@ -43,8 +43,8 @@ DEV_TENANT = "dev"
 # On a saturated machine the projections, whose consumers may fall behind and catch up (the
 # timeline's server, engagement, campaign, analytics), yield to the front door and the reaction
 # path (ingestion, moderation, the broker): niceness 5 weighs a process a third of one at 0.
-# Measured on 2 cores with every consumer running: HTTP ingest 0.21 of its server's insert
-# ceiling -> 0.27. In a cluster, CPU requests say the same.
+# Measured on 2 cores with every consumer running (make bench): HTTP ingest 0.20-0.23 of its
+# server's insert ceiling -> 0.29-0.31. In a cluster, CPU requests say the same.
 PROJECTIONS = (TIMELINE, "engagement", "campaign", "analytics")
 PROJECTION_NICENESS = 5
 _PR_SET_PDEATHSIG = 1

@@ -21,7 +21,7 @@ BATCH_SIZE = Histogram(
     "shequn_batch_messages",
     "Messages per handled batch.",
     ["consumer"],
-    buckets=(1, 5, 10, 50, 100, 250, 500, 1000),
+    buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2000),
 )
 HANDLER_ERRORS = Counter(
     "shequn_handler_errors_total", "Handler attempts that raised.", ["consumer"]

@@ -60,6 +60,19 @@ async def handler_totals(stack: Stack) -> Totals:
     return totals
 
 
+async def handled(stack: Stack, service: str, consumer: str) -> float:
+    """Messages the consumer has handled since it started (its batch-size histogram's sum)."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(stack.http(service) + "/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "shequn_batch_messages"
+        for sample in family.samples
+        if sample.name.endswith("_sum") and sample.labels.get("consumer") == consumer
+    )
+
+
 async def backlog(stack: Stack) -> float:
     """Records not yet handled, over every consumer of every service."""
     total = 0.0
