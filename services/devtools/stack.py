@@ -108,6 +108,7 @@ class Child:
         self.process = await asyncio.create_subprocess_exec(
             *self.argv,
             env=self.env,
+            stdin=asyncio.subprocess.DEVNULL,  # a background group reading the terminal stops
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             # A process group of its own, so that a terminal's Ctrl-C reaches the supervisor
