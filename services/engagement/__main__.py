@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
+from services.engagement import api, points
 from services.engagement.activity import PROFILES, activity_updates
-from services.runtime.envelope import projection
+from services.engagement.checkins import Checkins
+from services.engagement.points import Points
+from services.runtime.consumer import Record
+from services.runtime.envelope import Event, events_consumer
 from services.runtime.service import Runtime, ServiceParts, run
+from services.runtime.store import write_latest
 
 
 def build(rt: Runtime) -> ServiceParts:
+    ledger = Points(rt.store)
+    checkins = Checkins(rt.store, ledger, rt.producer, rt.settings)
+
+    async def engage(records: Sequence[Record[Event]]) -> None:
+        events = [r.value for r in records]
+        await asyncio.gather(
+            write_latest(rt.store[PROFILES], activity_updates(events)), checkins.handle(events)
+        )
+
     return ServiceParts(
-        consumers=[projection("engagement", rt.settings, rt.store[PROFILES], activity_updates)]
+        indexes=points.INDEXES,
+        routers=[api.router],
+        provides=[ledger],
+        consumers=[events_consumer("engagement", rt.settings, engage)],
     )
 
 

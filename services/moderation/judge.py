@@ -15,6 +15,7 @@ from services.gen.shequn.v1 import actions_pb2, common_pb2, decisions_pb2, event
 from services.moderation.detect.content import Finding
 from services.moderation.detect.ruleset import Ruleset
 from services.moderation.detect.verdict import Verdict
+from services.runtime.envelope import answer
 from services.runtime.wellformed import shortened
 
 Penalty = decisions_pb2.Decision.Penalty
@@ -93,16 +94,7 @@ def _decision(
 
 
 def _action(event: events_pb2.Event, kind: str, at: datetime) -> actions_pb2.Action:
-    action = actions_pb2.Action(
-        action_id=f"moderation:{event.event_id}:{kind}",
-        tenant_id=event.tenant_id,
-        group_id=event.group_id,
-        platform=event.platform,
-        source_service="moderation",
-        cause_event_id=event.event_id,
-    )
-    action.created_at.FromDatetime(at)
-    return action
+    return answer(event, "moderation", kind, at)
 
 
 def _warn(

@@ -10,7 +10,7 @@ from typing import TypeVar
 from google.protobuf.message import DecodeError, Message
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.gen.shequn.v1 import common_pb2, events_pb2
+from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.runtime.consumer import BatchHandler, ConsumerSpec, InvalidMessage, Record, Revoked
 from services.runtime.settings import Settings
 from services.runtime.store import Document, LatestWins, write_latest
@@ -65,6 +65,22 @@ def new_event(
     event.occurred_at.FromDatetime(occurred.astimezone(UTC))
     event.received_at.FromDatetime(received.astimezone(UTC))
     return event
+
+
+def answer(event: Event, service: str, kind: str, at: datetime) -> actions_pb2.Action:
+    """An action of `service` in the event's group, caused by the event. Its id follows from
+    the event and `kind`, so that judging the event again makes the same action, which delivery
+    does not repeat."""
+    action = actions_pb2.Action(
+        action_id=f"{service}:{event.event_id}:{kind}",
+        tenant_id=event.tenant_id,
+        group_id=event.group_id,
+        platform=event.platform,
+        source_service=service,
+        cause_event_id=event.event_id,
+    )
+    action.created_at.FromDatetime(at)
+    return action
 
 
 def events_consumer(

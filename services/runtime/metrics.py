@@ -66,3 +66,11 @@ PICTURES = Counter(
     "refused (the host is not a public address).",
     ["outcome"],
 )
+CHECKINS = Counter(
+    "shequn_checkins_total",
+    "Check-in messages, by outcome: new, again (delivered again), already (that day), late.",
+    ["outcome"],
+)
+POINTS_BOOKED = Counter(
+    "shequn_points_booked_total", "Balance changes booked, by kind of source.", ["source"]
+)

@@ -1,0 +1,99 @@
+"""Check-ins and points through the running services: a 签到 posted over HTTP is answered in
+the group and booked once a day in Shanghai's days; grants are the tenant's own, by role, and
+the same grant twice changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.clients import message, post_events
+from tests.conftest import Stack, Tenant, create_tenant
+from tests.waiting import eventually, stays
+
+BEFORE_MIDNIGHT = "2026-11-30T15:59:00Z"  # 23:59 in Shanghai
+AFTER_MIDNIGHT = "2026-11-30T16:01:00Z"  # 00:01 on 1 December there
+LATER = "2026-11-30T16:05:00Z"
+
+
+async def _points(
+    http: httpx.AsyncClient, stack: Stack, tenant: Tenant, member: str, role: str = "viewer"
+) -> dict[str, Any]:
+    response = await http.get(
+        stack.http("engagement") + f"/v1/members/{member}/points", headers=tenant.headers(role)
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def _replies(http: httpx.AsyncClient, stack: Stack, tenant: Tenant, group: str) -> list[str]:
+    response = await http.get(
+        stack.http("ingestion") + f"/v1/groups/{group}/timeline", headers=tenant.headers("viewer")
+    )
+    return [
+        i["text"]
+        for i in response.json()["items"]
+        if i["kind"] == "action" and i.get("source_service") == "engagement"
+    ]
+
+
+async def test_check_ins_across_midnight_in_shanghai_are_answered_and_booked_once_a_day(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    group, member = f"g-{uuid.uuid4().hex[:6]}", f"u-{uuid.uuid4().hex[:6]}"
+    posts = [
+        message(group, member, "签到", occurred_at=BEFORE_MIDNIGHT),
+        message(group, member, "打卡！", occurred_at=AFTER_MIDNIGHT),
+        message(group, member, "签到", occurred_at=LATER),
+        message(group, member, "今天也来签到了", occurred_at=LATER),
+    ]
+    response = await post_events(http, stack, tenant, posts)
+    assert response.status_code == 202, response.text
+    replies = await eventually(lambda: _replies(http, stack, tenant, group), lambda r: len(r) >= 3)
+    assert replies[0] == "小明 签到成功！连续签到 1 天，累计 1 天，获得 10 积分，当前积分 10。"
+    assert replies[1].startswith("小明 签到成功！连续签到 2 天，累计 2 天")
+    assert "已经签到" in replies[2]
+    points = await _points(http, stack, tenant, member)
+    assert points["balance"] == 20
+    assert [e["source"] for e in points["entries"]] == [
+        f"checkin:{member}:2026-12-01",
+        f"checkin:{member}:2026-11-30",
+    ]
+    await stays(lambda: _replies(http, stack, tenant, group), replies)
+
+
+async def test_grants_are_idempotent_never_overdraw_and_stay_in_their_tenant(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    url = stack.http("engagement") + "/v1/points/grants"
+    member = f"u-{uuid.uuid4().hex[:6]}"
+
+    async def grant(body: dict[str, Any], role: str = "admin", who: Tenant = tenant) -> Any:
+        return await http.post(url, json=body, headers=who.headers(role))
+
+    give = {"grant_id": "welcome-gift", "member_id": member, "points": 100, "reason": "见面礼"}
+    first = await grant(give)
+    assert first.status_code == 200 and first.json()["balance"] == 100, first.text
+    again = await grant(give)
+    assert again.status_code == 200 and again.json()["balance"] == 100
+    reused = await grant({**give, "points": 5})
+    assert reused.status_code == 409 and "grant_id" in reused.json()["error"]
+    too_much = await grant({"grant_id": "fine-1", "member_id": member, "points": -500})
+    assert too_much.status_code == 409 and too_much.json()["error"] == "insufficient_points"
+    taken = await grant({"grant_id": "fine-2", "member_id": member, "points": -30})
+    assert taken.json()["balance"] == 70
+    assert (await grant({**give, "grant_id": "zero", "points": 0})).json()["field"] == "points"
+    assert (await grant({**give, "member_id": "a:b"})).json()["field"] == "member_id"
+
+    assert (await grant({**give, "grant_id": "by-operator"}, role="operator")).status_code == 403
+    assert (await http.post(url, json=give)).status_code == 401
+    other = await create_tenant(stack)
+    assert (await _points(http, stack, other, member))["balance"] == 0
+    assert (await _points(http, stack, other, member))["entries"] == []
+    entries = (await _points(http, stack, tenant, member))["entries"]
+    assert [(e["source"], e["points"]) for e in entries] == [
+        ("grant:fine-2", -30),
+        ("grant:welcome-gift", 100),
+    ]
