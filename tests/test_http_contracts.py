@@ -146,8 +146,8 @@ def _untyped(schema: dict[str, object]) -> bool:
 async def test_request_bodies_are_typed_in_the_openapi_documents(
     stack: Stack, http: httpx.AsyncClient
 ) -> None:
-    """An integrator reads each body's fields off the OpenAPI document, not `object`; the one
-    untyped body is a group's override, which is any part of a ruleset."""
+    """An integrator reads each body's fields off the OpenAPI document, not `object`; the
+    untyped bodies are groups' overrides, which are any part of the tenant's settings."""
     untyped = []
     for service in ("ingestion", "moderation", "engagement", "campaign", "analytics"):
         document = (await http.get(stack.http(service) + "/openapi.json")).json()
@@ -157,4 +157,7 @@ async def test_request_bodies_are_typed_in_the_openapi_documents(
                 schema = body.get("application/json", {}).get("schema")
                 if schema is not None and _untyped(schema):
                     untyped.append(f"{method.upper()} {path}")
-    assert untyped == ["PUT /v1/rulesets/groups/{group_id}"]
+    assert untyped == [
+        "PUT /v1/rulesets/groups/{group_id}",
+        "PUT /v1/engagement/settings/groups/{group_id}",
+    ]

@@ -9,6 +9,7 @@ from services.engagement import api, points
 from services.engagement.activity import PROFILES, activity_updates
 from services.engagement.checkins import Checkins
 from services.engagement.points import Points
+from services.engagement.settings import SETTINGS, TenantSettings
 from services.runtime.consumer import Record
 from services.runtime.envelope import Event, events_consumer
 from services.runtime.service import Runtime, ServiceParts, run
@@ -17,7 +18,8 @@ from services.runtime.store import write_latest
 
 def build(rt: Runtime) -> ServiceParts:
     ledger = Points(rt.store)
-    checkins = Checkins(rt.store, ledger, rt.producer, rt.settings)
+    configured = TenantSettings(rt.store[SETTINGS])
+    checkins = Checkins(rt.store, ledger, rt.producer, rt.settings, configured)
 
     async def engage(records: Sequence[Record[Event]]) -> None:
         events = [r.value for r in records]
@@ -28,7 +30,7 @@ def build(rt: Runtime) -> ServiceParts:
     return ServiceParts(
         indexes=points.INDEXES,
         routers=[api.router],
-        provides=[ledger],
+        provides=[ledger, configured],
         consumers=[events_consumer("engagement", rt.settings, engage)],
     )
 

@@ -17,7 +17,6 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from services.engagement.checkin import (
-    CheckinRules,
     Outcome,
     Record,
     check_in,
@@ -26,6 +25,7 @@ from services.engagement.checkin import (
     reply,
 )
 from services.engagement.points import Grant, Points
+from services.engagement.settings import TenantSettings
 from services.gen.shequn.v1 import events_pb2
 from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key, outgoing
@@ -61,22 +61,34 @@ def _write(record_id: str, before: Record, after: Record) -> UpdateOne:
 
 class Checkins:
     def __init__(
-        self, store: Store, points: Points, producer: Producer, settings: Settings
+        self,
+        store: Store,
+        points: Points,
+        producer: Producer,
+        settings: Settings,
+        configured: TenantSettings,
     ) -> None:
         self.records = store[CHECKINS]
         self.points = points
         self.producer = producer
         self.topic = settings.topic_actions
         self.tz = ZoneInfo(settings.default_timezone)
-        self.rules = CheckinRules()  # the defaults of API.md, until tenants set their own
+        self.configured = configured
 
     async def handle(self, events: Sequence[events_pb2.Event]) -> None:
-        said = [
+        messages = [
             e
             for e in events
-            if e.WhichOneof("payload") == "message_posted"
-            and e.message_posted.member.id
-            and is_checkin(e.message_posted.message.text, self.rules)
+            if e.WhichOneof("payload") == "message_posted" and e.message_posted.member.id
+        ]
+        if not messages:
+            return
+        groups = await self.configured.for_groups({(e.tenant_id, e.group_id) for e in messages})
+        rules = {group: value for group, (value, _) in groups.items()}
+        said = [
+            e
+            for e in messages
+            if is_checkin(e.message_posted.message.text, rules[(e.tenant_id, e.group_id)].checkin)
         ]
         if not said:
             return
@@ -85,8 +97,9 @@ class Checkins:
         records = {i: read.get(i, Record()) for i in ids}
         outcomes: list[tuple[events_pb2.Event, Outcome]] = []
         for e in said:
-            day = day_of(occurred_at(e), self.tz)
-            outcome = check_in(records[_record_id(e)], day, e.event_id, self.rules)
+            group = rules[(e.tenant_id, e.group_id)]
+            day = day_of(occurred_at(e), group.zone(self.tz))
+            outcome = check_in(records[_record_id(e)], day, e.event_id, group.checkin)
             records[_record_id(e)] = outcome.record
             outcomes.append((e, outcome))
         lost = await self._record(read, records)

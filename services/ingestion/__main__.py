@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -56,12 +57,16 @@ def build(rt: Runtime) -> ServiceParts:
 
     async def follow_events(records: Sequence[Record[Event]]) -> None:
         events = [r.value for r in records]
-        await timeline.record_events(
-            entries, events, timedelta(days=settings.timeline_retention_days)
-        )
         groups, members = sim_state_changes(events)
-        await write_latest(rt.store[SIM_GROUPS], groups)
-        await write_latest(rt.store[SIM_MEMBERS], members)
+        # The sim platform's state together with the timeline, not after it: a kick delivered
+        # meanwhile finds the member there sooner.
+        await asyncio.gather(
+            timeline.record_events(
+                entries, events, timedelta(days=settings.timeline_retention_days)
+            ),
+            write_latest(rt.store[SIM_GROUPS], groups),
+            write_latest(rt.store[SIM_MEMBERS], members),
+        )
 
     return ServiceParts(
         indexes=INTAKE_INDEXES,

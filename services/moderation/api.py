@@ -8,11 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, Field, ValidationError
 
-from services.moderation.detect.ruleset import Ruleset, merged
+from services.moderation.detect.ruleset import Ruleset
 from services.moderation.operations import Operations
 from services.moderation.rulesets import Rulesets
 from services.runtime.http import Admin, IdInPath, Operator, Viewer, provided
 from services.runtime.openapi import answers
+from services.runtime.overrides import merged
 from services.runtime.refusals import NotFound, invalid
 
 

@@ -10,10 +10,11 @@ from pydantic import ValidationError
 
 from services.gen.shequn.v1 import moderation_pb2 as pb
 from services.gen.shequn.v1 import moderation_pb2_grpc
-from services.moderation.detect.ruleset import Ruleset, merged
+from services.moderation.detect.ruleset import Ruleset
 from services.moderation.operations import Operations, key_part
 from services.moderation.rulesets import Rulesets
 from services.runtime.auth import Authenticator, Role
+from services.runtime.overrides import merged
 from services.runtime.refusals import invalid
 from services.runtime.rpc import Context, GrpcService, answers_refusals, authenticate
 

@@ -116,7 +116,7 @@ class Moderation:
     async def handle(self, records: Sequence[Record[events_pb2.Event]]) -> None:
         events = [r.value for r in records]
         now = datetime.now(UTC)
-        rules = await self.rulesets.for_groups({(e.tenant_id, e.group_id) for e in events})
+        rules = await self.rulesets.checks_for({(e.tenant_id, e.group_id) for e in events})
         # Everything the batch is judged against, in one round of `_id` lookups: a round trip
         # to the database is most of what a batch costs.
         people = people_of(events)

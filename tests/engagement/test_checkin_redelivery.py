@@ -13,6 +13,7 @@ import pytest
 from services.engagement.checkin import CheckinRules, Record, check_in, day_of
 from services.engagement.checkins import Checkins
 from services.engagement.points import LEDGER, Points
+from services.engagement.settings import SETTINGS, TenantSettings
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.runtime.bus import Producer, ensure_topics
 from services.runtime.envelope import new_event
@@ -39,7 +40,7 @@ async def checkins(stack: Stack) -> AsyncIterator[Checkins]:
     store = Store(stack.mongo_of("engagement"), f"checkins_{uuid.uuid4().hex[:8]}")
     producer = Producer(settings)
     await producer.start()
-    yield Checkins(store, Points(store), producer, settings)
+    yield Checkins(store, Points(store), producer, settings, TenantSettings(store[SETTINGS]))
     await producer.stop()
     await store.client.drop_database(store.db.name)
     await store.close()

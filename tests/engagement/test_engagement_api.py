@@ -97,3 +97,47 @@ async def test_grants_are_idempotent_never_overdraw_and_stay_in_their_tenant(
         ("grant:fine-2", -30),
         ("grant:welcome-gift", 100),
     ]
+
+
+async def test_a_tenants_settings_and_a_groups_override_decide_what_a_check_in_is(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    url = stack.http("engagement") + "/v1/engagement/settings"
+    group, other_group = f"g-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
+    defaults = (await http.get(url, headers=tenant.headers("viewer"))).json()
+    assert defaults["checkin"]["keywords"] == ["签到", "打卡"] and defaults["timezone"] is None
+    settings = {"checkin": {"keywords": ["报到"], "points": 5}, "timezone": "UTC"}
+    put = await http.put(url, json=settings, headers=tenant.headers("admin"))
+    assert put.status_code == 200 and put.json()["checkin"]["streak_days"] == 7, put.text
+    override = {"checkin": {"keywords": ["签到"], "points": 7}}
+    admin = tenant.headers("admin")
+    response = await http.put(f"{url}/groups/{other_group}", json=override, headers=admin)
+    effective = response.json()["effective"]
+    assert effective["checkin"] == {**put.json()["checkin"], **override["checkin"]}
+    assert effective["timezone"] == "UTC"
+
+    member = f"u-{uuid.uuid4().hex[:6]}"
+    await post_events(http, stack, tenant, [
+        message(group, member, "签到", occurred_at=BEFORE_MIDNIGHT),  # not a keyword here
+        message(group, member, "报到", occurred_at=BEFORE_MIDNIGHT),
+        message(group, member, "报到", occurred_at=AFTER_MIDNIGHT),  # the same day in UTC
+        message(other_group, f"{member}-2", "签到", occurred_at=AFTER_MIDNIGHT),
+    ])  # fmt: skip
+    replies = await eventually(lambda: _replies(http, stack, tenant, group), lambda r: len(r) >= 2)
+    assert "获得 5 积分" in replies[0] and "已经签到" in replies[1]
+    assert (await _points(http, stack, tenant, member))["balance"] == 5
+    elsewhere = await eventually(
+        lambda: _points(http, stack, tenant, f"{member}-2"), lambda p: p["balance"] > 0
+    )
+    assert elsewhere["balance"] == 7, "the group's override"
+
+    bad = await http.put(url, json={"timezone": "Mars/Olympus"}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["field"] == "timezone"
+    bad = await http.put(f"{url}/groups/{group}", json={"checkin": {"keywords": []}}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["field"] == "checkin.keywords"
+    by_operator = await http.put(url, json=settings, headers=tenant.headers("operator"))
+    assert by_operator.status_code == 403
+    other = await create_tenant(stack)
+    assert (await http.get(url, headers=other.headers("viewer"))).json() == defaults
+    assert (await http.delete(f"{url}/groups/{other_group}", headers=admin)).status_code == 204
+    assert (await http.delete(f"{url}/groups/{other_group}", headers=admin)).status_code == 404

@@ -9,8 +9,9 @@ import pytest
 from services.moderation.detect import normalize
 from services.moderation.detect.behaviour import FloodWatch, cross_group, probation
 from services.moderation.detect.content import ContentChecks, Message
-from services.moderation.detect.ruleset import CrossGroup, Flood, Ruleset, merged
+from services.moderation.detect.ruleset import CrossGroup, Flood, Ruleset
 from services.moderation.detect.verdict import Verdict
+from services.runtime.overrides import merged
 from tests.moderation.evaluation import label_of, load_eval
 
 CHECKS = ContentChecks(

@@ -20,7 +20,7 @@ async def test_groups_and_tenants_with_the_same_ruleset_share_one_compiled_check
     try:
         await rulesets.put_group(first, "g-strict", {"rename_lock": True})
         groups = {(first, f"g-{i}") for i in range(300)} | {(second, "g-1"), (first, "g-strict")}
-        found = await rulesets.for_groups(groups)
+        found = await rulesets.checks_for(groups)
         default = found[(first, "g-1")]
         assert all(found[g][1] is default[1] for g in groups if g != (first, "g-strict"))
         strict = found[(first, "g-strict")]
@@ -29,7 +29,7 @@ async def test_groups_and_tenants_with_the_same_ruleset_share_one_compiled_check
 
         # A changed tenant ruleset is compiled again, for every group of the tenant.
         await rulesets.put_tenant(first, default[0].model_copy(update={"ads": False}))
-        changed = await rulesets.for_groups({(first, "g-1"), (first, "g-2"), (second, "g-1")})
+        changed = await rulesets.checks_for({(first, "g-1"), (first, "g-2"), (second, "g-1")})
         assert not changed[(first, "g-1")][0].ads
         assert changed[(first, "g-1")][1] is changed[(first, "g-2")][1] is not default[1]
         assert changed[(second, "g-1")][1] is default[1]

@@ -123,8 +123,9 @@ class SimAdapter:
                 known = await self.members.find_one(
                     {"_id": member_doc_id(action.tenant_id, action.group_id, member_id)}
                 )
-                if known is None:
-                    # Joins reach this state through the events topic, a moment after them.
+                # Joins reach this state through the events topic, a moment after them: not
+                # there yet, or there since the update above looked.
+                if known is None or known.get("in_group"):
                     return failed(f"{member_id} is not (yet) a member of the group", transient=True)
                 return failed(f"{member_id} is not a member of the group")
             left = self._event(action, "member_left")

@@ -3,7 +3,7 @@ defaults are the zh-CN starter rules a new tenant gets."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,17 +67,3 @@ class Ruleset(_Part):
         description="exempt from the ad and banned-keyword rules: a shop owner posting today's "
         "deal with a link is the point of the group; [] holds everyone to them",
     )
-
-
-def merged(tenant: Ruleset, override: dict[str, Any] | None) -> Ruleset:
-    """A group's ruleset: the tenant's, with the group's override on top (nested objects merge
-    field by field)."""
-    if not override:
-        return tenant
-    base = tenant.model_dump()
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
-    return Ruleset.model_validate(base)
