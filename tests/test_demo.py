@@ -221,6 +221,11 @@ async def test_the_demo_fills_a_running_stack_once(
     assert len(shown) == len(kicks)
     assert all(i["status"] == "delivered" for i in shown), shown
     assert all("同一系列群只保留一个" in i["text"] for i in shown), shown
+    # Check-ins are answered in the group, the day's first with its streak and points.
+    answered = re.search(r"(\d+) check-ins answered in the groups below: (\d+) the day's", out)
+    assert answered and int(answered[2]) > 0, out
+    checkins = [i for i in items if i["kind"] == "action" and i["action_id"].endswith(":checkin")]
+    assert any("连续签到" in i["text"] and i["status"] == "delivered" for i in checkins), checkins
 
     code, again, err = await _demo(dev_file)
     assert code == 0, err

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from services.engagement import api, points
+from services.engagement import api, grpc_api, points
 from services.engagement.activity import PROFILES, activity_updates
 from services.engagement.checkins import Checkins
+from services.engagement.operations import Operations
 from services.engagement.points import Points
 from services.engagement.settings import SETTINGS, TenantSettings
 from services.runtime.consumer import Record
@@ -27,10 +28,12 @@ def build(rt: Runtime) -> ServiceParts:
             write_latest(rt.store[PROFILES], activity_updates(events)), checkins.handle(events)
         )
 
+    ops = Operations(ledger, configured)
     return ServiceParts(
         indexes=points.INDEXES,
         routers=[api.router],
-        provides=[ledger, configured],
+        provides=[ops],
+        grpc=[grpc_api.service(ops, rt.auth)],
         consumers=[events_consumer("engagement", rt.settings, engage)],
     )
 

@@ -35,6 +35,7 @@ class Outcomes:
     qr_code_ads: int = 0
     deliveries: Counter[str] = field(default_factory=Counter)
     dedupe_deliveries: Counter[str] = field(default_factory=Counter)
+    checkins: Counter[str] = field(default_factory=Counter)  # answered: first | already
     excerpt: list[str] = field(default_factory=list)
 
 
@@ -100,6 +101,9 @@ def summary(
             f"({outcomes.qr_code_ads} of the ads QR codes in pictures)",
             f"  dedupe        {scenario.series}: {deduped}",
             f"  deliveries    in the groups below: {delivered}",
+            f"  engagement    {sum(outcomes.checkins.values())} check-ins answered in the groups "
+            f"below: {outcomes.checkins['first']} the day's first, "
+            f"{outcomes.checkins['already']} told they had checked in already",
             "",
             f"The end of {first.name}'s timeline:",
             *(f"  {line}" for line in outcomes.excerpt),

@@ -107,6 +107,9 @@ async def wait_for_outcomes(
                 outcomes.deliveries[status] += 1
                 if item["action_id"] in kicks:
                     outcomes.dedupe_deliveries[status] += 1
+                if item["action_id"].endswith(":checkin"):
+                    first = "签到成功" in str(item.get("text"))
+                    outcomes.checkins["first" if first else "already"] += 1
     for item in items[-10:]:
         who = (item.get("member") or {}).get("id", "")
         state = item.get("status", "")

@@ -1,0 +1,84 @@
+"""gRPC: `shequn.v1.EngagementService`, the same operations as the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
+
+from services.engagement.operations import Operations
+from services.gen.shequn.v1 import engagement_pb2 as pb
+from services.gen.shequn.v1 import engagement_pb2_grpc
+from services.runtime.auth import Authenticator, Role
+from services.runtime.rpc import Context, GrpcService, answers_refusals, authenticate
+
+
+def _struct(value: dict[str, Any]) -> Struct:
+    found = Struct()
+    found.update(value)
+    return found
+
+
+class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
+    def __init__(self, ops: Operations, auth: Authenticator) -> None:
+        self.ops, self.auth = ops, auth
+
+    @answers_refusals
+    async def GetSettings(
+        self, request: pb.GetSettingsRequest, context: Context
+    ) -> pb.SettingsReply:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        return await self._reply(principal.tenant_id, request.group_id)
+
+    @answers_refusals
+    async def PutSettings(
+        self, request: pb.PutSettingsRequest, context: Context
+    ) -> pb.SettingsReply:
+        principal = await authenticate(context, self.auth, Role.ADMIN)
+        body = json_format.MessageToDict(request.settings)
+        if request.group_id:
+            await self.ops.put_group_settings(principal.tenant_id, request.group_id, body)
+        else:
+            await self.ops.put_settings(principal.tenant_id, body)
+        return await self._reply(principal.tenant_id, request.group_id)
+
+    async def _reply(self, tenant_id: str, group_id: str) -> pb.SettingsReply:
+        if not group_id:
+            return pb.SettingsReply(settings=_struct(await self.ops.settings(tenant_id)))
+        found = await self.ops.settings(tenant_id, group_id)
+        return pb.SettingsReply(
+            settings=_struct(found["effective"]), override=_struct(found["override"])
+        )
+
+    @answers_refusals
+    async def GetPoints(self, request: pb.GetPointsRequest, context: Context) -> pb.PointsReply:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.ops.member_points(
+            principal.tenant_id, request.member_id, request.limit or 50, request.before or None
+        )
+        reply = pb.PointsReply(
+            member_id=found["member_id"], balance=found["balance"], next=found["next"] or ""
+        )
+        for e in found["entries"]:
+            entry = reply.entries.add(source=e["source"], points=e["points"], reason=e["reason"])
+            entry.at.FromMicroseconds(e["at"])
+        return reply
+
+    @answers_refusals
+    async def GrantPoints(
+        self, request: pb.GrantPointsRequest, context: Context
+    ) -> pb.GrantPointsReply:
+        principal = await authenticate(context, self.auth, Role.ADMIN)
+        granted = await self.ops.grant(
+            principal.tenant_id, request.grant_id, request.member_id, request.points, request.reason
+        )
+        return pb.GrantPointsReply(**granted)
+
+
+def service(ops: Operations, auth: Authenticator) -> GrpcService:
+    return GrpcService(
+        EngagementServicer(ops, auth),
+        engagement_pb2_grpc.add_EngagementServiceServicer_to_server,
+        pb.DESCRIPTOR.services_by_name["EngagementService"].full_name,
+    )

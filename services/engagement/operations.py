@@ -1,0 +1,91 @@
+"""What engagement's HTTP and gRPC APIs both do: one place for each operation and what it
+refuses (`runtime.refusals`), each edge only translating."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.engagement.points import Grant, Points
+from services.engagement.settings import EngagementSettings, TenantSettings
+from services.runtime.overrides import merged
+from services.runtime.refusals import Conflict, Invalid, NotFound, invalid
+from services.runtime.wellformed import KEY_PART, KEY_PART_RULE
+
+MAX_GRANT = 1_000_000
+MAX_REASON = 200
+
+
+def key_part(field: str, value: str) -> str:
+    if not KEY_PART.fullmatch(value):
+        raise Invalid(field, KEY_PART_RULE)
+    return value
+
+
+class Operations:
+    def __init__(self, points: Points, configured: TenantSettings) -> None:
+        self.points, self.configured = points, configured
+
+    async def settings(self, tenant_id: str, group_id: str | None = None) -> dict[str, Any]:
+        """The tenant's settings; for a group, its override and the settings in effect."""
+        tenant = await self.configured.tenant(tenant_id)
+        if group_id is None:
+            return tenant.model_dump()
+        override = await self.configured.override(tenant_id, key_part("group_id", group_id))
+        effective = merged(tenant, override).model_dump()
+        return {"group_id": group_id, "override": override or {}, "effective": effective}
+
+    async def put_settings(self, tenant_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            value = EngagementSettings.model_validate(body)
+        except ValidationError as exc:
+            raise invalid(exc.errors()) from None
+        await self.configured.put_tenant(tenant_id, value)
+        return value.model_dump()
+
+    async def put_group_settings(
+        self, tenant_id: str, group_id: str, override: dict[str, Any]
+    ) -> dict[str, Any]:
+        key_part("group_id", group_id)
+        try:
+            merged(await self.configured.tenant(tenant_id), override)
+        except ValidationError as exc:
+            raise invalid(exc.errors()) from None
+        await self.configured.put_group(tenant_id, group_id, override)
+        return await self.settings(tenant_id, group_id)
+
+    async def delete_group_settings(self, tenant_id: str, group_id: str) -> None:
+        if not await self.configured.delete_group(tenant_id, key_part("group_id", group_id)):
+            raise NotFound("this group has no override")
+
+    async def member_points(
+        self, tenant_id: str, member_id: str, limit: int, before: str | None
+    ) -> dict[str, Any]:
+        """A member's balance and ledger entries, newest first (`at` in epoch microseconds)."""
+        key_part("member_id", member_id)
+        if not 1 <= limit <= 500:
+            raise Invalid("limit", "1 to 500")
+        entries, more = await self.points.entries(tenant_id, member_id, limit, before)
+        balance = await self.points.balance(tenant_id, member_id)
+        return {"member_id": member_id, "balance": balance, "entries": entries, "next": more}
+
+    async def grant(
+        self, tenant_id: str, grant_id: str, member_id: str, points: int, reason: str
+    ) -> dict[str, Any]:
+        """Give (or, negative, deduct) points by hand, once per `grant_id`."""
+        key_part("grant_id", grant_id)
+        key_part("member_id", member_id)
+        if points == 0 or not -MAX_GRANT <= points <= MAX_GRANT:
+            raise Invalid("points", f"a whole number from -{MAX_GRANT} to {MAX_GRANT}, not 0")
+        if len(reason) > MAX_REASON:
+            raise Invalid("reason", f"at most {MAX_REASON} characters")
+        change = Grant(tenant_id, member_id, f"grant:{grant_id}", points, reason, datetime.now(UTC))
+        [result] = await self.points.apply([change])
+        earlier = result.entry
+        if earlier and (earlier["member_id"], earlier["points"]) != (member_id, points):
+            raise Conflict("grant_id: already used for another grant")
+        if not result.booked:
+            raise Conflict("insufficient_points")
+        return {"grant_id": grant_id, "member_id": member_id, "balance": result.balance}

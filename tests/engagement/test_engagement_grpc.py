@@ -1,0 +1,71 @@
+"""`shequn.v1.EngagementService`: the settings and points of the HTTP API, with gRPC's status
+codes for what is refused."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import grpc
+import httpx
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
+
+from services.gen.shequn.v1 import engagement_pb2 as pb
+from services.gen.shequn.v1 import engagement_pb2_grpc
+from tests.conftest import Stack, Tenant, create_tenant
+from tests.moderation.test_moderation import grpc_auth, refused
+
+
+def _struct(value: dict[str, Any]) -> Struct:
+    found = Struct()
+    found.update(value)
+    return found
+
+
+async def test_settings_and_points_over_grpc(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    member, group = f"u-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
+    admin, viewer = grpc_auth(tenant.admin), grpc_auth(tenant.viewer)
+    async with grpc.aio.insecure_channel(stack.grpc("engagement")) as channel:
+        stub = engagement_pb2_grpc.EngagementServiceStub(channel)
+        put = await stub.PutSettings(
+            pb.PutSettingsRequest(settings=_struct({"checkin": {"points": 3}})), metadata=admin
+        )
+        assert json_format.MessageToDict(put.settings)["checkin"]["points"] == 3
+        override = pb.PutSettingsRequest(group_id=group, settings=_struct({"timezone": "UTC"}))
+        in_group = await stub.PutSettings(override, metadata=admin)
+        assert json_format.MessageToDict(in_group.override) == {"timezone": "UTC"}
+        read = await stub.GetSettings(pb.GetSettingsRequest(group_id=group), metadata=viewer)
+        effective = json_format.MessageToDict(read.settings)
+        assert effective["timezone"] == "UTC" and effective["checkin"]["points"] == 3
+
+        give = pb.GrantPointsRequest(grant_id="g1", member_id=member, points=80, reason="活动")
+        assert (await stub.GrantPoints(give, metadata=admin)).balance == 80
+        assert (await stub.GrantPoints(give, metadata=admin)).balance == 80, "once per grant_id"
+        points = await stub.GetPoints(pb.GetPointsRequest(member_id=member), metadata=viewer)
+        assert (points.balance, [e.source for e in points.entries]) == (80, ["grant:g1"])
+        assert points.entries[0].at.seconds > 0 and points.next == ""
+
+        over = pb.GrantPointsRequest(grant_id="g2", member_id=member, points=-81)
+        code, details = await refused(stub.GrantPoints(over, metadata=admin))
+        assert (code, details) == (grpc.StatusCode.FAILED_PRECONDITION, "insufficient_points")
+        bad = pb.GrantPointsRequest(grant_id="g3", member_id="a:b", points=1)
+        code, details = await refused(stub.GrantPoints(bad, metadata=admin))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("member_id:")
+        wrong = pb.PutSettingsRequest(settings=_struct({"timezone": "Nowhere/Else"}))
+        code, details = await refused(stub.PutSettings(wrong, metadata=admin))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("timezone:")
+        code, _ = await refused(stub.GrantPoints(give, metadata=viewer))
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+        code, _ = await refused(stub.GetPoints(pb.GetPointsRequest(member_id=member)))
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+        other = grpc_auth((await create_tenant(stack)).viewer)
+        theirs = await stub.GetPoints(pb.GetPointsRequest(member_id=member), metadata=other)
+        assert (theirs.balance, len(theirs.entries)) == (0, 0)
+
+    over_http = await http.get(
+        stack.http("engagement") + f"/v1/members/{member}/points", headers=tenant.headers("viewer")
+    )
+    assert over_http.json()["balance"] == 80
