@@ -10,6 +10,7 @@ from services.engagement.activity import PROFILES, activity_updates
 from services.engagement.checkins import Checkins
 from services.engagement.operations import Operations
 from services.engagement.points import Points
+from services.engagement.purchases import Purchases
 from services.engagement.settings import SETTINGS, TenantSettings
 from services.runtime.consumer import Record
 from services.runtime.envelope import Event, events_consumer
@@ -21,14 +22,19 @@ def build(rt: Runtime) -> ServiceParts:
     ledger = Points(rt.store)
     configured = TenantSettings(rt.store[SETTINGS])
     checkins = Checkins(rt.store, ledger, rt.producer, rt.settings, configured)
+    purchases = Purchases(rt.store, configured)
 
     async def engage(records: Sequence[Record[Event]]) -> None:
         events = [r.value for r in records]
-        await asyncio.gather(
-            write_latest(rt.store[PROFILES], activity_updates(events)), checkins.handle(events)
-        )
 
-    ops = Operations(ledger, configured)
+        async def profile() -> None:
+            # Activity first: a new member's profile is made by it, the orders add to it.
+            await write_latest(rt.store[PROFILES], activity_updates(events))
+            await purchases.handle(events)
+
+        await asyncio.gather(profile(), checkins.handle(events))
+
+    ops = Operations(ledger, configured, rt.store[PROFILES])
     return ServiceParts(
         indexes=points.INDEXES,
         routers=[api.router],

@@ -68,6 +68,15 @@ def _at(stamp: int) -> str:
     return datetime.fromtimestamp(stamp / 1e6, UTC).isoformat().replace("+00:00", "Z")
 
 
+@router.get("/members/{member_id}/profile", tags=["members"])
+async def member_profile(member_id: IdInPath, principal: Viewer, ops: Ops) -> dict[str, Any]:
+    """A member's latest activity in the tenant, orders, spend (CNY) and tier (regular 普通,
+    buyer 消费, core 核心)."""
+    found = await ops.profile(principal.tenant_id, member_id)
+    seen = found["last_seen_at"]
+    return {**found, "last_seen_at": _at(seen) if seen is not None else None}
+
+
 @router.get("/members/{member_id}/points", tags=["points"])
 async def member_points(
     member_id: IdInPath,

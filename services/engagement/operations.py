@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
+from pymongo.asynchronous.collection import AsyncCollection
 
 from services.engagement.points import Grant, Points
 from services.engagement.settings import EngagementSettings, TenantSettings
 from services.runtime.overrides import merged
 from services.runtime.refusals import Conflict, Invalid, NotFound, invalid
+from services.runtime.store import Document
 from services.runtime.wellformed import KEY_PART, KEY_PART_RULE
 
 MAX_GRANT = 1_000_000
@@ -25,8 +27,27 @@ def key_part(field: str, value: str) -> str:
 
 
 class Operations:
-    def __init__(self, points: Points, configured: TenantSettings) -> None:
-        self.points, self.configured = points, configured
+    def __init__(
+        self, points: Points, configured: TenantSettings, profiles: AsyncCollection[Document]
+    ) -> None:
+        self.points, self.configured, self.profiles = points, configured, profiles
+
+    async def profile(self, tenant_id: str, member_id: str) -> dict[str, Any]:
+        """What engagement knows of a member: the latest activity, orders, spend and tier."""
+        key_part("member_id", member_id)
+        doc = await self.profiles.find_one({"_id": f"{tenant_id}:{member_id}"})
+        if doc is None:
+            raise NotFound("no activity of this member in the tenant")
+        return {
+            "member_id": member_id,
+            "name": doc.get("name", ""),
+            "last_group_id": doc.get("last_group_id", ""),
+            "last_event": doc.get("last_event", ""),
+            "last_seen_at": doc.get("last_seen_at"),  # epoch microseconds, or None
+            "orders": int(doc.get("orders", 0)),
+            "spend": int(doc.get("spend_minor", 0)) / 100,
+            "tier": doc.get("tier", "regular"),
+        }
 
     async def settings(self, tenant_id: str, group_id: str | None = None) -> dict[str, Any]:
         """The tenant's settings; for a group, its override and the settings in effect."""

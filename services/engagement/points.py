@@ -16,11 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
-from pymongo.errors import BulkWriteError
 
 from services.runtime import metrics
 from services.runtime.instants import stamp
-from services.runtime.store import DUPLICATE_KEY, Document, Indexes, Store, insert_new
+from services.runtime.store import Document, Indexes, Store, in_order_once, insert_new
 
 BALANCES = "balances"
 LEDGER = "ledger"
@@ -95,16 +94,7 @@ class Points:
         ids = sorted({_entry_id(g) for g in grants})
         earlier = {d["_id"]: d async for d in self.ledger.find({"_id": {"$in": ids}})}
         new = [g for g in grants if _entry_id(g) not in earlier]
-        if new:
-            try:
-                await self.balances.bulk_write([_change(g) for g in new], ordered=True)
-            except BulkWriteError as exc:
-                # An upsert whose filter did not match an existing balance: the source was
-                # applied before. Later changes of the batch are tried again one by one.
-                errors = exc.details.get("writeErrors", [])
-                if any(e["code"] != DUPLICATE_KEY for e in errors):
-                    raise
-                await self._one_by_one(new[errors[0]["index"] + 1 :])
+        await in_order_once(self.balances, [_change(g) for g in new])
         balances = await self._balances({(g.tenant_id, g.member_id) for g in grants})
         # Each result has the balance right after its change: the balance now, less the later
         # changes of the batch.
@@ -127,14 +117,6 @@ class Points:
             metrics.POINTS_BOOKED.labels(doc["source"].split(":", 1)[0]).inc()
         await insert_new(self.ledger, entries)
         return results
-
-    async def _one_by_one(self, grants: Sequence[Grant]) -> None:
-        for g in grants:
-            try:
-                await self.balances.bulk_write([_change(g)])
-            except BulkWriteError as exc:
-                if any(e["code"] != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                    raise
 
     async def _balances(self, members: set[tuple[str, str]]) -> dict[str, Document]:
         ids = sorted(_balance_id(t, m) for t, m in members)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.engagement.checkin import CheckinRules
+from services.engagement.tiers import TierRules
 from services.runtime.overrides import Overridable
 from services.runtime.store import Document
 
@@ -17,6 +18,7 @@ SETTINGS = "settings"
 
 class EngagementSettings(BaseModel):
     checkin: CheckinRules = Field(default_factory=CheckinRules)
+    tiers: TierRules = Field(default_factory=TierRules)
     timezone: str | None = Field(
         None, description="an IANA time zone for the tenant's days; none: the deployment's"
     )

@@ -149,3 +149,19 @@ async def write_latest(
         # A filter that did not match an existing document makes the upsert collide with it.
         if any(e["code"] != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
             raise
+
+
+async def in_order_once(collection: AsyncCollection[Document], ops: Sequence[UpdateOne]) -> None:
+    """Conditional updates applied in order (of one document, a credit before the debit it
+    pays for). An upsert whose filter did not match an existing document collides with it
+    (a duplicate key): it was applied before and is skipped, and the ones after it go on."""
+    rest = list(ops)
+    while rest:
+        try:
+            await collection.bulk_write(rest, ordered=True)
+            return
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not errors or any(e["code"] != DUPLICATE_KEY for e in errors):
+                raise
+            rest = rest[errors[0]["index"] + 1 :]

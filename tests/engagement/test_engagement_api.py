@@ -141,3 +141,39 @@ async def test_a_tenants_settings_and_a_groups_override_decide_what_a_check_in_i
     assert (await http.get(url, headers=other.headers("viewer"))).json() == defaults
     assert (await http.delete(f"{url}/groups/{other_group}", headers=admin)).status_code == 204
     assert (await http.delete(f"{url}/groups/{other_group}", headers=admin)).status_code == 404
+
+
+def _order(group: str, member: str, order_id: str, amount: float) -> dict[str, Any]:
+    return {
+        "event_id": f"ev-{uuid.uuid4().hex}",
+        "type": "order_placed",
+        "group_id": group,
+        "member": {"id": member, "name": "小红"},
+        "order": {"id": order_id, "amount": amount},
+    }
+
+
+async def test_orders_promote_a_member_buyer_then_core_and_count_once(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    group, member = f"g-{uuid.uuid4().hex[:6]}", f"u-{uuid.uuid4().hex[:6]}"
+    url = stack.http("engagement") + f"/v1/members/{member}/profile"
+
+    async def profile() -> dict[str, Any]:
+        response = await http.get(url, headers=tenant.headers("viewer"))
+        return dict(response.json()) if response.status_code == 200 else {}
+
+    assert (await http.get(url, headers=tenant.headers("viewer"))).status_code == 404
+    first_order = _order(group, member, "o-1", 99.0)
+    await post_events(http, stack, tenant, [message(group, member, "想买"), first_order])
+    # The tier follows the counts, a moment after them.
+    first = await eventually(profile, lambda p: p.get("tier") == "buyer")
+    assert (first["tier"], first["spend"], first["name"]) == ("buyer", 99.0, "小红")
+    # The platform reports the same order again, under another event id: counted once.
+    await post_events(http, stack, tenant, _order(group, member, "o-1", 99.0))
+    await post_events(http, stack, tenant, _order(group, member, "o-2", 450.0))
+    second = await eventually(profile, lambda p: p.get("tier") == "core")
+    assert (second["orders"], second["spend"], second["tier"]) == (2, 549.0, "core")
+    await stays(profile, second)
+    other = await create_tenant(stack)
+    assert (await http.get(url, headers=other.headers("viewer"))).status_code == 404
