@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from google.protobuf import json_format
-from google.protobuf.struct_pb2 import Struct
 
 from services.engagement.operations import Operations
 from services.gen.shequn.v1 import engagement_pb2 as pb
 from services.gen.shequn.v1 import engagement_pb2_grpc
 from services.runtime.auth import Authenticator, Role
-from services.runtime.rpc import Context, GrpcService, answers_refusals, authenticate
-
-
-def _struct(value: dict[str, Any]) -> Struct:
-    found = Struct()
-    found.update(value)
-    return found
+from services.runtime.rpc import (
+    Context,
+    GrpcService,
+    answers_refusals,
+    authenticate,
+    struct_of,
+)
 
 
 class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
@@ -45,10 +42,10 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
 
     async def _reply(self, tenant_id: str, group_id: str) -> pb.SettingsReply:
         if not group_id:
-            return pb.SettingsReply(settings=_struct(await self.ops.settings(tenant_id)))
+            return pb.SettingsReply(settings=struct_of(await self.ops.settings(tenant_id)))
         found = await self.ops.settings(tenant_id, group_id)
         return pb.SettingsReply(
-            settings=_struct(found["effective"]), override=_struct(found["override"])
+            settings=struct_of(found["effective"]), override=struct_of(found["override"])
         )
 
     @answers_refusals

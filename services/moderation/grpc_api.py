@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from google.protobuf import json_format
-from google.protobuf.struct_pb2 import Struct
 from pydantic import ValidationError
 
 from services.gen.shequn.v1 import moderation_pb2 as pb
@@ -16,13 +13,13 @@ from services.moderation.rulesets import Rulesets
 from services.runtime.auth import Authenticator, Role
 from services.runtime.overrides import merged
 from services.runtime.refusals import invalid
-from services.runtime.rpc import Context, GrpcService, answers_refusals, authenticate
-
-
-def _struct(value: dict[str, Any]) -> Struct:
-    found = Struct()
-    found.update(value)
-    return found
+from services.runtime.rpc import (
+    Context,
+    GrpcService,
+    answers_refusals,
+    authenticate,
+    struct_of,
+)
 
 
 def _group_id(group_id: str) -> None:
@@ -68,7 +65,7 @@ class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
             request.rule or None,
             limit=request.limit or 100,
         )
-        return pb.ListDecisionsReply(decisions=[_struct(d) for d in found])
+        return pb.ListDecisionsReply(decisions=[struct_of(d) for d in found])
 
     @answers_refusals
     async def AppealDecision(
@@ -77,7 +74,7 @@ class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
         principal = await authenticate(context, self.auth, Role.OPERATOR)
         found = await self.ops.appeal(principal, request.decision_id, request.reason)
         return pb.AppealDecisionReply(
-            decision_id=request.decision_id, appeal=_struct(found["appeal"])
+            decision_id=request.decision_id, appeal=struct_of(found["appeal"])
         )
 
     @answers_refusals
@@ -86,7 +83,7 @@ class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
     ) -> pb.ListBlacklistReply:
         principal = await authenticate(context, self.auth, Role.VIEWER)
         found = await self.ops.blacklist(principal.tenant_id)
-        return pb.ListBlacklistReply(members=[_struct(m) for m in found])
+        return pb.ListBlacklistReply(members=[struct_of(m) for m in found])
 
     @answers_refusals
     async def AddToBlacklist(
@@ -96,7 +93,7 @@ class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
         entry = await self.ops.add_to_blacklist(
             principal.tenant_id, request.member_id, request.reason
         )
-        return pb.BlacklistEntryReply(entry=_struct(entry))
+        return pb.BlacklistEntryReply(entry=struct_of(entry))
 
     @answers_refusals
     async def Unban(self, request: pb.UnbanRequest, context: Context) -> pb.UnbanReply:
@@ -110,7 +107,7 @@ class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
     ) -> pb.DedupePlanReply:
         principal = await authenticate(context, self.auth, Role.OPERATOR)
         return pb.DedupePlanReply(
-            plan=_struct(await self.ops.plan_dedupe(principal, request.series))
+            plan=struct_of(await self.ops.plan_dedupe(principal, request.series))
         )
 
     @answers_refusals
@@ -119,7 +116,7 @@ class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
     ) -> pb.DedupePlanReply:
         principal = await authenticate(context, self.auth, Role.VIEWER)
         found = await self.ops.dedupe_plan(principal.tenant_id, request.plan_id)
-        return pb.DedupePlanReply(plan=_struct(found))
+        return pb.DedupePlanReply(plan=struct_of(found))
 
     @answers_refusals
     async def ApplyDedupePlan(
@@ -127,15 +124,17 @@ class ModerationServicer(moderation_pb2_grpc.ModerationServiceServicer):
     ) -> pb.DedupePlanReply:
         principal = await authenticate(context, self.auth, Role.ADMIN)
         found = await self.ops.apply_dedupe(principal, request.plan_id)
-        return pb.DedupePlanReply(plan=_struct(found))
+        return pb.DedupePlanReply(plan=struct_of(found))
 
     async def _reply(self, tenant_id: str, group_id: str) -> pb.RulesetReply:
         tenant = await self.rulesets.tenant(tenant_id)
         if not group_id:
-            return pb.RulesetReply(ruleset=_struct(tenant.model_dump()))
+            return pb.RulesetReply(ruleset=struct_of(tenant.model_dump()))
         override = await self.rulesets.override(tenant_id, group_id) or {}
         effective = merged(tenant, override)
-        return pb.RulesetReply(ruleset=_struct(effective.model_dump()), override=_struct(override))
+        return pb.RulesetReply(
+            ruleset=struct_of(effective.model_dump()), override=struct_of(override)
+        )
 
 
 def service(rulesets: Rulesets, ops: Operations, auth: Authenticator) -> GrpcService:

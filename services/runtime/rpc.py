@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.struct_pb2 import Struct
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -63,6 +64,13 @@ class GrpcServer:
     async def stop(self, grace: float = 5.0) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+
+
+def struct_of(value: dict[str, Any]) -> Struct:
+    """A JSON-shaped value as a protobuf Struct, as the APIs send settings and records."""
+    found = Struct()
+    found.update(value)
+    return found
 
 
 async def authenticate(context: Context, auth: Authenticator, role: Role) -> Principal:
