@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
 
 from services.engagement.checkin import (
     Outcome,
@@ -31,12 +30,12 @@ from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key, outgoing
 from services.runtime.envelope import answer, occurred_at
 from services.runtime.settings import Settings
-from services.runtime.store import DUPLICATE_KEY, Document, Store
+from services.runtime.store import Document, Store, in_order_once
 
 CHECKINS = "checkins"
 
 
-def _record(doc: Document | None) -> Record:
+def _as_record(doc: Document | None) -> Record:
     if not doc:
         return Record()
     return Record(
@@ -93,7 +92,7 @@ class Checkins:
         if not said:
             return
         ids = sorted({_record_id(e) for e in said})
-        read = {i: _record(d) for i, d in (await self._read(ids)).items()}
+        read = {i: _as_record(d) for i, d in (await self._read(ids)).items()}
         records = {i: read.get(i, Record()) for i in ids}
         outcomes: list[tuple[events_pb2.Event, Outcome]] = []
         for e in said:
@@ -102,7 +101,7 @@ class Checkins:
             outcome = check_in(records[_record_id(e)], day, e.event_id, group.checkin)
             records[_record_id(e)] = outcome.record
             outcomes.append((e, outcome))
-        lost = await self._record(read, records)
+        lost = await self.write_records(read, records)
         outcomes = [(e, o) for e, o in outcomes if _record_id(e) not in lost]
         rewarded = [(e, o) for e, o in outcomes if o.kind in ("new", "again")]
         booked = await self.points.apply([self._grant(e, o) for e, o in rewarded])
@@ -117,18 +116,13 @@ class Checkins:
     async def _read(self, ids: list[str]) -> dict[str, Document]:
         return {d["_id"]: d async for d in self.records.find({"_id": {"$in": ids}})}
 
-    async def _record(self, read: dict[str, Record], records: dict[str, Record]) -> set[str]:
+    async def write_records(self, read: dict[str, Record], records: dict[str, Record]) -> set[str]:
         """Write the records that changed over those read; returns the ids whose write lost."""
         changed = {i: r for i, r in records.items() if r != read.get(i, Record())}
-        if not changed:
-            return set()
-        writes = [_write(i, read.get(i, Record()), r) for i, r in changed.items()]
-        try:
-            await self.records.bulk_write(writes, ordered=False)
-        except BulkWriteError as exc:
-            if any(e["code"] != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                raise
-        now = {i: _record(d) for i, d in (await self._read(sorted(changed))).items()}
+        await in_order_once(
+            self.records, [_write(i, read.get(i, Record()), r) for i, r in changed.items()]
+        )
+        now = {i: _as_record(d) for i, d in (await self._read(sorted(changed))).items()}
         return {i for i, r in changed.items() if now.get(i) != r}
 
     def _reply(self, e: events_pb2.Event, o: Outcome, balance: int) -> Outgoing | None:

@@ -14,16 +14,10 @@ from services.engagement.settings import EngagementSettings, TenantSettings
 from services.runtime.overrides import merged
 from services.runtime.refusals import Conflict, Invalid, NotFound, invalid
 from services.runtime.store import Document
-from services.runtime.wellformed import KEY_PART, KEY_PART_RULE
+from services.runtime.wellformed import key_part
 
 MAX_GRANT = 1_000_000
 MAX_REASON = 200
-
-
-def key_part(field: str, value: str) -> str:
-    if not KEY_PART.fullmatch(value):
-        raise Invalid(field, KEY_PART_RULE)
-    return value
 
 
 class Operations:

@@ -64,21 +64,16 @@ def _position(tenant_id: str, member_id: str, at: int, source: str) -> str:
 
 
 def _change(g: Grant) -> UpdateOne:
-    unseen = {"recent": {"$nin": [g.source]}}
-    covered = [{"balance": {"$gte": -g.points}}] if g.points < 0 else []
+    # `$and` spelled out: NX-27017 reads `{_id, ...}` filters of updates loosely (store.py).
+    unseen = [{"_id": _balance_id(g.tenant_id, g.member_id)}, {"recent": {"$nin": [g.source]}}]
     update: Document = {
         "$inc": {"balance": g.points},
         "$push": {"recent": {"$each": [g.source], "$slice": -SOURCES_KEPT}},
     }
-    if g.points < 0:  # a debit never creates a balance: there is nothing to take from
-        return UpdateOne(
-            {"$and": [{"_id": _balance_id(g.tenant_id, g.member_id)}, unseen, *covered]}, update
-        )
+    if g.points < 0:  # a debit must be covered, and never creates a balance
+        return UpdateOne({"$and": [*unseen, {"balance": {"$gte": -g.points}}]}, update)
     update["$setOnInsert"] = {"tenant_id": g.tenant_id, "member_id": g.member_id}
-    # `$and` spelled out: NX-27017 reads `{_id, ...}` filters of updates loosely (store.py).
-    return UpdateOne(
-        {"$and": [{"_id": _balance_id(g.tenant_id, g.member_id)}, unseen]}, update, upsert=True
-    )
+    return UpdateOne({"$and": unseen}, update, upsert=True)
 
 
 class Points:

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from services.gen.shequn.v1 import moderation_pb2 as pb
 from services.gen.shequn.v1 import moderation_pb2_grpc
 from services.moderation.detect.ruleset import Ruleset
-from services.moderation.operations import Operations, key_part
+from services.moderation.operations import Operations
 from services.moderation.rulesets import Rulesets
 from services.runtime.auth import Authenticator, Role
 from services.runtime.overrides import merged
@@ -20,6 +20,7 @@ from services.runtime.rpc import (
     authenticate,
     struct_of,
 )
+from services.runtime.wellformed import key_part
 
 
 def _group_id(group_id: str) -> None:

@@ -45,7 +45,7 @@ from services.runtime.projections import group_doc_id, member_doc_id
 from services.runtime.refusals import Conflict, Invalid, NotFound
 from services.runtime.settings import Settings
 from services.runtime.store import DELETE_AFTER, Document, Indexes, Store, kept_for
-from services.runtime.wellformed import KEY_PART, KEY_PART_RULE
+from services.runtime.wellformed import key_part
 
 PLANS = "dedupe_plans"
 PLAN_VALID = timedelta(hours=24)
@@ -68,11 +68,6 @@ INDEXES = [
 
 def _iso(micros: int) -> str:
     return datetime.fromtimestamp(micros / 1e6, UTC).isoformat()
-
-
-def key_part(field: str, value: str) -> None:
-    if not KEY_PART.fullmatch(value):
-        raise Invalid(field, KEY_PART_RULE)
 
 
 def _plan_doc_id(tenant_id: str, plan_id: str) -> str:

@@ -14,6 +14,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from pydantic import Field
 
+from services.runtime.refusals import Invalid
+
 MAX_STRING = 20_000
 MAX_ID = 200  # event, action and decision ids
 # Group and member ids and series tags are parts of natural keys ("{tenant}:{group}:{member}"),
@@ -21,6 +23,15 @@ MAX_ID = 200  # event, action and decision ids
 KEY_PART = re.compile(r"[^:\s]{1,200}")
 KEY_PART_RULE = "1-200 characters, no ':' or white space"
 KeyPart = Annotated[str, Field(pattern=f"^{KEY_PART.pattern}$", description=KEY_PART_RULE)]
+
+
+def key_part(field: str, value: str) -> str:
+    """`value`, refused as `field` unless it can be part of a natural key."""
+    if not KEY_PART.fullmatch(value):
+        raise Invalid(field, KEY_PART_RULE)
+    return value
+
+
 # A picture may travel inline as a data: URL; 512 KiB keeps its event well under Kafka's 1 MB
 # message limit (ingestion holds every other media URL to 2,048 characters).
 MAX_MEDIA_URL = 512 * 1024

@@ -72,7 +72,7 @@ async def test_a_check_in_recorded_by_a_process_that_died_then_is_rewarded_once(
     event = said("签到", event_id="ev-crash")
     # What the dead process wrote: the member's record, before the points and the reply.
     outcome = check_in(Record(), day_of(AT, checkins.tz), event.event_id, CheckinRules())
-    await checkins._record({}, {"t:u1": outcome.record})
+    await checkins.write_records({}, {"t:u1": outcome.record})
     await checkins.handle([event])
     [reply] = await _replies(stack, checkins, 1)
     assert reply.action_id == "engagement:ev-crash:checkin"
