@@ -91,3 +91,15 @@ async def dead_lettered(http: httpx.AsyncClient, stack: Stack) -> dict[str, floa
                 consumer = line.split('consumer="', 1)[1].split('"', 1)[0]
                 found[consumer] = found.get(consumer, 0.0) + float(line.rsplit(" ", 1)[1])
     return found
+
+
+async def actions_in(
+    http: httpx.AsyncClient, stack: Stack, tenant: Tenant, group: str, source: str = "engagement"
+) -> list[dict[str, Any]]:
+    """The actions of `source` in a group's timeline, oldest first."""
+    response = await http.get(
+        stack.http("ingestion") + f"/v1/groups/{group}/timeline", headers=tenant.headers("viewer")
+    )
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    return [i for i in items if i["kind"] == "action" and i.get("source_service") == source]

@@ -57,8 +57,9 @@ def _update(doc_id: str, items: Sequence[Contribution], field: str, token: int) 
             "date": first.day,
         },
     }
-    if posters:
-        update["$addToSet"] = {"posters": {"$each": posters}}
+    # Sent even with no posters, so that the document has the array from its creation:
+    # NX-27017's `$addToSet` does nothing to a document that lacks the field.
+    update["$addToSet"] = {"posters": {"$each": posters}}
     return UpdateOne({"_id": doc_id}, update, upsert=True)
 
 

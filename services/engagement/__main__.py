@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from services.engagement import api, grpc_api, points
 from services.engagement.activity import PROFILES, activity_updates
+from services.engagement.autoreplies import AutoReplies
 from services.engagement.checkins import Checkins
 from services.engagement.operations import Operations
 from services.engagement.points import Points
@@ -23,6 +24,7 @@ def build(rt: Runtime) -> ServiceParts:
     configured = TenantSettings(rt.store[SETTINGS])
     checkins = Checkins(rt.store, ledger, rt.producer, rt.settings, configured)
     purchases = Purchases(rt.store, configured)
+    autoreplies = AutoReplies(rt.store, rt.producer, rt.settings, configured)
 
     async def engage(records: Sequence[Record[Event]]) -> None:
         events = [r.value for r in records]
@@ -32,9 +34,18 @@ def build(rt: Runtime) -> ServiceParts:
             await write_latest(rt.store[PROFILES], activity_updates(events))
             await purchases.handle(events)
 
-        await asyncio.gather(profile(), checkins.handle(events))
+        said = [
+            e
+            for e in events
+            if e.WhichOneof("payload") == "message_posted" and e.message_posted.member.id
+        ]
+        _, _, tags = await asyncio.gather(
+            profile(), checkins.handle(said), autoreplies.handle(said)
+        )
+        if tags:
+            await rt.store[PROFILES].bulk_write(tags, ordered=False)
 
-    ops = Operations(ledger, configured, rt.store[PROFILES])
+    ops = Operations(ledger, configured, rt.store[PROFILES], autoreplies)
     return ServiceParts(
         indexes=points.INDEXES,
         routers=[api.router],

@@ -35,7 +35,9 @@ def activity_updates(events: Iterable[events_pb2.Event]) -> list[LatestWins]:
                 "last_seen_at",
                 occurred_at(event),
                 fields,
-                {"tenant_id": event.tenant_id, "member_id": member.id},
+                # `tags` from the start: NX-27017's `$addToSet` does nothing to a document
+                # that lacks the field.
+                {"tenant_id": event.tenant_id, "member_id": member.id, "tags": []},
             )
         )
     return updates

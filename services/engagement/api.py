@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, Field
 
+from services.engagement.autoreply import Rule
 from services.engagement.operations import MAX_GRANT, MAX_REASON, Operations
 from services.engagement.settings import EngagementSettings
 from services.runtime.http import Admin, IdInPath, Viewer, provided
@@ -96,3 +97,46 @@ async def grant_points(body: GrantIn, principal: Admin, ops: Ops) -> dict[str, A
     return await ops.grant(
         principal.tenant_id, body.grant_id, body.member_id, body.points, body.reason
     )
+
+
+AUTOREPLY: list[str | Enum] = ["auto-replies"]
+
+
+class RuleOut(Rule):
+    rule_id: str
+
+
+class Saved(BaseModel):
+    rule_id: str
+    overlaps: list[dict[str, Any]] = Field(
+        description="other rules a message would trigger too: {rule_id, keywords}"
+    )
+
+
+@router.get("/autoreplies", tags=AUTOREPLY)
+async def list_autoreplies(principal: Viewer, ops: Ops) -> dict[str, list[RuleOut]]:
+    """The tenant's auto-reply rules (at most 100), in the order they were created."""
+    rules = await ops.autoreply_rules(principal.tenant_id)
+    return {"rules": [RuleOut.model_validate(r) for r in rules]}
+
+
+@router.post("/autoreplies", tags=AUTOREPLY, status_code=201, responses=answers(422))
+async def create_autoreply(body: Rule, principal: Admin, ops: Ops) -> Saved:
+    """Add a rule; the 101st is refused. The answer names the rules it overlaps."""
+    return Saved.model_validate(await ops.create_autoreply(principal.tenant_id, body))
+
+
+@router.get("/autoreplies/{rule_id}", tags=AUTOREPLY, responses=answers(404))
+async def get_autoreply(rule_id: IdInPath, principal: Viewer, ops: Ops) -> RuleOut:
+    return RuleOut.model_validate(await ops.autoreply_rule(principal.tenant_id, rule_id))
+
+
+@router.put("/autoreplies/{rule_id}", tags=AUTOREPLY, responses=answers(404, 422))
+async def replace_autoreply(rule_id: IdInPath, body: Rule, principal: Admin, ops: Ops) -> Saved:
+    """Replace a rule; the answer names the rules it overlaps."""
+    return Saved.model_validate(await ops.replace_autoreply(principal.tenant_id, rule_id, body))
+
+
+@router.delete("/autoreplies/{rule_id}", tags=AUTOREPLY, status_code=204, responses=answers(404))
+async def delete_autoreply(rule_id: IdInPath, principal: Admin, ops: Ops) -> None:
+    await ops.delete_autoreply(principal.tenant_id, rule_id)

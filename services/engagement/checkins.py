@@ -74,12 +74,8 @@ class Checkins:
         self.tz = ZoneInfo(settings.default_timezone)
         self.configured = configured
 
-    async def handle(self, events: Sequence[events_pb2.Event]) -> None:
-        messages = [
-            e
-            for e in events
-            if e.WhichOneof("payload") == "message_posted" and e.message_posted.member.id
-        ]
+    async def handle(self, messages: Sequence[events_pb2.Event]) -> None:
+        """`messages`: a batch's messages posted by a member."""
         if not messages:
             return
         groups = await self.configured.for_groups({(e.tenant_id, e.group_id) for e in messages})

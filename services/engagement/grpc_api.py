@@ -72,6 +72,36 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         )
         return pb.GrantPointsReply(**granted)
 
+    @answers_refusals
+    async def ListAutoReplies(
+        self, request: pb.ListAutoRepliesRequest, context: Context
+    ) -> pb.AutoRepliesReply:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        rules = await self.ops.autoreply_rules(principal.tenant_id)
+        return pb.AutoRepliesReply(rules=[struct_of(r) for r in rules])
+
+    @answers_refusals
+    async def SaveAutoReply(
+        self, request: pb.SaveAutoReplyRequest, context: Context
+    ) -> pb.SavedAutoReply:
+        principal = await authenticate(context, self.auth, Role.ADMIN)
+        body = json_format.MessageToDict(request.rule)
+        if request.rule_id:
+            saved = await self.ops.replace_autoreply(principal.tenant_id, request.rule_id, body)
+        else:
+            saved = await self.ops.create_autoreply(principal.tenant_id, body)
+        return pb.SavedAutoReply(
+            rule_id=saved["rule_id"], overlaps=[struct_of(o) for o in saved["overlaps"]]
+        )
+
+    @answers_refusals
+    async def DeleteAutoReply(
+        self, request: pb.DeleteAutoReplyRequest, context: Context
+    ) -> pb.DeletedAutoReply:
+        principal = await authenticate(context, self.auth, Role.ADMIN)
+        await self.ops.delete_autoreply(principal.tenant_id, request.rule_id)
+        return pb.DeletedAutoReply()
+
 
 def service(ops: Operations, auth: Authenticator) -> GrpcService:
     return GrpcService(

@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 
+from services.engagement.autoreplies import AutoReplies
+from services.engagement.autoreply import Rule
 from services.engagement.points import Grant, Points
 from services.engagement.settings import EngagementSettings, TenantSettings
 from services.runtime.overrides import merged
@@ -22,9 +24,37 @@ MAX_REASON = 200
 
 class Operations:
     def __init__(
-        self, points: Points, configured: TenantSettings, profiles: AsyncCollection[Document]
+        self,
+        points: Points,
+        configured: TenantSettings,
+        profiles: AsyncCollection[Document],
+        autoreplies: AutoReplies,
     ) -> None:
         self.points, self.configured, self.profiles = points, configured, profiles
+        self.autoreplies = autoreplies
+
+    async def autoreply_rules(self, tenant_id: str) -> list[dict[str, Any]]:
+        rules = await self.autoreplies.of_tenant(tenant_id)
+        return [{"rule_id": i, **r.model_dump(mode="json")} for i, r in rules.items()]
+
+    async def autoreply_rule(self, tenant_id: str, rule_id: str) -> dict[str, Any]:
+        rules = await self.autoreplies.of_tenant(tenant_id)
+        if (rule := rules.get(key_part("rule_id", rule_id))) is None:
+            raise NotFound("no auto-reply rule of this id")
+        return {"rule_id": rule_id, **rule.model_dump(mode="json")}
+
+    async def create_autoreply(self, tenant_id: str, body: Any) -> dict[str, Any]:
+        """A new rule, and the rules it overlaps (a message would trigger both)."""
+        rule_id, overlapping = await self.autoreplies.create(tenant_id, _rule(body))
+        return {"rule_id": rule_id, "overlaps": overlapping}
+
+    async def replace_autoreply(self, tenant_id: str, rule_id: str, body: Any) -> dict[str, Any]:
+        key_part("rule_id", rule_id)
+        overlapping = await self.autoreplies.replace(tenant_id, rule_id, _rule(body))
+        return {"rule_id": rule_id, "overlaps": overlapping}
+
+    async def delete_autoreply(self, tenant_id: str, rule_id: str) -> None:
+        await self.autoreplies.delete(tenant_id, key_part("rule_id", rule_id))
 
     async def profile(self, tenant_id: str, member_id: str) -> dict[str, Any]:
         """What engagement knows of a member: the latest activity, orders, spend and tier."""
@@ -41,6 +71,7 @@ class Operations:
             "orders": int(doc.get("orders", 0)),
             "spend": int(doc.get("spend_minor", 0)) / 100,
             "tier": doc.get("tier", "regular"),
+            "tags": sorted(doc.get("tags", [])),
         }
 
     async def settings(self, tenant_id: str, group_id: str | None = None) -> dict[str, Any]:
@@ -104,3 +135,10 @@ class Operations:
         if not result.booked:
             raise Conflict("insufficient_points")
         return {"grant_id": grant_id, "member_id": member_id, "balance": result.balance}
+
+
+def _rule(body: Any) -> Rule:
+    try:
+        return Rule.model_validate(body)
+    except ValidationError as exc:
+        raise invalid(exc.errors()) from None

@@ -19,6 +19,12 @@ SETTINGS = "settings"
 class EngagementSettings(BaseModel):
     checkin: CheckinRules = Field(default_factory=CheckinRules)
     tiers: TierRules = Field(default_factory=TierRules)
+    assistant_mentions: list[str] = Field(
+        default_factory=lambda: ["shequn-bot"],
+        max_length=10,
+        description="who the assistant is in a message's mentions: its member ids and"
+        ' @usernames (Telegram: the bot\'s "@username")',
+    )
     timezone: str | None = Field(
         None, description="an IANA time zone for the tenant's days; none: the deployment's"
     )

@@ -14,11 +14,11 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.gen.shequn.v1 import events_pb2
-from services.moderation.detect import normalize
 from services.moderation.detect.ruleset import Ruleset
 from services.runtime.envelope import occurred_at
 from services.runtime.instants import stamp
 from services.runtime.store import DELETE_AFTER, Document, Indexes, insert_new, kept_for
+from services.runtime.text import normalize
 
 CROSS_GROUP = "cross_group"  # per member and text: the groups and times it was posted
 _MIN_LENGTH = 6  # shorter texts ("好的", "谢谢") are said everywhere

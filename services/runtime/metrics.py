@@ -74,3 +74,4 @@ CHECKINS = Counter(
 POINTS_BOOKED = Counter(
     "shequn_points_booked_total", "Balance changes booked, by kind of source.", ["source"]
 )
+AUTOREPLIES = Counter("shequn_autoreplies_total", "Auto-replies sent, by kind of reply.", ["kind"])

@@ -27,6 +27,12 @@ class Invalid(Refused):
         super().__init__(error, field)
 
 
+class OverLimit(Refused):
+    """A limit the request would exceed; the error names it."""
+
+    status = 422
+
+
 class Forbidden(Refused):
     """The caller's role may not do this."""
 

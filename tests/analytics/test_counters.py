@@ -54,6 +54,14 @@ async def test_events_read_again_or_twice_count_once(store: Store) -> None:
     assert sorted(doc["posters"]) == ["u1", "u2"]  # type: ignore[call-overload]
 
 
+async def test_posters_count_on_a_day_whose_first_event_had_no_poster(store: Store) -> None:
+    counters = Counters(store, "events", WEEK)
+    joined = Contribution(DOC, "t", "g", "2026-11-22", "j1", {"joins": 1})
+    await counters.absorb([joined])
+    await counters.absorb([c("e1"), c("e2", "u2")])
+    assert sorted((await _doc(store))["posters"]) == ["u1", "u2"]  # type: ignore[call-overload]
+
+
 async def test_an_event_claimed_by_a_call_that_died_before_its_counters_is_counted(
     store: Store,
 ) -> None:

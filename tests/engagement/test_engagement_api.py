@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.clients import message, post_events
+from tests.clients import actions_in, message, post_events
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.waiting import eventually, stays
 
@@ -29,14 +29,7 @@ async def _points(
 
 
 async def _replies(http: httpx.AsyncClient, stack: Stack, tenant: Tenant, group: str) -> list[str]:
-    response = await http.get(
-        stack.http("ingestion") + f"/v1/groups/{group}/timeline", headers=tenant.headers("viewer")
-    )
-    return [
-        i["text"]
-        for i in response.json()["items"]
-        if i["kind"] == "action" and i.get("source_service") == "engagement"
-    ]
+    return [i["text"] for i in await actions_in(http, stack, tenant, group)]
 
 
 async def test_check_ins_across_midnight_in_shanghai_are_answered_and_booked_once_a_day(

@@ -69,3 +69,38 @@ async def test_settings_and_points_over_grpc(
         stack.http("engagement") + f"/v1/members/{member}/points", headers=tenant.headers("viewer")
     )
     assert over_http.json()["balance"] == 80
+
+
+async def test_auto_replies_over_grpc(stack: Stack, tenant: Tenant) -> None:
+    admin, viewer = grpc_auth(tenant.admin), grpc_auth(tenant.viewer)
+    rule = {"keywords": ["价格"], "cooldown_seconds": 30, "reply": {"text": "见群公告"}}
+    async with grpc.aio.insecure_channel(stack.grpc("engagement")) as channel:
+        stub = engagement_pb2_grpc.EngagementServiceStub(channel)
+        saved = await stub.SaveAutoReply(
+            pb.SaveAutoReplyRequest(rule=_struct(rule)), metadata=admin
+        )
+        wider = {**rule, "keywords": ["价格表"]}
+        second = await stub.SaveAutoReply(
+            pb.SaveAutoReplyRequest(rule=_struct(wider)), metadata=admin
+        )
+        assert [json_format.MessageToDict(o) for o in second.overlaps] == [
+            {"rule_id": saved.rule_id, "keywords": ["价格表"]}
+        ]
+        listed = await stub.ListAutoReplies(pb.ListAutoRepliesRequest(), metadata=viewer)
+        found = [json_format.MessageToDict(r) for r in listed.rules]
+        assert [r["rule_id"] for r in found] == [saved.rule_id, second.rule_id]
+        assert found[0]["cooldown_seconds"] == 30
+        bad = pb.SaveAutoReplyRequest(rule=_struct({**rule, "match": "regex"}))
+        code, details = await refused(stub.SaveAutoReply(bad, metadata=admin))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("match:")
+        gone = pb.DeleteAutoReplyRequest(rule_id=saved.rule_id)
+        await stub.DeleteAutoReply(gone, metadata=admin)
+        code, _ = await refused(stub.DeleteAutoReply(gone, metadata=admin))
+        assert code == grpc.StatusCode.NOT_FOUND
+        other = grpc_auth((await create_tenant(stack)).admin)
+        code, _ = await refused(
+            stub.DeleteAutoReply(pb.DeleteAutoReplyRequest(rule_id=second.rule_id), metadata=other)
+        )
+        assert code == grpc.StatusCode.NOT_FOUND
+        code, _ = await refused(stub.SaveAutoReply(bad, metadata=viewer))
+        assert code == grpc.StatusCode.PERMISSION_DENIED

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.moderation.detect import normalize
 from services.moderation.detect.behaviour import FloodWatch, cross_group, probation
 from services.moderation.detect.content import ContentChecks, Message
 from services.moderation.detect.ruleset import CrossGroup, Flood, Ruleset
 from services.moderation.detect.verdict import Verdict
 from services.runtime.overrides import merged
+from services.runtime.text import normalize
 from tests.moderation.evaluation import label_of, load_eval
 
 CHECKS = ContentChecks(

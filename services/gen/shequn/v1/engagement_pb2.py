@@ -26,29 +26,41 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ashequn/v1/engagement.proto\x12\tshequn.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"&\n\x12GetSettingsRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\"Q\n\x12PutSettingsRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12)\n\x08settings\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"e\n\rSettingsReply\x12)\n\x08settings\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12)\n\x08override\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"D\n\x10GetPointsRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0e\n\x06\x62\x65\x66ore\x18\x03 \x01(\t\"e\n\x0bPointsEntry\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"h\n\x0bPointsReply\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\'\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x16.shequn.v1.PointsEntry\x12\x0c\n\x04next\x18\x04 \x01(\t\"Y\n\x12GrantPointsRequest\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\"H\n\x10GrantPointsReply\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x03 \x01(\x03\x32\xb0\x02\n\x11\x45ngagementService\x12\x46\n\x0bGetSettings\x12\x1d.shequn.v1.GetSettingsRequest\x1a\x18.shequn.v1.SettingsReply\x12\x46\n\x0bPutSettings\x12\x1d.shequn.v1.PutSettingsRequest\x1a\x18.shequn.v1.SettingsReply\x12@\n\tGetPoints\x12\x1b.shequn.v1.GetPointsRequest\x1a\x16.shequn.v1.PointsReply\x12I\n\x0bGrantPoints\x12\x1d.shequn.v1.GrantPointsRequest\x1a\x1b.shequn.v1.GrantPointsReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ashequn/v1/engagement.proto\x12\tshequn.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n\x16ListAutoRepliesRequest\":\n\x10\x41utoRepliesReply\x12&\n\x05rules\x18\x01 \x03(\x0b\x32\x17.google.protobuf.Struct\"N\n\x14SaveAutoReplyRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12%\n\x04rule\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"L\n\x0eSavedAutoReply\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12)\n\x08overlaps\x18\x02 \x03(\x0b\x32\x17.google.protobuf.Struct\")\n\x16\x44\x65leteAutoReplyRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"\x12\n\x10\x44\x65letedAutoReply\"&\n\x12GetSettingsRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\"Q\n\x12PutSettingsRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12)\n\x08settings\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"e\n\rSettingsReply\x12)\n\x08settings\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12)\n\x08override\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"D\n\x10GetPointsRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0e\n\x06\x62\x65\x66ore\x18\x03 \x01(\t\"e\n\x0bPointsEntry\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"h\n\x0bPointsReply\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\'\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x16.shequn.v1.PointsEntry\x12\x0c\n\x04next\x18\x04 \x01(\t\"Y\n\x12GrantPointsRequest\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\"H\n\x10GrantPointsReply\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x03 \x01(\x03\x32\xa3\x04\n\x11\x45ngagementService\x12\x46\n\x0bGetSettings\x12\x1d.shequn.v1.GetSettingsRequest\x1a\x18.shequn.v1.SettingsReply\x12\x46\n\x0bPutSettings\x12\x1d.shequn.v1.PutSettingsRequest\x1a\x18.shequn.v1.SettingsReply\x12@\n\tGetPoints\x12\x1b.shequn.v1.GetPointsRequest\x1a\x16.shequn.v1.PointsReply\x12I\n\x0bGrantPoints\x12\x1d.shequn.v1.GrantPointsRequest\x1a\x1b.shequn.v1.GrantPointsReply\x12Q\n\x0fListAutoReplies\x12!.shequn.v1.ListAutoRepliesRequest\x1a\x1b.shequn.v1.AutoRepliesReply\x12K\n\rSaveAutoReply\x12\x1f.shequn.v1.SaveAutoReplyRequest\x1a\x19.shequn.v1.SavedAutoReply\x12Q\n\x0f\x44\x65leteAutoReply\x12!.shequn.v1.DeleteAutoReplyRequest\x1a\x1b.shequn.v1.DeletedAutoReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shequn.v1.engagement_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETSETTINGSREQUEST']._serialized_start=104
-  _globals['_GETSETTINGSREQUEST']._serialized_end=142
-  _globals['_PUTSETTINGSREQUEST']._serialized_start=144
-  _globals['_PUTSETTINGSREQUEST']._serialized_end=225
-  _globals['_SETTINGSREPLY']._serialized_start=227
-  _globals['_SETTINGSREPLY']._serialized_end=328
-  _globals['_GETPOINTSREQUEST']._serialized_start=330
-  _globals['_GETPOINTSREQUEST']._serialized_end=398
-  _globals['_POINTSENTRY']._serialized_start=400
-  _globals['_POINTSENTRY']._serialized_end=501
-  _globals['_POINTSREPLY']._serialized_start=503
-  _globals['_POINTSREPLY']._serialized_end=607
-  _globals['_GRANTPOINTSREQUEST']._serialized_start=609
-  _globals['_GRANTPOINTSREQUEST']._serialized_end=698
-  _globals['_GRANTPOINTSREPLY']._serialized_start=700
-  _globals['_GRANTPOINTSREPLY']._serialized_end=772
-  _globals['_ENGAGEMENTSERVICE']._serialized_start=775
-  _globals['_ENGAGEMENTSERVICE']._serialized_end=1079
+  _globals['_LISTAUTOREPLIESREQUEST']._serialized_start=104
+  _globals['_LISTAUTOREPLIESREQUEST']._serialized_end=128
+  _globals['_AUTOREPLIESREPLY']._serialized_start=130
+  _globals['_AUTOREPLIESREPLY']._serialized_end=188
+  _globals['_SAVEAUTOREPLYREQUEST']._serialized_start=190
+  _globals['_SAVEAUTOREPLYREQUEST']._serialized_end=268
+  _globals['_SAVEDAUTOREPLY']._serialized_start=270
+  _globals['_SAVEDAUTOREPLY']._serialized_end=346
+  _globals['_DELETEAUTOREPLYREQUEST']._serialized_start=348
+  _globals['_DELETEAUTOREPLYREQUEST']._serialized_end=389
+  _globals['_DELETEDAUTOREPLY']._serialized_start=391
+  _globals['_DELETEDAUTOREPLY']._serialized_end=409
+  _globals['_GETSETTINGSREQUEST']._serialized_start=411
+  _globals['_GETSETTINGSREQUEST']._serialized_end=449
+  _globals['_PUTSETTINGSREQUEST']._serialized_start=451
+  _globals['_PUTSETTINGSREQUEST']._serialized_end=532
+  _globals['_SETTINGSREPLY']._serialized_start=534
+  _globals['_SETTINGSREPLY']._serialized_end=635
+  _globals['_GETPOINTSREQUEST']._serialized_start=637
+  _globals['_GETPOINTSREQUEST']._serialized_end=705
+  _globals['_POINTSENTRY']._serialized_start=707
+  _globals['_POINTSENTRY']._serialized_end=808
+  _globals['_POINTSREPLY']._serialized_start=810
+  _globals['_POINTSREPLY']._serialized_end=914
+  _globals['_GRANTPOINTSREQUEST']._serialized_start=916
+  _globals['_GRANTPOINTSREQUEST']._serialized_end=1005
+  _globals['_GRANTPOINTSREPLY']._serialized_start=1007
+  _globals['_GRANTPOINTSREPLY']._serialized_end=1079
+  _globals['_ENGAGEMENTSERVICE']._serialized_start=1082
+  _globals['_ENGAGEMENTSERVICE']._serialized_end=1629
 # @@protoc_insertion_point(module_scope)

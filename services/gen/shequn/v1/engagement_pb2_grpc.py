@@ -59,6 +59,21 @@ class EngagementServiceStub:
                 request_serializer=shequn_dot_v1_dot_engagement__pb2.GrantPointsRequest.SerializeToString,
                 response_deserializer=shequn_dot_v1_dot_engagement__pb2.GrantPointsReply.FromString,
                 _registered_method=True)
+        self.ListAutoReplies = channel.unary_unary(
+                '/shequn.v1.EngagementService/ListAutoReplies',
+                request_serializer=shequn_dot_v1_dot_engagement__pb2.ListAutoRepliesRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_engagement__pb2.AutoRepliesReply.FromString,
+                _registered_method=True)
+        self.SaveAutoReply = channel.unary_unary(
+                '/shequn.v1.EngagementService/SaveAutoReply',
+                request_serializer=shequn_dot_v1_dot_engagement__pb2.SaveAutoReplyRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_engagement__pb2.SavedAutoReply.FromString,
+                _registered_method=True)
+        self.DeleteAutoReply = channel.unary_unary(
+                '/shequn.v1.EngagementService/DeleteAutoReply',
+                request_serializer=shequn_dot_v1_dot_engagement__pb2.DeleteAutoReplyRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_engagement__pb2.DeletedAutoReply.FromString,
+                _registered_method=True)
 
 
 class EngagementServiceServicer:
@@ -97,6 +112,28 @@ class EngagementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAutoReplies(self, request, context):
+        """Auto-reply rules (at most 100 per tenant; a rule is the JSON of POST /v1/autoreplies).
+        viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SaveAutoReply(self, request, context):
+        """admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAutoReply(self, request, context):
+        """admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngagementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -119,6 +156,21 @@ def add_EngagementServiceServicer_to_server(servicer, server):
                     servicer.GrantPoints,
                     request_deserializer=shequn_dot_v1_dot_engagement__pb2.GrantPointsRequest.FromString,
                     response_serializer=shequn_dot_v1_dot_engagement__pb2.GrantPointsReply.SerializeToString,
+            ),
+            'ListAutoReplies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAutoReplies,
+                    request_deserializer=shequn_dot_v1_dot_engagement__pb2.ListAutoRepliesRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_engagement__pb2.AutoRepliesReply.SerializeToString,
+            ),
+            'SaveAutoReply': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveAutoReply,
+                    request_deserializer=shequn_dot_v1_dot_engagement__pb2.SaveAutoReplyRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_engagement__pb2.SavedAutoReply.SerializeToString,
+            ),
+            'DeleteAutoReply': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAutoReply,
+                    request_deserializer=shequn_dot_v1_dot_engagement__pb2.DeleteAutoReplyRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_engagement__pb2.DeletedAutoReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -234,6 +286,87 @@ class EngagementService:
             '/shequn.v1.EngagementService/GrantPoints',
             shequn_dot_v1_dot_engagement__pb2.GrantPointsRequest.SerializeToString,
             shequn_dot_v1_dot_engagement__pb2.GrantPointsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAutoReplies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.EngagementService/ListAutoReplies',
+            shequn_dot_v1_dot_engagement__pb2.ListAutoRepliesRequest.SerializeToString,
+            shequn_dot_v1_dot_engagement__pb2.AutoRepliesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveAutoReply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.EngagementService/SaveAutoReply',
+            shequn_dot_v1_dot_engagement__pb2.SaveAutoReplyRequest.SerializeToString,
+            shequn_dot_v1_dot_engagement__pb2.SavedAutoReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAutoReply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.EngagementService/DeleteAutoReply',
+            shequn_dot_v1_dot_engagement__pb2.DeleteAutoReplyRequest.SerializeToString,
+            shequn_dot_v1_dot_engagement__pb2.DeletedAutoReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,6 +46,14 @@ class EngagementServiceStub:
     """viewer"""
     GrantPoints: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.GrantPointsRequest, _engagement_pb2.GrantPointsReply]
     """admin"""
+    ListAutoReplies: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.ListAutoRepliesRequest, _engagement_pb2.AutoRepliesReply]
+    """Auto-reply rules (at most 100 per tenant; a rule is the JSON of POST /v1/autoreplies).
+    viewer
+    """
+    SaveAutoReply: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.SaveAutoReplyRequest, _engagement_pb2.SavedAutoReply]
+    """admin"""
+    DeleteAutoReply: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.DeleteAutoReplyRequest, _engagement_pb2.DeletedAutoReply]
+    """admin"""
 
 @_typing.type_check_only
 class EngagementServiceAsyncStub(EngagementServiceStub):
@@ -64,6 +72,14 @@ class EngagementServiceAsyncStub(EngagementServiceStub):
     GetPoints: _aio.UnaryUnaryMultiCallable[_engagement_pb2.GetPointsRequest, _engagement_pb2.PointsReply]  # type: ignore[assignment]
     """viewer"""
     GrantPoints: _aio.UnaryUnaryMultiCallable[_engagement_pb2.GrantPointsRequest, _engagement_pb2.GrantPointsReply]  # type: ignore[assignment]
+    """admin"""
+    ListAutoReplies: _aio.UnaryUnaryMultiCallable[_engagement_pb2.ListAutoRepliesRequest, _engagement_pb2.AutoRepliesReply]  # type: ignore[assignment]
+    """Auto-reply rules (at most 100 per tenant; a rule is the JSON of POST /v1/autoreplies).
+    viewer
+    """
+    SaveAutoReply: _aio.UnaryUnaryMultiCallable[_engagement_pb2.SaveAutoReplyRequest, _engagement_pb2.SavedAutoReply]  # type: ignore[assignment]
+    """admin"""
+    DeleteAutoReply: _aio.UnaryUnaryMultiCallable[_engagement_pb2.DeleteAutoReplyRequest, _engagement_pb2.DeletedAutoReply]  # type: ignore[assignment]
     """admin"""
 
 class EngagementServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -104,6 +120,32 @@ class EngagementServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _engagement_pb2.GrantPointsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_engagement_pb2.GrantPointsReply, _abc.Awaitable[_engagement_pb2.GrantPointsReply]]:
+        """admin"""
+
+    @_abc_1.abstractmethod
+    def ListAutoReplies(
+        self,
+        request: _engagement_pb2.ListAutoRepliesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_pb2.AutoRepliesReply, _abc.Awaitable[_engagement_pb2.AutoRepliesReply]]:
+        """Auto-reply rules (at most 100 per tenant; a rule is the JSON of POST /v1/autoreplies).
+        viewer
+        """
+
+    @_abc_1.abstractmethod
+    def SaveAutoReply(
+        self,
+        request: _engagement_pb2.SaveAutoReplyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_pb2.SavedAutoReply, _abc.Awaitable[_engagement_pb2.SavedAutoReply]]:
+        """admin"""
+
+    @_abc_1.abstractmethod
+    def DeleteAutoReply(
+        self,
+        request: _engagement_pb2.DeleteAutoReplyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_pb2.DeletedAutoReply, _abc.Awaitable[_engagement_pb2.DeletedAutoReply]]:
         """admin"""
 
 def add_EngagementServiceServicer_to_server(servicer: EngagementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
