@@ -11,17 +11,11 @@ from services.analytics.counters import Counters
 from services.analytics.counting import contributions, violation
 from services.gen.shequn.v1 import decisions_pb2
 from services.runtime import metrics
-from services.runtime.consumer import ConsumerSpec, Record
-from services.runtime.envelope import Event, decode_checked, events_consumer
+from services.runtime.consumer import Record
+from services.runtime.envelope import Event, decisions_consumer, events_consumer
 from services.runtime.service import Runtime, ServiceParts, run
 
 Decision = decisions_pb2.Decision
-
-
-def _decode_decision(raw: bytes) -> Decision:
-    # A decision about a member of the whole tenant (a blacklist entry added by hand, an
-    # unban) has no group.
-    return decode_checked(Decision, raw, ("decision_id", "tenant_id"))
 
 
 def build(rt: Runtime) -> ServiceParts:
@@ -40,13 +34,7 @@ def build(rt: Runtime) -> ServiceParts:
         found = (violation(r.value, tz) for r in records)
         await by_decisions.absorb([c for c in found if c is not None])
 
-    violations = ConsumerSpec(
-        "analytics-decisions",
-        [rt.settings.topic_decisions],
-        _decode_decision,
-        count_violations,
-        lambda d: {"decision_id": d.decision_id, "tenant_id": d.tenant_id},
-    )
+    violations = decisions_consumer("analytics-decisions", rt.settings, count_violations)
     return ServiceParts(
         indexes=counters.INDEXES,
         routers=[api.router],

@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from services.engagement import api, grpc_api, points
+from services.engagement import api, games_api, grpc_api, points
+from services.engagement import lotteries as lotteries_io
+from services.engagement import welcomes as welcomes_io
 from services.engagement.activity import PROFILES, activity_updates
 from services.engagement.autoreplies import AutoReplies
 from services.engagement.checkins import Checkins
+from services.engagement.lotteries import Lotteries
 from services.engagement.operations import Operations
 from services.engagement.points import Points
 from services.engagement.purchases import Purchases
 from services.engagement.settings import SETTINGS, TenantSettings
+from services.engagement.welcomes import Welcomes
+from services.gen.shequn.v1.decisions_pb2 import Decision
 from services.runtime.consumer import Record
-from services.runtime.envelope import Event, events_consumer
-from services.runtime.service import Runtime, ServiceParts, run
+from services.runtime.envelope import Event, decisions_consumer, events_consumer
+from services.runtime.service import Runtime, ServiceParts, periodic, run
 from services.runtime.store import write_latest
 
 
@@ -25,6 +30,8 @@ def build(rt: Runtime) -> ServiceParts:
     checkins = Checkins(rt.store, ledger, rt.producer, rt.settings, configured)
     purchases = Purchases(rt.store, configured)
     autoreplies = AutoReplies(rt.store, rt.producer, rt.settings, configured)
+    welcomes = Welcomes(rt.store, rt.producer, rt.settings, configured)
+    lotteries = Lotteries(rt.store, ledger)
 
     async def engage(records: Sequence[Record[Event]]) -> None:
         events = [r.value for r in records]
@@ -39,19 +46,29 @@ def build(rt: Runtime) -> ServiceParts:
             for e in events
             if e.WhichOneof("payload") == "message_posted" and e.message_posted.member.id
         ]
-        _, _, tags = await asyncio.gather(
-            profile(), checkins.handle(said), autoreplies.handle(said)
+        _, _, tags, _ = await asyncio.gather(
+            profile(), checkins.handle(said), autoreplies.handle(said), welcomes.handle(events)
         )
         if tags:
             await rt.store[PROFILES].bulk_write(tags, ordered=False)
 
-    ops = Operations(ledger, configured, rt.store[PROFILES], autoreplies)
+    async def decided(records: Sequence[Record[Decision]]) -> None:
+        await welcomes.decided([r.value for r in records])
+
+    ops = Operations(ledger, configured, rt.store[PROFILES], autoreplies, lotteries)
     return ServiceParts(
-        indexes=points.INDEXES,
-        routers=[api.router],
+        indexes=[*points.INDEXES, *welcomes_io.INDEXES, *lotteries_io.INDEXES],
+        routers=[api.router, games_api.router],
         provides=[ops],
         grpc=[grpc_api.service(ops, rt.auth)],
-        consumers=[events_consumer("engagement", rt.settings, engage)],
+        consumers=[
+            events_consumer("engagement", rt.settings, engage),
+            decisions_consumer("engagement-decisions", rt.settings, decided),
+        ],
+        background=[
+            periodic("welcome sweep", 0.5, welcomes.send_due),
+            periodic("draw repair", 5.0, lotteries.repair),
+        ],
     )
 
 

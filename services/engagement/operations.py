@@ -3,14 +3,17 @@ refuses (`runtime.refusals`), each edge only translating."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.engagement.autoreplies import AutoReplies
 from services.engagement.autoreply import Rule
+from services.engagement.lotteries import Lotteries
+from services.engagement.lottery import Lottery
 from services.engagement.points import Grant, Points
 from services.engagement.settings import EngagementSettings, TenantSettings
 from services.runtime.overrides import merged
@@ -18,6 +21,7 @@ from services.runtime.refusals import Conflict, Invalid, NotFound, invalid
 from services.runtime.store import Document
 from services.runtime.wellformed import key_part
 
+V = TypeVar("V", bound=BaseModel)
 MAX_GRANT = 1_000_000
 MAX_REASON = 200
 
@@ -29,9 +33,40 @@ class Operations:
         configured: TenantSettings,
         profiles: AsyncCollection[Document],
         autoreplies: AutoReplies,
+        lotteries: Lotteries,
     ) -> None:
         self.points, self.configured, self.profiles = points, configured, profiles
-        self.autoreplies = autoreplies
+        self.autoreplies, self.lotteries = autoreplies, lotteries
+
+    async def create_lottery(self, tenant_id: str, body: Any) -> dict[str, Any]:
+        lottery = _valid(Lottery, body)
+        return {"lottery_id": await self.lotteries.create(tenant_id, lottery)}
+
+    async def lottery(self, tenant_id: str, lottery_id: str) -> dict[str, Any]:
+        """A lottery with each prize's `remaining` stock."""
+        return await self.lotteries.get(tenant_id, key_part("lottery_id", lottery_id))
+
+    async def draw(
+        self, tenant_id: str, lottery_id: str, member_id: str, draw_id: str | None
+    ) -> dict[str, Any]:
+        """A draw for a member; the same `draw_id` again answers that draw again."""
+        key_part("lottery_id", lottery_id)
+        key_part("member_id", member_id)
+        chosen = key_part("draw_id", draw_id) if draw_id else f"d-{secrets.token_hex(8)}"
+        return await self.lotteries.draw(tenant_id, lottery_id, member_id, chosen)
+
+    async def member_draws(
+        self, tenant_id: str, lottery_id: str, member_id: str, limit: int, before: str | None
+    ) -> dict[str, Any]:
+        """A member's draws, newest first (`at` in epoch microseconds), and the next page's
+        cursor."""
+        key_part("lottery_id", lottery_id)
+        key_part("member_id", member_id)
+        if not 1 <= limit <= 500:
+            raise Invalid("limit", "1 to 500")
+        await self.lotteries.get(tenant_id, lottery_id)  # 404 for another tenant's
+        found, more = await self.lotteries.draws_of(tenant_id, lottery_id, member_id, limit, before)
+        return {"draws": found, "next": more}
 
     async def autoreply_rules(self, tenant_id: str) -> list[dict[str, Any]]:
         rules = await self.autoreplies.of_tenant(tenant_id)
@@ -45,12 +80,12 @@ class Operations:
 
     async def create_autoreply(self, tenant_id: str, body: Any) -> dict[str, Any]:
         """A new rule, and the rules it overlaps (a message would trigger both)."""
-        rule_id, overlapping = await self.autoreplies.create(tenant_id, _rule(body))
+        rule_id, overlapping = await self.autoreplies.create(tenant_id, _valid(Rule, body))
         return {"rule_id": rule_id, "overlaps": overlapping}
 
     async def replace_autoreply(self, tenant_id: str, rule_id: str, body: Any) -> dict[str, Any]:
         key_part("rule_id", rule_id)
-        overlapping = await self.autoreplies.replace(tenant_id, rule_id, _rule(body))
+        overlapping = await self.autoreplies.replace(tenant_id, rule_id, _valid(Rule, body))
         return {"rule_id": rule_id, "overlaps": overlapping}
 
     async def delete_autoreply(self, tenant_id: str, rule_id: str) -> None:
@@ -84,10 +119,7 @@ class Operations:
         return {"group_id": group_id, "override": override or {}, "effective": effective}
 
     async def put_settings(self, tenant_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            value = EngagementSettings.model_validate(body)
-        except ValidationError as exc:
-            raise invalid(exc.errors()) from None
+        value = _valid(EngagementSettings, body)
         await self.configured.put_tenant(tenant_id, value)
         return value.model_dump()
 
@@ -137,8 +169,8 @@ class Operations:
         return {"grant_id": grant_id, "member_id": member_id, "balance": result.balance}
 
 
-def _rule(body: Any) -> Rule:
+def _valid(model: type[V], body: Any) -> V:
     try:
-        return Rule.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as exc:
         raise invalid(exc.errors()) from None

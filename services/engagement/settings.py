@@ -10,6 +10,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.engagement.checkin import CheckinRules
 from services.engagement.tiers import TierRules
+from services.engagement.welcome import WelcomeRules
 from services.runtime.overrides import Overridable
 from services.runtime.store import Document
 
@@ -17,6 +18,7 @@ SETTINGS = "settings"
 
 
 class EngagementSettings(BaseModel):
+    welcome: WelcomeRules = Field(default_factory=WelcomeRules)
     checkin: CheckinRules = Field(default_factory=CheckinRules)
     tiers: TierRules = Field(default_factory=TierRules)
     assistant_mentions: list[str] = Field(

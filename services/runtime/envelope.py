@@ -10,7 +10,7 @@ from typing import TypeVar
 from google.protobuf.message import DecodeError, Message
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
+from services.gen.shequn.v1 import actions_pb2, common_pb2, decisions_pb2, events_pb2
 from services.runtime.consumer import BatchHandler, ConsumerSpec, InvalidMessage, Record, Revoked
 from services.runtime.settings import Settings
 from services.runtime.store import Document, LatestWins, write_latest
@@ -40,6 +40,25 @@ def decode_checked(
 
 def decode_event(raw: bytes) -> Event:
     return decode_checked(Event, raw, ("event_id", "tenant_id", "group_id"), "payload")
+
+
+def decisions_consumer(
+    name: str, settings: Settings, handle: BatchHandler[decisions_pb2.Decision]
+) -> ConsumerSpec[decisions_pb2.Decision]:
+    """A consumer of moderation's shequn.decisions.v1 in consumer group `name`."""
+    return ConsumerSpec(
+        name,
+        [settings.topic_decisions],
+        _decode_decision,
+        handle,
+        lambda d: {"decision_id": d.decision_id, "tenant_id": d.tenant_id},
+    )
+
+
+def _decode_decision(raw: bytes) -> decisions_pb2.Decision:
+    # A decision about a member of the whole tenant (a blacklist entry added by hand, an
+    # unban) has no group.
+    return decode_checked(decisions_pb2.Decision, raw, ("decision_id", "tenant_id"))
 
 
 def natural_id(*parts: str) -> str:

@@ -75,3 +75,6 @@ POINTS_BOOKED = Counter(
     "shequn_points_booked_total", "Balance changes booked, by kind of source.", ["source"]
 )
 AUTOREPLIES = Counter("shequn_autoreplies_total", "Auto-replies sent, by kind of reply.", ["kind"])
+WELCOMES = Counter(
+    "shequn_welcomes_total", "Welcome messages sent: single, or combined for several.", ["kind"]
+)

@@ -72,19 +72,25 @@ class ServiceParts:
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()  # after consumers and servers stop
 
 
-def _sweeper(store: Store, indexes: Sequence[Indexes], every: float) -> Background:
-    """Deletes expired documents every `every` seconds, and once at start."""
+def periodic(what: str, every: float, job: Callable[[], Awaitable[object]]) -> Background:
+    """A background task that runs `job` at start and every `every` seconds until stopped. A
+    failed run (the database is away) is logged; the next one catches up."""
 
-    async def sweep(stop: asyncio.Event) -> None:
+    async def repeat(stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await store.sweep_expired(indexes, datetime.now(UTC))
-            except Exception:  # the database is away: the next sweep catches up
-                log.warning("expiry sweep failed", exc_info=True)
+                await job()
+            except Exception:
+                log.warning("%s failed", what, exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
 
-    return sweep
+    return repeat
+
+
+def _sweeper(store: Store, indexes: Sequence[Indexes], every: float) -> Background:
+    """Deletes expired documents every `every` seconds, and once at start."""
+    return periodic("expiry sweep", every, lambda: store.sweep_expired(indexes, datetime.now(UTC)))
 
 
 class _Uvicorn(uvicorn.Server):
