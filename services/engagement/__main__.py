@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from services.engagement import api, games_api, grpc_api, points
+from services.engagement import api, asked, games_api, grpc_api, points
+from services.engagement import conversations as conversations_io
 from services.engagement import lotteries as lotteries_io
 from services.engagement import welcomes as welcomes_io
 from services.engagement.activity import PROFILES, activity_updates
+from services.engagement.asked import Questions
 from services.engagement.autoreplies import AutoReplies
 from services.engagement.checkins import Checkins
+from services.engagement.conversations import Conversations
 from services.engagement.lotteries import Lotteries
 from services.engagement.operations import Operations
+from services.engagement.payouts import Payouts
 from services.engagement.points import Points
 from services.engagement.purchases import Purchases
 from services.engagement.settings import SETTINGS, TenantSettings
@@ -32,6 +36,9 @@ def build(rt: Runtime) -> ServiceParts:
     autoreplies = AutoReplies(rt.store, rt.producer, rt.settings, configured)
     welcomes = Welcomes(rt.store, rt.producer, rt.settings, configured)
     lotteries = Lotteries(rt.store, ledger)
+    questions = Questions(rt.store, ledger, rt.producer, rt.settings, configured)
+    conversations = Conversations(rt.store, rt.settings, configured)
+    payouts = Payouts(rt.store, rt.producer, rt.settings, configured)
 
     async def engage(records: Sequence[Record[Event]]) -> None:
         events = [r.value for r in records]
@@ -46,8 +53,14 @@ def build(rt: Runtime) -> ServiceParts:
             for e in events
             if e.WhichOneof("payload") == "message_posted" and e.message_posted.member.id
         ]
-        _, _, tags, _ = await asyncio.gather(
-            profile(), checkins.handle(said), autoreplies.handle(said), welcomes.handle(events)
+        _, _, tags, *_ = await asyncio.gather(
+            profile(),
+            checkins.handle(said),
+            autoreplies.handle(said),
+            welcomes.handle(events),
+            questions.handle(said),
+            conversations.handle(events),
+            payouts.handle(said),
         )
         if tags:
             await rt.store[PROFILES].bulk_write(tags, ordered=False)
@@ -55,9 +68,24 @@ def build(rt: Runtime) -> ServiceParts:
     async def decided(records: Sequence[Record[Decision]]) -> None:
         await welcomes.decided([r.value for r in records])
 
-    ops = Operations(ledger, configured, rt.store[PROFILES], autoreplies, lotteries)
+    ops = Operations(
+        ledger,
+        configured,
+        rt.store[PROFILES],
+        autoreplies,
+        lotteries,
+        questions,
+        conversations,
+        payouts,
+    )
     return ServiceParts(
-        indexes=[*points.INDEXES, *welcomes_io.INDEXES, *lotteries_io.INDEXES],
+        indexes=[
+            *points.INDEXES,
+            *welcomes_io.INDEXES,
+            *lotteries_io.INDEXES,
+            *asked.INDEXES,
+            *conversations_io.INDEXES,
+        ],
         routers=[api.router, games_api.router],
         provides=[ops],
         grpc=[grpc_api.service(ops, rt.auth)],
@@ -68,6 +96,7 @@ def build(rt: Runtime) -> ServiceParts:
         background=[
             periodic("welcome sweep", 0.5, welcomes.send_due),
             periodic("draw repair", 5.0, lotteries.repair),
+            periodic("question closing", 1.0, questions.close_due),
         ],
     )
 

@@ -78,6 +78,18 @@ async def member_profile(member_id: IdInPath, principal: Viewer, ops: Ops) -> di
     return {**found, "last_seen_at": _at(seen) if seen is not None else None}
 
 
+@router.get("/groups/{group_id}/segments", tags=["members"])
+async def group_segments(
+    group_id: IdInPath,
+    principal: Viewer,
+    ops: Ops,
+    date: Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD; today")] = None,
+) -> dict[str, Any]:
+    """How many of the group's members are KOC (top 10% by messages that start conversations
+    or draw replies), interactive (the next 20%) and silent (the rest) on a day."""
+    return await ops.segments(principal.tenant_id, group_id, date)
+
+
 @router.get("/members/{member_id}/points", tags=["points"])
 async def member_points(
     member_id: IdInPath,

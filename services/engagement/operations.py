@@ -4,17 +4,22 @@ refuses (`runtime.refusals`), each edge only translating."""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 
+from services.engagement.asked import Questions
 from services.engagement.autoreplies import AutoReplies
 from services.engagement.autoreply import Rule
+from services.engagement.conversations import Conversations
 from services.engagement.lotteries import Lotteries
 from services.engagement.lottery import Lottery
+from services.engagement.payouts import Payouts
 from services.engagement.points import Grant, Points
+from services.engagement.questions import Poll, Quiz
 from services.engagement.settings import EngagementSettings, TenantSettings
 from services.runtime.overrides import merged
 from services.runtime.refusals import Conflict, Invalid, NotFound, invalid
@@ -26,17 +31,63 @@ MAX_GRANT = 1_000_000
 MAX_REASON = 200
 
 
+@dataclass(frozen=True)
 class Operations:
-    def __init__(
-        self,
-        points: Points,
-        configured: TenantSettings,
-        profiles: AsyncCollection[Document],
-        autoreplies: AutoReplies,
-        lotteries: Lotteries,
-    ) -> None:
-        self.points, self.configured, self.profiles = points, configured, profiles
-        self.autoreplies, self.lotteries = autoreplies, lotteries
+    points: Points
+    configured: TenantSettings
+    profiles: AsyncCollection[Document]
+    autoreplies: AutoReplies
+    lotteries: Lotteries
+    questions: Questions
+    conversations: Conversations
+    payouts: Payouts
+
+    async def red_packet(
+        self, tenant_id: str, payout_id: str, kind: str, member_id: str, group_id: str
+    ) -> dict[str, Any]:
+        """A birthday's or a task's red packet for a member in a group, within its budget."""
+        for name, value in (
+            ("payout_id", payout_id),
+            ("member_id", member_id),
+            ("group_id", group_id),
+        ):
+            key_part(name, value)
+        if kind not in ("birthday", "task_reward"):
+            raise Invalid("kind", "birthday or task_reward (show_order comes from the chat)")
+        return await self.payouts.request(tenant_id, payout_id, kind, member_id, group_id)  # type: ignore[arg-type]
+
+    async def decide_red_packet(
+        self, tenant_id: str, payout_id: str, approve: bool
+    ) -> dict[str, Any]:
+        return await self.payouts.decide(tenant_id, key_part("payout_id", payout_id), approve)
+
+    async def awaiting_red_packets(self, tenant_id: str, limit: int) -> list[dict[str, Any]]:
+        if not 1 <= limit <= 500:
+            raise Invalid("limit", "1 to 500")
+        return await self.payouts.awaiting(tenant_id, limit)
+
+    async def segments(self, tenant_id: str, group_id: str, day: str | None) -> dict[str, Any]:
+        """A group's segments on a day (today in the tenant's time zone unless named)."""
+        key_part("group_id", group_id)
+        try:
+            on = date.fromisoformat(day) if day else None
+        except ValueError:
+            raise Invalid("date", "a day as YYYY-MM-DD") from None
+        on = on or await self.conversations.today(tenant_id, group_id)
+        return await self.conversations.segments(tenant_id, group_id, on)
+
+    async def ask(self, tenant_id: str, kind: str, body: Any) -> dict[str, Any]:
+        """Put a quiz or a poll to its group."""
+        asked: Quiz | Poll = _valid(Quiz, body) if kind == "quiz" else _valid(Poll, body)
+        key_part("group_id", asked.group_id)
+        if asked.closes_at <= datetime.now(UTC):
+            raise Invalid("closes_at", "must be in the future")
+        return {f"{kind}_id": await self.questions.ask(tenant_id, asked)}
+
+    async def question(self, tenant_id: str, kind: str, question_id: str) -> dict[str, Any]:
+        """A quiz (its winner; its answers once closed) or a poll (its results, once closed
+        or when they are not hidden)."""
+        return await self.questions.get(tenant_id, kind, key_part(f"{kind}_id", question_id))
 
     async def create_lottery(self, tenant_id: str, body: Any) -> dict[str, Any]:
         lottery = _valid(Lottery, body)

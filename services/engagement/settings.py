@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.engagement.checkin import CheckinRules
+from services.engagement.redpackets import RedPacketRules
 from services.engagement.tiers import TierRules
 from services.engagement.welcome import WelcomeRules
 from services.runtime.overrides import Overridable
@@ -21,6 +22,7 @@ class EngagementSettings(BaseModel):
     welcome: WelcomeRules = Field(default_factory=WelcomeRules)
     checkin: CheckinRules = Field(default_factory=CheckinRules)
     tiers: TierRules = Field(default_factory=TierRules)
+    red_packets: RedPacketRules = Field(default_factory=RedPacketRules)
     assistant_mentions: list[str] = Field(
         default_factory=lambda: ["shequn-bot"],
         max_length=10,

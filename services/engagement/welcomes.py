@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.errors import BulkWriteError
 
+from services.engagement.directory import Directory
 from services.engagement.settings import EngagementSettings, TenantSettings
 from services.engagement.welcome import Head, Newcomer, Welcome, place, welcomes
 from services.gen.shequn.v1 import actions_pb2, decisions_pb2, events_pb2
@@ -30,7 +31,6 @@ from services.runtime import metrics
 from services.runtime.bus import Producer, group_key, outgoing
 from services.runtime.envelope import occurred_at
 from services.runtime.instants import stamp
-from services.runtime.projections import directory_changes
 from services.runtime.settings import Settings
 from services.runtime.store import (
     DELETE_AFTER,
@@ -40,13 +40,11 @@ from services.runtime.store import (
     Store,
     in_order_once,
     kept_for,
-    write_latest,
 )
 
 HEADS = "welcome_heads"
 WINDOWS = "welcome_windows"
 REMOVALS = "welcome_removals"
-GROUPS = "groups"  # names and notices, for the templates
 INDEXES = [
     Indexes(WINDOWS, [IndexModel([("due", ASCENDING)])], expiring=True),
     Indexes(REMOVALS, expiring=True),
@@ -66,12 +64,12 @@ class Welcomes:
         self, store: Store, producer: Producer, settings: Settings, configured: TenantSettings
     ) -> None:
         self.heads, self.windows = store[HEADS], store[WINDOWS]
-        self.removals, self.groups = store[REMOVALS], store[GROUPS]
+        self.removals, self.directory = store[REMOVALS], Directory(store)
         self.producer, self.topic, self.configured = producer, settings.topic_actions, configured
 
     async def handle(self, events: Sequence[events_pb2.Event]) -> None:
         """A batch's events: group names, departures, and the joins placed in windows."""
-        await write_latest(self.groups, directory_changes(events))
+        await self.directory.record(events)
         await self.removed(
             [
                 (e.tenant_id, e.group_id, e.member_left.member.id, occurred_at(e))
@@ -216,8 +214,7 @@ class Welcomes:
             return
         groups = {(w["tenant_id"], w["group_id"]) for w in windows}
         found = await self.configured.for_groups(groups)
-        ids = sorted(f"{t}:{g}" for t, g in groups)
-        directory = {d["_id"]: d async for d in self.groups.find({"_id": {"$in": ids}})}
+        directory = await self.directory.of(groups)
         members = sorted(
             f"{w['tenant_id']}:{w['group_id']}:{j['member_id']}"
             for w in windows

@@ -78,3 +78,8 @@ AUTOREPLIES = Counter("shequn_autoreplies_total", "Auto-replies sent, by kind of
 WELCOMES = Counter(
     "shequn_welcomes_total", "Welcome messages sent: single, or combined for several.", ["kind"]
 )
+RED_PACKETS = Counter(
+    "shequn_red_packets_total",
+    "Red-packet payouts: paid, or refused over the budget.",
+    ["kind", "outcome"],
+)
