@@ -8,6 +8,7 @@ from services.engagement.operations import Operations
 from services.gen.shequn.v1 import engagement_pb2 as pb
 from services.gen.shequn.v1 import engagement_pb2_grpc
 from services.runtime.auth import Authenticator, Role
+from services.runtime.refusals import Invalid
 from services.runtime.rpc import (
     Context,
     GrpcService,
@@ -101,6 +102,91 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         principal = await authenticate(context, self.auth, Role.ADMIN)
         await self.ops.delete_autoreply(principal.tenant_id, request.rule_id)
         return pb.DeletedAutoReply()
+
+    @answers_refusals
+    async def CreateLottery(
+        self, request: pb.CreateLotteryRequest, context: Context
+    ) -> pb.LotteryReply:
+        principal = await authenticate(context, self.auth, Role.ADMIN)
+        body = json_format.MessageToDict(request.lottery)
+        created = await self.ops.create_lottery(principal.tenant_id, body)
+        return await self._lottery(principal.tenant_id, created["lottery_id"])
+
+    @answers_refusals
+    async def GetLottery(self, request: pb.GetLotteryRequest, context: Context) -> pb.LotteryReply:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        return await self._lottery(principal.tenant_id, request.lottery_id)
+
+    async def _lottery(self, tenant_id: str, lottery_id: str) -> pb.LotteryReply:
+        found = await self.ops.lottery(tenant_id, lottery_id)
+        return pb.LotteryReply(lottery_id=lottery_id, lottery=struct_of(found))
+
+    @answers_refusals
+    async def Draw(self, request: pb.DrawRequest, context: Context) -> pb.DrawReply:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        drawn = await self.ops.draw(
+            principal.tenant_id, request.lottery_id, request.member_id, request.draw_id or None
+        )
+        prize = (drawn["prize"] or {}).get("name", "")
+        return pb.DrawReply(draw_id=drawn["draw_id"], prize=prize, balance=drawn["balance"])
+
+    @answers_refusals
+    async def AskQuestion(
+        self, request: pb.AskQuestionRequest, context: Context
+    ) -> pb.AskQuestionReply:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        kind = _kind(request.kind)
+        body = json_format.MessageToDict(request.question)
+        asked = await self.ops.ask(principal.tenant_id, kind, body)
+        return pb.AskQuestionReply(question_id=asked[f"{kind}_id"])
+
+    @answers_refusals
+    async def GetQuestion(
+        self, request: pb.GetQuestionRequest, context: Context
+    ) -> pb.QuestionReply:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.ops.question(
+            principal.tenant_id, _kind(request.kind), request.question_id
+        )
+        return pb.QuestionReply(question=struct_of(found))
+
+    @answers_refusals
+    async def GetSegments(
+        self, request: pb.GetSegmentsRequest, context: Context
+    ) -> pb.SegmentsReply:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.ops.segments(principal.tenant_id, request.group_id, request.date or None)
+        return pb.SegmentsReply(**found)
+
+    @answers_refusals
+    async def PayRedPacket(
+        self, request: pb.PayRedPacketRequest, context: Context
+    ) -> pb.RedPacketReply:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        paid = await self.ops.red_packet(
+            principal.tenant_id,
+            request.payout_id,
+            request.kind,
+            request.member_id,
+            request.group_id,
+        )
+        return pb.RedPacketReply(red_packet=struct_of(paid))
+
+    @answers_refusals
+    async def DecideRedPacket(
+        self, request: pb.DecideRedPacketRequest, context: Context
+    ) -> pb.RedPacketReply:
+        principal = await authenticate(context, self.auth, Role.ADMIN)
+        decided = await self.ops.decide_red_packet(
+            principal.tenant_id, request.payout_id, request.approve
+        )
+        return pb.RedPacketReply(red_packet=struct_of(decided))
+
+
+def _kind(kind: str) -> str:
+    if kind not in ("quiz", "poll"):
+        raise Invalid("kind", "quiz or poll")
+    return kind
 
 
 def service(ops: Operations, auth: Authenticator) -> GrpcService:

@@ -2,7 +2,8 @@
 
 Each step of a draw (`lottery.py`) is one conditional single-document update:
 - the debit is a points grant whose source is the draw (booked once, never below zero);
-- the pick is written into the draw only over `debited`, so two finishers agree on one prize;
+- the pick is written into the draw only over the state it was made in (`started`, once paid,
+  or `debited`, when the prize picked before ran out), so two finishers agree on one prize;
 - the stock is taken only while some is left and only if this draw has not taken it already
   (the stock document lists the draws that took from it: at most its stock);
 - then the draw is marked won. A draw whose prize ran out meanwhile picks again; one that
@@ -16,7 +17,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.engagement.lottery import FINISHED, Lottery, pick
@@ -71,12 +72,15 @@ class Lotteries:
         if doc is None:
             raise NotFound("no lottery of this id")
         lottery = Lottery.model_validate({k: doc[k] for k in Lottery.model_fields})
-        ids = [f"{key}:{i}" for i in range(len(lottery.prizes))]
+        return lottery, await self._remaining(key, len(lottery.prizes))
+
+    async def _remaining(self, key: str, prizes: int) -> list[int]:
+        ids = [f"{key}:{i}" for i in range(prizes)]
         stock = {
             d["_id"]: d["remaining"]
             async for d in self.stock.find({"_id": {"$in": ids}}, {"remaining": 1})
         }
-        return lottery, [int(stock.get(i, 0)) for i in ids]
+        return [int(stock.get(i, 0)) for i in ids]
 
     async def draw(
         self, tenant_id: str, lottery_id: str, member_id: str, draw_id: str
@@ -130,13 +134,19 @@ class Lotteries:
         )
         [booked] = await self.points.apply([debit])
         if booked.booked:
-            return await self._step(doc, "started", {"state": "debited"})
+            # Paid: the pick is written with the step (one write less); a crash before it
+            # leaves `started`, whose debit, taken again, is found booked.
+            return await self._pick(doc, lottery, "started")
         return await self._step(
             doc, "started", {"state": "refused", "reason": "insufficient_points"}
         )
 
     async def _debited(self, doc: Document, lottery: Lottery) -> Document:
-        _, remaining = await self._read(doc["tenant_id"], doc["lottery_id"])
+        return await self._pick(doc, lottery, "debited")
+
+    async def _pick(self, doc: Document, lottery: Lottery, state: str) -> Document:
+        key = f"{doc['tenant_id']}:{doc['lottery_id']}"
+        remaining = await self._remaining(key, len(lottery.prizes))
         try:
             prize = pick([p.weight for p in lottery.prizes], remaining, lottery.blank_weight)
         except LookupError:
@@ -149,10 +159,10 @@ class Lotteries:
                 _now(),
             )
             await self.points.apply([refund])
-            return await self._step(doc, "debited", {"state": "refunded", "reason": "sold_out"})
+            return await self._step(doc, state, {"state": "refunded", "reason": "sold_out"})
         if prize is None:
-            return await self._step(doc, "debited", {"state": "blank"})
-        return await self._step(doc, "debited", {"state": "picked", "prize": prize})
+            return await self._step(doc, state, {"state": "blank"})
+        return await self._step(doc, state, {"state": "picked", "prize": prize})
 
     async def _picked(self, doc: Document, lottery: Lottery) -> Document:
         stock_id = f"{doc['tenant_id']}:{doc['lottery_id']}:{doc['prize']}"
@@ -178,8 +188,12 @@ class Lotteries:
             update["$unset"] = {"unfinished_since": ""}
         if unset:
             update.setdefault("$unset", {})[unset] = ""
-        await self.draws.update_one({"$and": [{"_id": doc["_id"]}, {"state": state}]}, update)
-        found = await self.draws.find_one({"_id": doc["_id"]})
+        moved = await self.draws.find_one_and_update(
+            {"$and": [{"_id": doc["_id"]}, {"state": state}]},
+            update,
+            return_document=ReturnDocument.AFTER,
+        )
+        found = moved or await self.draws.find_one({"_id": doc["_id"]})
         assert found is not None
         return found
 

@@ -4,9 +4,9 @@ A draw is a document that moves through its steps, each written before the next 
 that a draw interrupted anywhere is finished by whoever finds it (the client trying again with
 its `draw_id`, or the repair sweep) and never twice:
 
-    started → debited → picked → won        (the points are spent, a prize's stock taken)
-            ↘ refused          ↘ blank      (not enough points; drew nothing)
-                      ↘ refunded            (every prize went while it was drawn: points back)
+    started → picked → won        (the points are spent with the pick, a prize's stock taken)
+            ↘ refused  ↘ debited  (not enough points; the prize went meanwhile: pick again)
+            ↘ blank, refunded     (drew nothing; every prize went while it was drawn: points back)
 """
 
 from __future__ import annotations

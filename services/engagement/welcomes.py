@@ -26,7 +26,7 @@ from pymongo.errors import BulkWriteError
 from services.engagement.directory import Directory
 from services.engagement.settings import EngagementSettings, TenantSettings
 from services.engagement.welcome import Head, Newcomer, Welcome, place, welcomes
-from services.gen.shequn.v1 import actions_pb2, decisions_pb2, events_pb2
+from services.gen.shequn.v1 import actions_pb2, common_pb2, decisions_pb2, events_pb2
 from services.runtime import metrics
 from services.runtime.bus import Producer, group_key, outgoing
 from services.runtime.envelope import occurred_at
@@ -53,6 +53,8 @@ _LEASE = timedelta(seconds=30)
 _KEPT = timedelta(days=7)
 _REMOVAL_KEPT = timedelta(days=1)
 _SWEEP_MAX = 500
+# The group's owner and admins joining (its staff, as a group is set up) are not newcomers.
+_STAFF = (common_pb2.GROUP_ROLE_OWNER, common_pb2.GROUP_ROLE_ADMIN)
 
 
 def _at(micros: int) -> datetime:
@@ -87,6 +89,7 @@ class Welcomes:
             for e in joins
             if settings[(e.tenant_id, e.group_id)].welcome.enabled
             and e.member_joined.member.id
+            and e.member_joined.member.role not in _STAFF
             and e.member_joined.member.id
             not in settings[(e.tenant_id, e.group_id)].assistant_mentions
         ]

@@ -13,7 +13,10 @@
      each consumer's busy share;
    - HTTP ingest (20,000 events in posts of 500 from 4 clients) as a share of that ceiling, and
      the pipeline (events/s from the first post until analytics has counted them all).
-3. gRPC PublishStream, on the stack with history.
+   In the same round, a join on a Telegram group every half second, from its POST to the
+   welcome at the Bot API (the tenant's combine window and hold set to 0: the machinery's
+   time); and with the pipeline, engagement's events/s.
+3. gRPC PublishStream, and 1,000 concurrent lottery draws, on the stack with history.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import httpx
 
 from services.devtools.stack import SERVICES
 from tests.bench import figures, traffic
+from tests.bench.draws import bench_draws
 from tests.bench.grpc import bench_grpc
 from tests.clients import put_telegram
 from tests.conftest import Stack, Tenant, create_tenant, start_dev_stack, stop_dev_stack
@@ -47,29 +51,43 @@ Figures = dict[str, float]
 async def _tenant_on_telegram(stack: Stack, http: httpx.AsyncClient, fake: FakeTelegram) -> Tenant:
     tenant = await create_tenant(stack)
     await put_telegram(http, stack.http("ingestion"), tenant.headers("owner"), fake.url)
+    # Welcomes as soon as engagement can: the machinery's time, not the combine window's
+    # 60 s or the default 2 s hold for moderation's word.
+    welcome = {"welcome": {"combine_window_seconds": 0, "hold_seconds": 0}}
+    response = await http.put(
+        stack.http("engagement") + "/v1/engagement/settings",
+        json=welcome,
+        headers=tenant.headers("admin"),
+    )
+    assert response.status_code == 200, response.text
     return tenant
 
 
 class Counting:
-    """When analytics has counted `n` more events of a tenant. Watched through its consumer's
-    count of handled messages, one small request a quarter of a second (reading every group's
-    counts each second took a quarter of analytics' CPU away from what it measured, and told
-    the end to a second); then confirmed through the API."""
+    """When a service's consumer has handled `n` more events (analytics: counted them for a
+    tenant). Watched through the consumer's count of handled messages, one small request a
+    quarter of a second (reading every group's counts each second took a quarter of
+    analytics' CPU away from what it measured, and told the end to a second); for analytics
+    then confirmed through the API."""
 
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
+    def __init__(self, stack: Stack, service: str = "analytics") -> None:
+        self.stack, self.service = stack, service
         self.since = 0.0
 
     async def start(self) -> None:
         self.since = await self._handled()
 
     async def _handled(self) -> float:
-        return await figures.handled(self.stack, "analytics", "analytics")
+        return await figures.handled(self.stack, self.service, self.service)
+
+    async def handled(self, n: int) -> float:
+        """When the consumer had handled `n` more (time.monotonic())."""
+        await eventually(self._handled, lambda h: h - self.since >= n, 900, 0.25)
+        return time.monotonic()
 
     async def done(self, http: httpx.AsyncClient, tenant: Tenant, n: int) -> float:
         """Waits, and returns when (time.monotonic())."""
-        await eventually(self._handled, lambda h: h - self.since >= n, 900, 0.25)
-        counted = time.monotonic()
+        counted = await self.handled(n)
         if await traffic.counted(http, self.stack, tenant) < n:  # others' were among them
             await eventually(
                 lambda: traffic.counted(http, self.stack, tenant), lambda c: c >= n, 900, 1.0
@@ -97,7 +115,7 @@ async def measure(stack: Stack, fake: FakeTelegram, label: str) -> Figures:
         await counting.start()
         before = await figures.handler_totals(stack)
         started = time.monotonic()
-        reactions, sent, rate = await traffic.chat_with_ads(
+        reactions, joins, sent, rate = await traffic.chat_with_ads(
             http, stack, rate=RATE, seconds=SECONDS, ad_every=AD_EVERY, halfway=read_memory
         )
         chatted = time.monotonic() - started
@@ -110,6 +128,11 @@ async def measure(stack: Stack, fake: FakeTelegram, label: str) -> Figures:
         found["chat events/s"] = rate
         found["reaction p50 ms"] = figures.percentile(latencies, 0.5)
         found["reaction p99 ms"] = figures.percentile(latencies, 0.99)
+        welcomed = await eventually(
+            lambda: _answered(joins, fake), lambda a: len(a) >= len(joins.posted), 60, 0.5
+        )
+        found["join → welcome p50 ms"] = figures.percentile(list(welcomed.values()), 0.5)
+        found["join → welcome p99 ms"] = figures.percentile(list(welcomed.values()), 0.99)
         for service, mib in under_load.items():
             found[f"RSS under load MiB: {service}"] = mib
         print(f"[{label}] {ads} ads, {len(latencies)} warned; chat at {rate:,.0f} events/s")
@@ -118,11 +141,15 @@ async def measure(stack: Stack, fake: FakeTelegram, label: str) -> Figures:
 
         pipeline_tenant = await create_tenant(stack)
     async with httpx.AsyncClient(timeout=60, headers=pipeline_tenant.headers("operator")) as http:
+        engaging = Counting(stack, "engagement")
         await counting.start()
+        await engaging.start()
         started = time.monotonic()
         found["HTTP ingest events/s"] = await traffic.flood(http, stack, PIPELINE_EVENTS)
+        engaged = asyncio.create_task(engaging.handled(PIPELINE_EVENTS))
         counted = await counting.done(http, pipeline_tenant, PIPELINE_EVENTS)
         found["pipeline events/s"] = PIPELINE_EVENTS / (counted - started)
+        found["engagement events/s"] = PIPELINE_EVENTS / (await engaged - started)
     found["ingest / ceiling"] = found["HTTP ingest events/s"] / found["ceiling docs/s"]
     return found
 
@@ -186,6 +213,7 @@ async def main() -> None:
                 results["history"] = await measure(stack, fake, "history")
             report(results["fresh"], results["history"], state_dir)
             await bench_grpc(stack)
+            await bench_draws(stack)
         finally:
             stop_dev_stack(process)
 

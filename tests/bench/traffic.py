@@ -56,6 +56,21 @@ def ad_chat(run: str, n: int) -> str:
     return f"-100{int(run, 16) % 10**6:06d}{n:04d}"
 
 
+def join_event(run: str, n: int) -> dict[str, Any]:
+    """A newcomer to a Telegram group of its own, to be welcomed there."""
+    return {
+        "event_id": f"{run}-join-{n}",
+        "type": "member_joined",
+        "platform": "telegram",
+        "group_id": join_chat(run, n),
+        "member": {"id": str(8_000_000_000 + n), "name": "新朋友"},
+    }
+
+
+def join_chat(run: str, n: int) -> str:
+    return f"-101{int(run, 16) % 10**6:06d}{n:04d}"
+
+
 async def post(http: httpx.AsyncClient, stack: Stack, events: list[dict[str, Any]]) -> None:
     response = await http.post(stack.http("ingestion") + "/v1/events", json={"events": events})
     assert response.status_code == 202, response.text
@@ -63,7 +78,8 @@ async def post(http: httpx.AsyncClient, stack: Stack, events: list[dict[str, Any
 
 @dataclass
 class Reactions:
-    """Ads posted and when, and when their warnings reached the Bot API (one clock)."""
+    """Ads (or joins) posted and when, and when their warnings (or welcomes) reached the Bot
+    API (one clock)."""
 
     posted: dict[str, float] = field(default_factory=dict)  # chat → when the POST began
 
@@ -85,12 +101,12 @@ async def chat_with_ads(
     seconds: float,
     ad_every: float,
     halfway: Callable[[], Coroutine[Any, Any, None]],
-) -> tuple[Reactions, int, float]:
+) -> tuple[Reactions, Reactions, int, float]:
     """Chat at `rate` events/s in posts of a tenth of a second, an ad alone every `ad_every`
-    seconds; `halfway` runs once in the middle (a memory reading under load). Returns the ads,
-    the chat events sent and their rate."""
+    seconds and a join alone as often; `halfway` runs once in the middle (a memory reading
+    under load). Returns the ads, the joins, the chat events sent and their rate."""
     run = uuid.uuid4().hex[:6]
-    reactions = Reactions()
+    reactions, welcomes = Reactions(), Reactions()
     per_post = max(1, rate // 10)
     posts: set[asyncio.Task[None]] = set()
 
@@ -98,12 +114,17 @@ async def chat_with_ads(
         reactions.posted[ad_chat(run, n)] = time.monotonic()
         await post(http, stack, [ad_event(run, n)])
 
+    async def post_join(n: int) -> None:
+        welcomes.posted[join_chat(run, n)] = time.monotonic()
+        await post(http, stack, [join_event(run, n)])
+
     started = time.monotonic()
     sent = ads = 0
     probe: asyncio.Task[None] | None = None
     while (elapsed := time.monotonic() - started) < seconds:
         if elapsed >= ads * ad_every:
             posts.add(asyncio.create_task(post_ad(ads)))
+            posts.add(asyncio.create_task(post_join(ads)))
             ads += 1
         if elapsed >= sent / rate:
             posts.add(asyncio.create_task(post(http, stack, chat_events(run, sent, per_post))))
@@ -115,7 +136,7 @@ async def chat_with_ads(
             done.result()  # a refused post ends the bench with its answer
             posts.discard(done)
     await asyncio.gather(*posts, *([probe] if probe else []))
-    return reactions, sent, sent / (time.monotonic() - started)
+    return reactions, welcomes, sent, sent / (time.monotonic() - started)
 
 
 async def counted(http: httpx.AsyncClient, stack: Stack, tenant: Tenant) -> int:

@@ -3,6 +3,7 @@ codes for what is refused."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -13,6 +14,7 @@ from google.protobuf.struct_pb2 import Struct
 
 from services.gen.shequn.v1 import engagement_pb2 as pb
 from services.gen.shequn.v1 import engagement_pb2_grpc
+from tests.clients import post_events
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.moderation.test_moderation import grpc_auth, refused
 
@@ -104,3 +106,76 @@ async def test_auto_replies_over_grpc(stack: Stack, tenant: Tenant) -> None:
         assert code == grpc.StatusCode.NOT_FOUND
         code, _ = await refused(stub.SaveAutoReply(bad, metadata=viewer))
         assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_lotteries_questions_segments_and_red_packets_over_grpc(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    admin, operator = grpc_auth(tenant.admin), grpc_auth(tenant.operator)
+    viewer, member = grpc_auth(tenant.viewer), f"u-{uuid.uuid4().hex[:6]}"
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    created = {"event_id": f"ev-{uuid.uuid4().hex}", "type": "group_created", "group_id": group}
+    await post_events(http, stack, tenant, [created])
+    async with grpc.aio.insecure_channel(stack.grpc("engagement")) as channel:
+        stub = engagement_pb2_grpc.EngagementServiceStub(channel)
+        pool = {"name": "周年庆", "cost": 40, "prizes": [{"name": "杯子", "weight": 1, "stock": 1}]}
+        made = await stub.CreateLottery(
+            pb.CreateLotteryRequest(lottery=_struct(pool)), metadata=admin
+        )
+        await stub.GrantPoints(
+            pb.GrantPointsRequest(grant_id="seed", member_id=member, points=100), metadata=admin
+        )
+        draw = pb.DrawRequest(lottery_id=made.lottery_id, member_id=member, draw_id="d1")
+        drawn = await stub.Draw(draw, metadata=operator)
+        assert (drawn.prize, drawn.balance) == ("杯子", 60)
+        assert (await stub.Draw(draw, metadata=operator)) == drawn, "the same draw_id"
+        code, details = await refused(
+            stub.Draw(
+                pb.DrawRequest(lottery_id=made.lottery_id, member_id=member), metadata=operator
+            )
+        )
+        assert (code, details) == (grpc.StatusCode.FAILED_PRECONDITION, "sold_out")
+        got = await stub.GetLottery(
+            pb.GetLotteryRequest(lottery_id=made.lottery_id), metadata=viewer
+        )
+        assert json_format.MessageToDict(got.lottery)["prizes"][0]["remaining"] == 0
+
+        poll = {
+            "group_id": group,
+            "question": "?",
+            "options": ["a", "b"],
+            "closes_at": "2099-01-01T00:00:00Z",
+        }
+        ask = pb.AskQuestionRequest(kind="poll", question=_struct(poll))
+        asked = await _eventually_found(lambda: stub.AskQuestion(ask, metadata=operator))
+        read = await stub.GetQuestion(
+            pb.GetQuestionRequest(kind="poll", question_id=asked.question_id), metadata=viewer
+        )
+        assert json_format.MessageToDict(read.question)["state"] == "open"
+        code, _ = await refused(
+            stub.AskQuestion(pb.AskQuestionRequest(kind="vote"), metadata=operator)
+        )
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        split = await stub.GetSegments(pb.GetSegmentsRequest(group_id=group), metadata=viewer)
+        assert (split.koc, split.interactive, split.silent) == (0, 0, 0)
+        pay = pb.PayRedPacketRequest(
+            payout_id="p1", kind="birthday", member_id=member, group_id=group
+        )
+        paid = await stub.PayRedPacket(pay, metadata=operator)
+        assert json_format.MessageToDict(paid.red_packet)["state"] == "paid"
+        code, _ = await refused(
+            stub.DecideRedPacket(pb.DecideRedPacketRequest(payout_id="p1"), metadata=operator)
+        )
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def _eventually_found(call: Any) -> Any:
+    """A call about a group engagement has yet to see: NOT_FOUND until its first event lands."""
+    for _ in range(100):
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+        await asyncio.sleep(0.2)
+    raise AssertionError("the group never became known")

@@ -311,3 +311,18 @@ async def test_archive_records_every_consumer_can_take(
     assert len(events) == 201 and {len(i["text"]) for i in events} == {20_000, 3}
     assert max(len(i["event_id"]) for i in events) <= 200
     assert await dead_lettered(http, stack) == before
+
+
+def test_a_reply_to_what_was_said_is_unsupported_on_wecom_but_a_post_is_a_task() -> None:
+    from services.gen.shequn.v1 import actions_pb2
+    from services.ingestion.adapters.wecom import IN_REPLY, refusal
+
+    reply = actions_pb2.Action(action_id="a1", cause_event_id="ev-1")
+    reply.send_text.text = "签到成功"
+    assert refusal(reply) == IN_REPLY and "welcome template" in IN_REPLY
+    card = actions_pb2.Action(action_id="a2", cause_event_id="ev-2")
+    card.send_link_card.title = "官网"
+    assert refusal(card) == IN_REPLY
+    post = actions_pb2.Action(action_id="a3")
+    post.send_text.text = "早上好"
+    assert refusal(post) is None, "a post of the operator's: an owner-confirmed task"

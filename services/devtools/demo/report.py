@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from services.devtools.demo import engage
 from services.devtools.demo.cast import TZ, Body, Scenario
+from services.devtools.demo.engage import Played
 from services.devtools.demo.sender import DevStack, Tally
 
 
@@ -36,6 +38,8 @@ class Outcomes:
     deliveries: Counter[str] = field(default_factory=Counter)
     dedupe_deliveries: Counter[str] = field(default_factory=Counter)
     checkins: Counter[str] = field(default_factory=Counter)  # answered: first | already
+    welcomes: Counter[str] = field(default_factory=Counter)  # single | combined
+    autoreplies: int = 0
     excerpt: list[str] = field(default_factory=list)
 
 
@@ -53,6 +57,7 @@ def summary(
     seconds: float,
     counted: tuple[int, float],
     outcomes: Outcomes | None = None,
+    played: Played | None = None,
 ) -> str:
     events = scenario.events
     kinds = Counter(e["type"] for e in events)
@@ -104,6 +109,7 @@ def summary(
             f"  engagement    {sum(outcomes.checkins.values())} check-ins answered in the groups "
             f"below: {outcomes.checkins['first']} the day's first, "
             f"{outcomes.checkins['already']} told they had checked in already",
+            *(engage.lines(played, outcomes.welcomes, outcomes.autoreplies) if played else []),
             "",
             f"The end of {first.name}'s timeline:",
             *(f"  {line}" for line in outcomes.excerpt),

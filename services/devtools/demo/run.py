@@ -14,6 +14,7 @@ from typing import TextIO
 
 import httpx
 
+from services.devtools.demo import engage
 from services.devtools.demo.cast import TZ, WAIT_SECONDS, Scenario
 from services.devtools.demo.report import Dedupe, Outcomes, stats_window, summary
 from services.devtools.demo.scenario import build_scenario
@@ -107,13 +108,19 @@ async def wait_for_outcomes(
                 outcomes.deliveries[status] += 1
                 if item["action_id"] in kicks:
                     outcomes.dedupe_deliveries[status] += 1
-                if item["action_id"].endswith(":checkin"):
+                action_id = item["action_id"]
+                if action_id.endswith(":checkin"):
                     first = "签到成功" in str(item.get("text"))
                     outcomes.checkins["first" if first else "already"] += 1
+                elif action_id.startswith("engagement:welcome:"):
+                    # engagement:welcome:{tenant}:{group}:{window}[:{member}, a single one]
+                    single = len(action_id.split(":")) > 5
+                    outcomes.welcomes["single" if single else "combined"] += 1
+                outcomes.autoreplies += action_id.endswith(":autoreply")
     for item in items[-10:]:
         who = (item.get("member") or {}).get("id", "")
         state = item.get("status", "")
-        text = str(item.get("text") or "")[:36]
+        text = str(item.get("text") or "").replace("\n", " ")[:36]
         outcomes.excerpt.append(
             f"{item['at'][:19]}  {item['kind']:<6} {item['type']:<15} {who:<12} {state:<9} {text}"
         )
@@ -158,6 +165,7 @@ async def run_demo(
         async with httpx.AsyncClient(timeout=60.0) as http:
             sender = Sender(http, stack)
             await sender.set_rules(scenario.focus[-1].id)
+            await engage.set_up(sender)
             progress = Progress(len(scenario.events), err)
             started = time.monotonic()
             try:
@@ -169,11 +177,12 @@ async def run_demo(
             for action in scenario.actions:
                 await sender.send_action(action)
             deduped = await dedupe(sender, scenario.series, out)
+            played = await engage.play(sender, scenario)
             outcomes = await wait_for_outcomes(sender, scenario, deduped)
     except (DemoError, ValueError) as exc:
         print(f"shequn demo: {exc}", file=err)
         return 1
-    print(summary(scenario, tally, stack, dev_file, seconds, counted, outcomes), file=out)
+    print(summary(scenario, tally, stack, dev_file, seconds, counted, outcomes, played), file=out)
     if not counted[0]:
         print("shequn demo: analytics counted nothing within a minute; is it running?", file=err)
         return 1

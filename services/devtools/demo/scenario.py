@@ -168,6 +168,7 @@ def build_scenario(
 
     for group in plan:
         _group_life(story, group, lives[group.id])
+    _wave(story, plan[0])
 
     renamed = plan[2 % len(plan)]
     _member_renames(story, renamed, lives[renamed.id])
@@ -179,6 +180,18 @@ def build_scenario(
     focus = list({g.id: g for g in (plan[0], plan[1 % len(plan)], renamed)}.values())
     events = [body for _, _, body in story.events]
     return Scenario(seed, now, plan, events, story.actions, focus, series_tag(seed, "福利"))
+
+
+def _wave(story: _Story, group: Group) -> None:
+    """A poster campaign brings four into the group within a minute, who greet it: one
+    combined welcome names them all. A generator of its own: the rest of the story stays."""
+    rng = Random(story.seed * 7919 + 1)
+    wave = moment(rng, story.end)
+    for i in range(4):
+        person = Person(f"demo-{story.seed}-w{i + 1}", nickname(rng, group.theme))
+        joined = wave + timedelta(seconds=12 * i)
+        story.emit("member_joined", group, joined, member=person.ref(), scene="qr")
+        story.say(group, person, joined + timedelta(seconds=rng.randint(90, 600)), "大家好👋")
 
 
 def _group_life(story: _Story, group: Group, lives: list[_Life]) -> None:

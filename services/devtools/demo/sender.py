@@ -62,6 +62,7 @@ class DevStack:
     ingestion: str
     analytics: str
     moderation: str
+    engagement: str
     docs: dict[str, str]
 
     @classmethod
@@ -74,6 +75,7 @@ class DevStack:
                 ingestion=services["ingestion"]["http"],
                 analytics=services["analytics"]["http"],
                 moderation=services["moderation"]["http"],
+                engagement=services["engagement"]["http"],
                 docs={name: ends["http"] + "/docs" for name, ends in services.items()},
             )
         except FileNotFoundError:
@@ -91,7 +93,7 @@ class Sender:
         self.http, self.stack, self.attempts = http, stack, attempts
         self.headers = {"Authorization": f"Bearer {stack.api_key}"}
 
-    async def _post(self, url: str, body: Body, expected: int = 202) -> Body:
+    async def post(self, url: str, body: Body, expected: int = 202) -> Body:
         failures = 0
         while True:
             try:
@@ -114,7 +116,7 @@ class Sender:
             await asyncio.sleep(0.5 * 2**failures)
 
     async def send_batch(self, batch: list[Body], tally: Tally) -> None:
-        answer = await self._post(self.stack.ingestion + "/v1/events", {"events": batch})
+        answer = await self.post(self.stack.ingestion + "/v1/events", {"events": batch})
         results = answer["results"]
         rejected = [r for r in results if r["status"] == "rejected"]
         if rejected or len(results) != len(batch):
@@ -154,23 +156,23 @@ class Sender:
         """What an operator does first: the shop's own domains are not ads; and one group
         where only admins may invite or rename (拉人者踢, 禁止改群名)."""
         url = f"{self.stack.moderation}/v1/rulesets/default"
-        current = await self._get(url, {})
+        current = await self.get(url, {})
         current["url_whitelist"] = sorted(set(current["url_whitelist"]) | set(WHITELIST))
         strict = {"invite_policy": True, "rename_lock": True}
-        for target, body in (
-            (url, current),
-            (f"{self.stack.moderation}/v1/rulesets/groups/{strict_group}", strict),
-        ):
-            response = await self.http.put(target, json=body, headers=self.headers)
-            if response.status_code != 200:
-                raise DemoError(
-                    f"PUT {target} → HTTP {response.status_code}: {response.text[:300]}"
-                )
+        await self.put(url, current)
+        await self.put(f"{self.stack.moderation}/v1/rulesets/groups/{strict_group}", strict)
+
+    async def put(self, url: str, body: Body) -> Body:
+        response = await self.http.put(url, json=body, headers=self.headers)
+        if response.status_code != 200:
+            raise DemoError(f"PUT {url} → HTTP {response.status_code}: {response.text[:300]}")
+        answer: Body = response.json()
+        return answer
 
     async def send_action(self, action: Body) -> None:
-        await self._post(self.stack.ingestion + "/v1/actions", action)
+        await self.post(self.stack.ingestion + "/v1/actions", action)
 
-    async def _get(self, url: str, params: dict[str, Any]) -> Body:
+    async def get(self, url: str, params: dict[str, Any] | None = None) -> Body:
         response = await self.http.get(url, params=params, headers=self.headers)
         response.raise_for_status()
         answer: Body = response.json()
@@ -178,7 +180,7 @@ class Sender:
 
     async def messages_counted(self, group_id: str, start: date, end: date) -> int:
         url = f"{self.stack.analytics}/v1/stats/groups/{group_id}/daily"
-        days = await self._get(url, {"from": start.isoformat(), "to": end.isoformat()})
+        days = await self.get(url, {"from": start.isoformat(), "to": end.isoformat()})
         return sum(int(day["messages"]) for day in days["days"])
 
     async def timeline(self, group_id: str) -> list[dict[str, Any]]:
@@ -187,7 +189,7 @@ class Sender:
         after = None
         while True:
             params: dict[str, Any] = {"limit": 500} | ({"after": after} if after else {})
-            page = await self._get(url, params)
+            page = await self.get(url, params)
             items += page["items"]
             after = page["next"]
             if not after:
@@ -197,7 +199,7 @@ class Sender:
         return sum(1 for item in await self.timeline(group_id) if item["kind"] == "event")
 
     async def decisions(self) -> list[dict[str, Any]]:
-        page = await self._get(f"{self.stack.moderation}/v1/moderation/decisions", {"limit": 500})
+        page = await self.get(f"{self.stack.moderation}/v1/moderation/decisions", {"limit": 500})
         found: list[dict[str, Any]] = page["decisions"]
         return found
 
@@ -216,8 +218,8 @@ class Sender:
 
     async def plan_dedupe(self, series: str) -> Body:
         url = f"{self.stack.moderation}/v1/dedupe/plans"
-        return await self._post(url, {"series": series}, expected=201)
+        return await self.post(url, {"series": series}, expected=201)
 
     async def apply_dedupe(self, plan_id: str) -> Body:
         url = f"{self.stack.moderation}/v1/dedupe/plans/{plan_id}/apply"
-        return await self._post(url, {}, expected=200)
+        return await self.post(url, {}, expected=200)

@@ -38,6 +38,12 @@ _UNSUPPORTED = {
 }
 
 
+# A reply to something said in a group (an auto-reply, a check-in's answer, a warning, a
+# welcome) would reach the group only after its owner confirms a task: too late to be a reply.
+IN_REPLY = (
+    "WeCom cannot post into a customer group as it happens: a reply would wait for the group "
+    "owner to confirm it (welcomes go through the group welcome template instead)"
+)
 _TOKENS_KEPT = 10_000
 
 
@@ -158,14 +164,14 @@ class WecomAdapter:
         self.api = api
 
     async def wait(self, action: actions_pb2.Action) -> float:
-        if (action.WhichOneof("kind") or "") in _UNSUPPORTED:
+        if refusal(action) is not None:
             return 0.0
         return await self.api.wait(action.tenant_id)
 
     async def deliver(self, action: actions_pb2.Action) -> Outcome:
         kind = action.WhichOneof("kind") or ""
-        if kind in _UNSUPPORTED:
-            return unsupported(_UNSUPPORTED[kind])
+        if (why := refusal(action)) is not None:
+            return unsupported(why)
         group, problem = await self.api.group_details(action.tenant_id, action.group_id)
         if group is None or not group.get("owner"):
             return problem or failed(
@@ -199,3 +205,13 @@ class WecomAdapter:
             return problem
         task_id = shortened(str(answer.get("msgid", "")), 100)  # the answer is not ours to trust
         return Outcome("delivered", f"WeCom task {task_id}: sent once the group owner confirms it")
+
+
+def refusal(action: actions_pb2.Action) -> str | None:
+    """Why WeCom cannot carry out the action, if it cannot."""
+    kind = action.WhichOneof("kind") or ""
+    if kind in _UNSUPPORTED:
+        return _UNSUPPORTED[kind]
+    if action.cause_event_id and kind in ("send_text", "send_link_card"):
+        return IN_REPLY
+    return None

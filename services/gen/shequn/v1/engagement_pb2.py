@@ -26,41 +26,69 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ashequn/v1/engagement.proto\x12\tshequn.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n\x16ListAutoRepliesRequest\":\n\x10\x41utoRepliesReply\x12&\n\x05rules\x18\x01 \x03(\x0b\x32\x17.google.protobuf.Struct\"N\n\x14SaveAutoReplyRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12%\n\x04rule\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"L\n\x0eSavedAutoReply\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12)\n\x08overlaps\x18\x02 \x03(\x0b\x32\x17.google.protobuf.Struct\")\n\x16\x44\x65leteAutoReplyRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"\x12\n\x10\x44\x65letedAutoReply\"&\n\x12GetSettingsRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\"Q\n\x12PutSettingsRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12)\n\x08settings\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"e\n\rSettingsReply\x12)\n\x08settings\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12)\n\x08override\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"D\n\x10GetPointsRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0e\n\x06\x62\x65\x66ore\x18\x03 \x01(\t\"e\n\x0bPointsEntry\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"h\n\x0bPointsReply\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\'\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x16.shequn.v1.PointsEntry\x12\x0c\n\x04next\x18\x04 \x01(\t\"Y\n\x12GrantPointsRequest\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\"H\n\x10GrantPointsReply\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x03 \x01(\x03\x32\xa3\x04\n\x11\x45ngagementService\x12\x46\n\x0bGetSettings\x12\x1d.shequn.v1.GetSettingsRequest\x1a\x18.shequn.v1.SettingsReply\x12\x46\n\x0bPutSettings\x12\x1d.shequn.v1.PutSettingsRequest\x1a\x18.shequn.v1.SettingsReply\x12@\n\tGetPoints\x12\x1b.shequn.v1.GetPointsRequest\x1a\x16.shequn.v1.PointsReply\x12I\n\x0bGrantPoints\x12\x1d.shequn.v1.GrantPointsRequest\x1a\x1b.shequn.v1.GrantPointsReply\x12Q\n\x0fListAutoReplies\x12!.shequn.v1.ListAutoRepliesRequest\x1a\x1b.shequn.v1.AutoRepliesReply\x12K\n\rSaveAutoReply\x12\x1f.shequn.v1.SaveAutoReplyRequest\x1a\x19.shequn.v1.SavedAutoReply\x12Q\n\x0f\x44\x65leteAutoReply\x12!.shequn.v1.DeleteAutoReplyRequest\x1a\x1b.shequn.v1.DeletedAutoReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ashequn/v1/engagement.proto\x12\tshequn.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"@\n\x14\x43reateLotteryRequest\x12(\n\x07lottery\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"\'\n\x11GetLotteryRequest\x12\x12\n\nlottery_id\x18\x01 \x01(\t\"L\n\x0cLotteryReply\x12\x12\n\nlottery_id\x18\x01 \x01(\t\x12(\n\x07lottery\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"E\n\x0b\x44rawRequest\x12\x12\n\nlottery_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0f\n\x07\x64raw_id\x18\x03 \x01(\t\"<\n\tDrawReply\x12\x0f\n\x07\x64raw_id\x18\x01 \x01(\t\x12\r\n\x05prize\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x03 \x01(\x03\"M\n\x12\x41skQuestionRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12)\n\x08question\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\'\n\x10\x41skQuestionReply\x12\x13\n\x0bquestion_id\x18\x01 \x01(\t\"7\n\x12GetQuestionRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0bquestion_id\x18\x02 \x01(\t\":\n\rQuestionReply\x12)\n\x08question\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"4\n\x12GetSegmentsRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x02 \x01(\t\"d\n\rSegmentsReply\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x0b\n\x03koc\x18\x02 \x01(\x05\x12\x13\n\x0binteractive\x18\x03 \x01(\x05\x12\x0e\n\x06silent\x18\x04 \x01(\x05\x12\x13\n\x0bkoc_members\x18\x05 \x03(\t\"[\n\x13PayRedPacketRequest\x12\x11\n\tpayout_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tmember_id\x18\x03 \x01(\t\x12\x10\n\x08group_id\x18\x04 \x01(\t\"<\n\x16\x44\x65\x63ideRedPacketRequest\x12\x11\n\tpayout_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\"=\n\x0eRedPacketReply\x12+\n\nred_packet\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x18\n\x16ListAutoRepliesRequest\":\n\x10\x41utoRepliesReply\x12&\n\x05rules\x18\x01 \x03(\x0b\x32\x17.google.protobuf.Struct\"N\n\x14SaveAutoReplyRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12%\n\x04rule\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"L\n\x0eSavedAutoReply\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12)\n\x08overlaps\x18\x02 \x03(\x0b\x32\x17.google.protobuf.Struct\")\n\x16\x44\x65leteAutoReplyRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"\x12\n\x10\x44\x65letedAutoReply\"&\n\x12GetSettingsRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\"Q\n\x12PutSettingsRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12)\n\x08settings\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"e\n\rSettingsReply\x12)\n\x08settings\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12)\n\x08override\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"D\n\x10GetPointsRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0e\n\x06\x62\x65\x66ore\x18\x03 \x01(\t\"e\n\x0bPointsEntry\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"h\n\x0bPointsReply\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\'\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x16.shequn.v1.PointsEntry\x12\x0c\n\x04next\x18\x04 \x01(\t\"Y\n\x12GrantPointsRequest\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\"H\n\x10GrantPointsReply\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x03 \x01(\x03\x32\xe0\x08\n\x11\x45ngagementService\x12\x46\n\x0bGetSettings\x12\x1d.shequn.v1.GetSettingsRequest\x1a\x18.shequn.v1.SettingsReply\x12\x46\n\x0bPutSettings\x12\x1d.shequn.v1.PutSettingsRequest\x1a\x18.shequn.v1.SettingsReply\x12@\n\tGetPoints\x12\x1b.shequn.v1.GetPointsRequest\x1a\x16.shequn.v1.PointsReply\x12I\n\x0bGrantPoints\x12\x1d.shequn.v1.GrantPointsRequest\x1a\x1b.shequn.v1.GrantPointsReply\x12Q\n\x0fListAutoReplies\x12!.shequn.v1.ListAutoRepliesRequest\x1a\x1b.shequn.v1.AutoRepliesReply\x12K\n\rSaveAutoReply\x12\x1f.shequn.v1.SaveAutoReplyRequest\x1a\x19.shequn.v1.SavedAutoReply\x12Q\n\x0f\x44\x65leteAutoReply\x12!.shequn.v1.DeleteAutoReplyRequest\x1a\x1b.shequn.v1.DeletedAutoReply\x12I\n\rCreateLottery\x12\x1f.shequn.v1.CreateLotteryRequest\x1a\x17.shequn.v1.LotteryReply\x12\x43\n\nGetLottery\x12\x1c.shequn.v1.GetLotteryRequest\x1a\x17.shequn.v1.LotteryReply\x12\x34\n\x04\x44raw\x12\x16.shequn.v1.DrawRequest\x1a\x14.shequn.v1.DrawReply\x12I\n\x0b\x41skQuestion\x12\x1d.shequn.v1.AskQuestionRequest\x1a\x1b.shequn.v1.AskQuestionReply\x12\x46\n\x0bGetQuestion\x12\x1d.shequn.v1.GetQuestionRequest\x1a\x18.shequn.v1.QuestionReply\x12\x46\n\x0bGetSegments\x12\x1d.shequn.v1.GetSegmentsRequest\x1a\x18.shequn.v1.SegmentsReply\x12I\n\x0cPayRedPacket\x12\x1e.shequn.v1.PayRedPacketRequest\x1a\x19.shequn.v1.RedPacketReply\x12O\n\x0f\x44\x65\x63ideRedPacket\x12!.shequn.v1.DecideRedPacketRequest\x1a\x19.shequn.v1.RedPacketReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shequn.v1.engagement_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LISTAUTOREPLIESREQUEST']._serialized_start=104
-  _globals['_LISTAUTOREPLIESREQUEST']._serialized_end=128
-  _globals['_AUTOREPLIESREPLY']._serialized_start=130
-  _globals['_AUTOREPLIESREPLY']._serialized_end=188
-  _globals['_SAVEAUTOREPLYREQUEST']._serialized_start=190
-  _globals['_SAVEAUTOREPLYREQUEST']._serialized_end=268
-  _globals['_SAVEDAUTOREPLY']._serialized_start=270
-  _globals['_SAVEDAUTOREPLY']._serialized_end=346
-  _globals['_DELETEAUTOREPLYREQUEST']._serialized_start=348
-  _globals['_DELETEAUTOREPLYREQUEST']._serialized_end=389
-  _globals['_DELETEDAUTOREPLY']._serialized_start=391
-  _globals['_DELETEDAUTOREPLY']._serialized_end=409
-  _globals['_GETSETTINGSREQUEST']._serialized_start=411
-  _globals['_GETSETTINGSREQUEST']._serialized_end=449
-  _globals['_PUTSETTINGSREQUEST']._serialized_start=451
-  _globals['_PUTSETTINGSREQUEST']._serialized_end=532
-  _globals['_SETTINGSREPLY']._serialized_start=534
-  _globals['_SETTINGSREPLY']._serialized_end=635
-  _globals['_GETPOINTSREQUEST']._serialized_start=637
-  _globals['_GETPOINTSREQUEST']._serialized_end=705
-  _globals['_POINTSENTRY']._serialized_start=707
-  _globals['_POINTSENTRY']._serialized_end=808
-  _globals['_POINTSREPLY']._serialized_start=810
-  _globals['_POINTSREPLY']._serialized_end=914
-  _globals['_GRANTPOINTSREQUEST']._serialized_start=916
-  _globals['_GRANTPOINTSREQUEST']._serialized_end=1005
-  _globals['_GRANTPOINTSREPLY']._serialized_start=1007
-  _globals['_GRANTPOINTSREPLY']._serialized_end=1079
-  _globals['_ENGAGEMENTSERVICE']._serialized_start=1082
-  _globals['_ENGAGEMENTSERVICE']._serialized_end=1629
+  _globals['_CREATELOTTERYREQUEST']._serialized_start=104
+  _globals['_CREATELOTTERYREQUEST']._serialized_end=168
+  _globals['_GETLOTTERYREQUEST']._serialized_start=170
+  _globals['_GETLOTTERYREQUEST']._serialized_end=209
+  _globals['_LOTTERYREPLY']._serialized_start=211
+  _globals['_LOTTERYREPLY']._serialized_end=287
+  _globals['_DRAWREQUEST']._serialized_start=289
+  _globals['_DRAWREQUEST']._serialized_end=358
+  _globals['_DRAWREPLY']._serialized_start=360
+  _globals['_DRAWREPLY']._serialized_end=420
+  _globals['_ASKQUESTIONREQUEST']._serialized_start=422
+  _globals['_ASKQUESTIONREQUEST']._serialized_end=499
+  _globals['_ASKQUESTIONREPLY']._serialized_start=501
+  _globals['_ASKQUESTIONREPLY']._serialized_end=540
+  _globals['_GETQUESTIONREQUEST']._serialized_start=542
+  _globals['_GETQUESTIONREQUEST']._serialized_end=597
+  _globals['_QUESTIONREPLY']._serialized_start=599
+  _globals['_QUESTIONREPLY']._serialized_end=657
+  _globals['_GETSEGMENTSREQUEST']._serialized_start=659
+  _globals['_GETSEGMENTSREQUEST']._serialized_end=711
+  _globals['_SEGMENTSREPLY']._serialized_start=713
+  _globals['_SEGMENTSREPLY']._serialized_end=813
+  _globals['_PAYREDPACKETREQUEST']._serialized_start=815
+  _globals['_PAYREDPACKETREQUEST']._serialized_end=906
+  _globals['_DECIDEREDPACKETREQUEST']._serialized_start=908
+  _globals['_DECIDEREDPACKETREQUEST']._serialized_end=968
+  _globals['_REDPACKETREPLY']._serialized_start=970
+  _globals['_REDPACKETREPLY']._serialized_end=1031
+  _globals['_LISTAUTOREPLIESREQUEST']._serialized_start=1033
+  _globals['_LISTAUTOREPLIESREQUEST']._serialized_end=1057
+  _globals['_AUTOREPLIESREPLY']._serialized_start=1059
+  _globals['_AUTOREPLIESREPLY']._serialized_end=1117
+  _globals['_SAVEAUTOREPLYREQUEST']._serialized_start=1119
+  _globals['_SAVEAUTOREPLYREQUEST']._serialized_end=1197
+  _globals['_SAVEDAUTOREPLY']._serialized_start=1199
+  _globals['_SAVEDAUTOREPLY']._serialized_end=1275
+  _globals['_DELETEAUTOREPLYREQUEST']._serialized_start=1277
+  _globals['_DELETEAUTOREPLYREQUEST']._serialized_end=1318
+  _globals['_DELETEDAUTOREPLY']._serialized_start=1320
+  _globals['_DELETEDAUTOREPLY']._serialized_end=1338
+  _globals['_GETSETTINGSREQUEST']._serialized_start=1340
+  _globals['_GETSETTINGSREQUEST']._serialized_end=1378
+  _globals['_PUTSETTINGSREQUEST']._serialized_start=1380
+  _globals['_PUTSETTINGSREQUEST']._serialized_end=1461
+  _globals['_SETTINGSREPLY']._serialized_start=1463
+  _globals['_SETTINGSREPLY']._serialized_end=1564
+  _globals['_GETPOINTSREQUEST']._serialized_start=1566
+  _globals['_GETPOINTSREQUEST']._serialized_end=1634
+  _globals['_POINTSENTRY']._serialized_start=1636
+  _globals['_POINTSENTRY']._serialized_end=1737
+  _globals['_POINTSREPLY']._serialized_start=1739
+  _globals['_POINTSREPLY']._serialized_end=1843
+  _globals['_GRANTPOINTSREQUEST']._serialized_start=1845
+  _globals['_GRANTPOINTSREQUEST']._serialized_end=1934
+  _globals['_GRANTPOINTSREPLY']._serialized_start=1936
+  _globals['_GRANTPOINTSREPLY']._serialized_end=2008
+  _globals['_ENGAGEMENTSERVICE']._serialized_start=2011
+  _globals['_ENGAGEMENTSERVICE']._serialized_end=3131
 # @@protoc_insertion_point(module_scope)

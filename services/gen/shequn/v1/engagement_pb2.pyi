@@ -21,6 +21,338 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class CreateLotteryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOTTERY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lottery(self) -> _struct_pb2.Struct: ...
+    def __init__(
+        self,
+        *,
+        lottery: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lottery", b"lottery"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lottery", b"lottery"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateLotteryRequest: _TypeAlias = CreateLotteryRequest  # noqa: Y015
+
+@_typing.final
+class GetLotteryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOTTERY_ID_FIELD_NUMBER: _builtins.int
+    lottery_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        lottery_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lottery_id", b"lottery_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLotteryRequest: _TypeAlias = GetLotteryRequest  # noqa: Y015
+
+@_typing.final
+class LotteryReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOTTERY_ID_FIELD_NUMBER: _builtins.int
+    LOTTERY_FIELD_NUMBER: _builtins.int
+    lottery_id: _builtins.str
+    @_builtins.property
+    def lottery(self) -> _struct_pb2.Struct:
+        """with each prize's remaining stock"""
+
+    def __init__(
+        self,
+        *,
+        lottery_id: _builtins.str = ...,
+        lottery: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lottery", b"lottery"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lottery", b"lottery", "lottery_id", b"lottery_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LotteryReply: _TypeAlias = LotteryReply  # noqa: Y015
+
+@_typing.final
+class DrawRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOTTERY_ID_FIELD_NUMBER: _builtins.int
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    DRAW_ID_FIELD_NUMBER: _builtins.int
+    lottery_id: _builtins.str
+    member_id: _builtins.str
+    draw_id: _builtins.str
+    """the client's id: asking again answers the same draw; empty: a new one"""
+    def __init__(
+        self,
+        *,
+        lottery_id: _builtins.str = ...,
+        member_id: _builtins.str = ...,
+        draw_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draw_id", b"draw_id", "lottery_id", b"lottery_id", "member_id", b"member_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DrawRequest: _TypeAlias = DrawRequest  # noqa: Y015
+
+@_typing.final
+class DrawReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAW_ID_FIELD_NUMBER: _builtins.int
+    PRIZE_FIELD_NUMBER: _builtins.int
+    BALANCE_FIELD_NUMBER: _builtins.int
+    draw_id: _builtins.str
+    prize: _builtins.str
+    """the prize's name; empty for a blank"""
+    balance: _builtins.int
+    def __init__(
+        self,
+        *,
+        draw_id: _builtins.str = ...,
+        prize: _builtins.str = ...,
+        balance: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "draw_id", b"draw_id", "prize", b"prize"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DrawReply: _TypeAlias = DrawReply  # noqa: Y015
+
+@_typing.final
+class AskQuestionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    QUESTION_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """quiz | poll"""
+    @_builtins.property
+    def question(self) -> _struct_pb2.Struct: ...
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        question: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["question", b"question"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "question", b"question"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AskQuestionRequest: _TypeAlias = AskQuestionRequest  # noqa: Y015
+
+@_typing.final
+class AskQuestionReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUESTION_ID_FIELD_NUMBER: _builtins.int
+    question_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        question_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["question_id", b"question_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AskQuestionReply: _TypeAlias = AskQuestionReply  # noqa: Y015
+
+@_typing.final
+class GetQuestionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    QUESTION_ID_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    question_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        question_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "question_id", b"question_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQuestionRequest: _TypeAlias = GetQuestionRequest  # noqa: Y015
+
+@_typing.final
+class QuestionReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUESTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def question(self) -> _struct_pb2.Struct:
+        """as GET /v1/quizzes/{id} or /v1/polls/{id} answers"""
+
+    def __init__(
+        self,
+        *,
+        question: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["question", b"question"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["question", b"question"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuestionReply: _TypeAlias = QuestionReply  # noqa: Y015
+
+@_typing.final
+class GetSegmentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUP_ID_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    group_id: _builtins.str
+    date: _builtins.str
+    """YYYY-MM-DD; empty: today in the tenant's time zone"""
+    def __init__(
+        self,
+        *,
+        group_id: _builtins.str = ...,
+        date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "group_id", b"group_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSegmentsRequest: _TypeAlias = GetSegmentsRequest  # noqa: Y015
+
+@_typing.final
+class SegmentsReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    KOC_FIELD_NUMBER: _builtins.int
+    INTERACTIVE_FIELD_NUMBER: _builtins.int
+    SILENT_FIELD_NUMBER: _builtins.int
+    KOC_MEMBERS_FIELD_NUMBER: _builtins.int
+    date: _builtins.str
+    koc: _builtins.int
+    interactive: _builtins.int
+    silent: _builtins.int
+    @_builtins.property
+    def koc_members(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        date: _builtins.str = ...,
+        koc: _builtins.int = ...,
+        interactive: _builtins.int = ...,
+        silent: _builtins.int = ...,
+        koc_members: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "interactive", b"interactive", "koc", b"koc", "koc_members", b"koc_members", "silent", b"silent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SegmentsReply: _TypeAlias = SegmentsReply  # noqa: Y015
+
+@_typing.final
+class PayRedPacketRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYOUT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    GROUP_ID_FIELD_NUMBER: _builtins.int
+    payout_id: _builtins.str
+    """the client's id: asking again pays nothing twice"""
+    kind: _builtins.str
+    """birthday | task_reward"""
+    member_id: _builtins.str
+    group_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        payout_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        member_id: _builtins.str = ...,
+        group_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_id", b"group_id", "kind", b"kind", "member_id", b"member_id", "payout_id", b"payout_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PayRedPacketRequest: _TypeAlias = PayRedPacketRequest  # noqa: Y015
+
+@_typing.final
+class DecideRedPacketRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYOUT_ID_FIELD_NUMBER: _builtins.int
+    APPROVE_FIELD_NUMBER: _builtins.int
+    payout_id: _builtins.str
+    approve: _builtins.bool
+    def __init__(
+        self,
+        *,
+        payout_id: _builtins.str = ...,
+        approve: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approve", b"approve", "payout_id", b"payout_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideRedPacketRequest: _TypeAlias = DecideRedPacketRequest  # noqa: Y015
+
+@_typing.final
+class RedPacketReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RED_PACKET_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def red_packet(self) -> _struct_pb2.Struct:
+        """payout_id, kind, member_id, group_id, state, amount"""
+
+    def __init__(
+        self,
+        *,
+        red_packet: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["red_packet", b"red_packet"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["red_packet", b"red_packet"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedPacketReply: _TypeAlias = RedPacketReply  # noqa: Y015
+
+@_typing.final
 class ListAutoRepliesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

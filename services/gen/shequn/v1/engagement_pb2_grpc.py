@@ -74,6 +74,46 @@ class EngagementServiceStub:
                 request_serializer=shequn_dot_v1_dot_engagement__pb2.DeleteAutoReplyRequest.SerializeToString,
                 response_deserializer=shequn_dot_v1_dot_engagement__pb2.DeletedAutoReply.FromString,
                 _registered_method=True)
+        self.CreateLottery = channel.unary_unary(
+                '/shequn.v1.EngagementService/CreateLottery',
+                request_serializer=shequn_dot_v1_dot_engagement__pb2.CreateLotteryRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_engagement__pb2.LotteryReply.FromString,
+                _registered_method=True)
+        self.GetLottery = channel.unary_unary(
+                '/shequn.v1.EngagementService/GetLottery',
+                request_serializer=shequn_dot_v1_dot_engagement__pb2.GetLotteryRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_engagement__pb2.LotteryReply.FromString,
+                _registered_method=True)
+        self.Draw = channel.unary_unary(
+                '/shequn.v1.EngagementService/Draw',
+                request_serializer=shequn_dot_v1_dot_engagement__pb2.DrawRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_engagement__pb2.DrawReply.FromString,
+                _registered_method=True)
+        self.AskQuestion = channel.unary_unary(
+                '/shequn.v1.EngagementService/AskQuestion',
+                request_serializer=shequn_dot_v1_dot_engagement__pb2.AskQuestionRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_engagement__pb2.AskQuestionReply.FromString,
+                _registered_method=True)
+        self.GetQuestion = channel.unary_unary(
+                '/shequn.v1.EngagementService/GetQuestion',
+                request_serializer=shequn_dot_v1_dot_engagement__pb2.GetQuestionRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_engagement__pb2.QuestionReply.FromString,
+                _registered_method=True)
+        self.GetSegments = channel.unary_unary(
+                '/shequn.v1.EngagementService/GetSegments',
+                request_serializer=shequn_dot_v1_dot_engagement__pb2.GetSegmentsRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_engagement__pb2.SegmentsReply.FromString,
+                _registered_method=True)
+        self.PayRedPacket = channel.unary_unary(
+                '/shequn.v1.EngagementService/PayRedPacket',
+                request_serializer=shequn_dot_v1_dot_engagement__pb2.PayRedPacketRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_engagement__pb2.RedPacketReply.FromString,
+                _registered_method=True)
+        self.DecideRedPacket = channel.unary_unary(
+                '/shequn.v1.EngagementService/DecideRedPacket',
+                request_serializer=shequn_dot_v1_dot_engagement__pb2.DecideRedPacketRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_engagement__pb2.RedPacketReply.FromString,
+                _registered_method=True)
 
 
 class EngagementServiceServicer:
@@ -134,6 +174,66 @@ class EngagementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateLottery(self, request, context):
+        """Lotteries: a lottery is the JSON of POST /v1/lotteries; a draw that the balance does not
+        cover, or that finds no prize left, is FAILED_PRECONDITION (insufficient_points, sold_out).
+        admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLottery(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Draw(self, request, context):
+        """operator
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AskQuestion(self, request, context):
+        """Quizzes and polls: a question is the JSON of POST /v1/quizzes or /v1/polls.
+        operator
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQuestion(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSegments(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PayRedPacket(self, request, context):
+        """Red packets: over the group's daily budget is FAILED_PRECONDITION (over_budget).
+        operator
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideRedPacket(self, request, context):
+        """admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngagementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -171,6 +271,46 @@ def add_EngagementServiceServicer_to_server(servicer, server):
                     servicer.DeleteAutoReply,
                     request_deserializer=shequn_dot_v1_dot_engagement__pb2.DeleteAutoReplyRequest.FromString,
                     response_serializer=shequn_dot_v1_dot_engagement__pb2.DeletedAutoReply.SerializeToString,
+            ),
+            'CreateLottery': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateLottery,
+                    request_deserializer=shequn_dot_v1_dot_engagement__pb2.CreateLotteryRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_engagement__pb2.LotteryReply.SerializeToString,
+            ),
+            'GetLottery': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLottery,
+                    request_deserializer=shequn_dot_v1_dot_engagement__pb2.GetLotteryRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_engagement__pb2.LotteryReply.SerializeToString,
+            ),
+            'Draw': grpc.unary_unary_rpc_method_handler(
+                    servicer.Draw,
+                    request_deserializer=shequn_dot_v1_dot_engagement__pb2.DrawRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_engagement__pb2.DrawReply.SerializeToString,
+            ),
+            'AskQuestion': grpc.unary_unary_rpc_method_handler(
+                    servicer.AskQuestion,
+                    request_deserializer=shequn_dot_v1_dot_engagement__pb2.AskQuestionRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_engagement__pb2.AskQuestionReply.SerializeToString,
+            ),
+            'GetQuestion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuestion,
+                    request_deserializer=shequn_dot_v1_dot_engagement__pb2.GetQuestionRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_engagement__pb2.QuestionReply.SerializeToString,
+            ),
+            'GetSegments': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSegments,
+                    request_deserializer=shequn_dot_v1_dot_engagement__pb2.GetSegmentsRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_engagement__pb2.SegmentsReply.SerializeToString,
+            ),
+            'PayRedPacket': grpc.unary_unary_rpc_method_handler(
+                    servicer.PayRedPacket,
+                    request_deserializer=shequn_dot_v1_dot_engagement__pb2.PayRedPacketRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_engagement__pb2.RedPacketReply.SerializeToString,
+            ),
+            'DecideRedPacket': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideRedPacket,
+                    request_deserializer=shequn_dot_v1_dot_engagement__pb2.DecideRedPacketRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_engagement__pb2.RedPacketReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -367,6 +507,222 @@ class EngagementService:
             '/shequn.v1.EngagementService/DeleteAutoReply',
             shequn_dot_v1_dot_engagement__pb2.DeleteAutoReplyRequest.SerializeToString,
             shequn_dot_v1_dot_engagement__pb2.DeletedAutoReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateLottery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.EngagementService/CreateLottery',
+            shequn_dot_v1_dot_engagement__pb2.CreateLotteryRequest.SerializeToString,
+            shequn_dot_v1_dot_engagement__pb2.LotteryReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLottery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.EngagementService/GetLottery',
+            shequn_dot_v1_dot_engagement__pb2.GetLotteryRequest.SerializeToString,
+            shequn_dot_v1_dot_engagement__pb2.LotteryReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Draw(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.EngagementService/Draw',
+            shequn_dot_v1_dot_engagement__pb2.DrawRequest.SerializeToString,
+            shequn_dot_v1_dot_engagement__pb2.DrawReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AskQuestion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.EngagementService/AskQuestion',
+            shequn_dot_v1_dot_engagement__pb2.AskQuestionRequest.SerializeToString,
+            shequn_dot_v1_dot_engagement__pb2.AskQuestionReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuestion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.EngagementService/GetQuestion',
+            shequn_dot_v1_dot_engagement__pb2.GetQuestionRequest.SerializeToString,
+            shequn_dot_v1_dot_engagement__pb2.QuestionReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSegments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.EngagementService/GetSegments',
+            shequn_dot_v1_dot_engagement__pb2.GetSegmentsRequest.SerializeToString,
+            shequn_dot_v1_dot_engagement__pb2.SegmentsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PayRedPacket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.EngagementService/PayRedPacket',
+            shequn_dot_v1_dot_engagement__pb2.PayRedPacketRequest.SerializeToString,
+            shequn_dot_v1_dot_engagement__pb2.RedPacketReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideRedPacket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.EngagementService/DecideRedPacket',
+            shequn_dot_v1_dot_engagement__pb2.DecideRedPacketRequest.SerializeToString,
+            shequn_dot_v1_dot_engagement__pb2.RedPacketReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,29 @@ class EngagementServiceStub:
     """admin"""
     DeleteAutoReply: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.DeleteAutoReplyRequest, _engagement_pb2.DeletedAutoReply]
     """admin"""
+    CreateLottery: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.CreateLotteryRequest, _engagement_pb2.LotteryReply]
+    """Lotteries: a lottery is the JSON of POST /v1/lotteries; a draw that the balance does not
+    cover, or that finds no prize left, is FAILED_PRECONDITION (insufficient_points, sold_out).
+    admin
+    """
+    GetLottery: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.GetLotteryRequest, _engagement_pb2.LotteryReply]
+    """viewer"""
+    Draw: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.DrawRequest, _engagement_pb2.DrawReply]
+    """operator"""
+    AskQuestion: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.AskQuestionRequest, _engagement_pb2.AskQuestionReply]
+    """Quizzes and polls: a question is the JSON of POST /v1/quizzes or /v1/polls.
+    operator
+    """
+    GetQuestion: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.GetQuestionRequest, _engagement_pb2.QuestionReply]
+    """viewer"""
+    GetSegments: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.GetSegmentsRequest, _engagement_pb2.SegmentsReply]
+    """viewer"""
+    PayRedPacket: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.PayRedPacketRequest, _engagement_pb2.RedPacketReply]
+    """Red packets: over the group's daily budget is FAILED_PRECONDITION (over_budget).
+    operator
+    """
+    DecideRedPacket: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.DecideRedPacketRequest, _engagement_pb2.RedPacketReply]
+    """admin"""
 
 @_typing.type_check_only
 class EngagementServiceAsyncStub(EngagementServiceStub):
@@ -80,6 +103,29 @@ class EngagementServiceAsyncStub(EngagementServiceStub):
     SaveAutoReply: _aio.UnaryUnaryMultiCallable[_engagement_pb2.SaveAutoReplyRequest, _engagement_pb2.SavedAutoReply]  # type: ignore[assignment]
     """admin"""
     DeleteAutoReply: _aio.UnaryUnaryMultiCallable[_engagement_pb2.DeleteAutoReplyRequest, _engagement_pb2.DeletedAutoReply]  # type: ignore[assignment]
+    """admin"""
+    CreateLottery: _aio.UnaryUnaryMultiCallable[_engagement_pb2.CreateLotteryRequest, _engagement_pb2.LotteryReply]  # type: ignore[assignment]
+    """Lotteries: a lottery is the JSON of POST /v1/lotteries; a draw that the balance does not
+    cover, or that finds no prize left, is FAILED_PRECONDITION (insufficient_points, sold_out).
+    admin
+    """
+    GetLottery: _aio.UnaryUnaryMultiCallable[_engagement_pb2.GetLotteryRequest, _engagement_pb2.LotteryReply]  # type: ignore[assignment]
+    """viewer"""
+    Draw: _aio.UnaryUnaryMultiCallable[_engagement_pb2.DrawRequest, _engagement_pb2.DrawReply]  # type: ignore[assignment]
+    """operator"""
+    AskQuestion: _aio.UnaryUnaryMultiCallable[_engagement_pb2.AskQuestionRequest, _engagement_pb2.AskQuestionReply]  # type: ignore[assignment]
+    """Quizzes and polls: a question is the JSON of POST /v1/quizzes or /v1/polls.
+    operator
+    """
+    GetQuestion: _aio.UnaryUnaryMultiCallable[_engagement_pb2.GetQuestionRequest, _engagement_pb2.QuestionReply]  # type: ignore[assignment]
+    """viewer"""
+    GetSegments: _aio.UnaryUnaryMultiCallable[_engagement_pb2.GetSegmentsRequest, _engagement_pb2.SegmentsReply]  # type: ignore[assignment]
+    """viewer"""
+    PayRedPacket: _aio.UnaryUnaryMultiCallable[_engagement_pb2.PayRedPacketRequest, _engagement_pb2.RedPacketReply]  # type: ignore[assignment]
+    """Red packets: over the group's daily budget is FAILED_PRECONDITION (over_budget).
+    operator
+    """
+    DecideRedPacket: _aio.UnaryUnaryMultiCallable[_engagement_pb2.DecideRedPacketRequest, _engagement_pb2.RedPacketReply]  # type: ignore[assignment]
     """admin"""
 
 class EngagementServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -146,6 +192,77 @@ class EngagementServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _engagement_pb2.DeleteAutoReplyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_engagement_pb2.DeletedAutoReply, _abc.Awaitable[_engagement_pb2.DeletedAutoReply]]:
+        """admin"""
+
+    @_abc_1.abstractmethod
+    def CreateLottery(
+        self,
+        request: _engagement_pb2.CreateLotteryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_pb2.LotteryReply, _abc.Awaitable[_engagement_pb2.LotteryReply]]:
+        """Lotteries: a lottery is the JSON of POST /v1/lotteries; a draw that the balance does not
+        cover, or that finds no prize left, is FAILED_PRECONDITION (insufficient_points, sold_out).
+        admin
+        """
+
+    @_abc_1.abstractmethod
+    def GetLottery(
+        self,
+        request: _engagement_pb2.GetLotteryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_pb2.LotteryReply, _abc.Awaitable[_engagement_pb2.LotteryReply]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def Draw(
+        self,
+        request: _engagement_pb2.DrawRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_pb2.DrawReply, _abc.Awaitable[_engagement_pb2.DrawReply]]:
+        """operator"""
+
+    @_abc_1.abstractmethod
+    def AskQuestion(
+        self,
+        request: _engagement_pb2.AskQuestionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_pb2.AskQuestionReply, _abc.Awaitable[_engagement_pb2.AskQuestionReply]]:
+        """Quizzes and polls: a question is the JSON of POST /v1/quizzes or /v1/polls.
+        operator
+        """
+
+    @_abc_1.abstractmethod
+    def GetQuestion(
+        self,
+        request: _engagement_pb2.GetQuestionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_pb2.QuestionReply, _abc.Awaitable[_engagement_pb2.QuestionReply]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def GetSegments(
+        self,
+        request: _engagement_pb2.GetSegmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_pb2.SegmentsReply, _abc.Awaitable[_engagement_pb2.SegmentsReply]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def PayRedPacket(
+        self,
+        request: _engagement_pb2.PayRedPacketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_pb2.RedPacketReply, _abc.Awaitable[_engagement_pb2.RedPacketReply]]:
+        """Red packets: over the group's daily budget is FAILED_PRECONDITION (over_budget).
+        operator
+        """
+
+    @_abc_1.abstractmethod
+    def DecideRedPacket(
+        self,
+        request: _engagement_pb2.DecideRedPacketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_pb2.RedPacketReply, _abc.Awaitable[_engagement_pb2.RedPacketReply]]:
         """admin"""
 
 def add_EngagementServiceServicer_to_server(servicer: EngagementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
