@@ -9,7 +9,7 @@ from services.engagement import api, asked, games_api, grpc_api, points
 from services.engagement import conversations as conversations_io
 from services.engagement import lotteries as lotteries_io
 from services.engagement import welcomes as welcomes_io
-from services.engagement.activity import PROFILES, activity_updates
+from services.engagement.activity import PROFILES, activity_updates, event_tags, tag_updates
 from services.engagement.asked import Questions
 from services.engagement.autoreplies import AutoReplies
 from services.engagement.checkins import Checkins
@@ -21,9 +21,10 @@ from services.engagement.points import Points
 from services.engagement.purchases import Purchases
 from services.engagement.settings import SETTINGS, TenantSettings
 from services.engagement.welcomes import Welcomes
+from services.gen.shequn.v1.actions_pb2 import ActionResult
 from services.gen.shequn.v1.decisions_pb2 import Decision
 from services.runtime.consumer import Record
-from services.runtime.envelope import Event, decisions_consumer, events_consumer
+from services.runtime.envelope import Event, decisions_consumer, events_consumer, results_consumer
 from services.runtime.service import Runtime, ServiceParts, periodic, run
 from services.runtime.store import write_latest
 
@@ -53,20 +54,25 @@ def build(rt: Runtime) -> ServiceParts:
             for e in events
             if e.WhichOneof("payload") == "message_posted" and e.message_posted.member.id
         ]
-        _, _, tags, *_ = await asyncio.gather(
+        replied = asyncio.ensure_future(autoreplies.handle(said))
+        await asyncio.gather(
             profile(),
             checkins.handle(said),
-            autoreplies.handle(said),
+            replied,
             welcomes.handle(events),
             questions.handle(said),
             conversations.handle(events),
             payouts.handle(said),
         )
-        if tags:
-            await rt.store[PROFILES].bulk_write(tags, ordered=False)
+        # Tags last: the batch's activity has made the profiles they go on.
+        if updates := tag_updates([*replied.result(), *event_tags(events)]):
+            await rt.store[PROFILES].bulk_write(updates, ordered=False)
 
     async def decided(records: Sequence[Record[Decision]]) -> None:
         await welcomes.decided([r.value for r in records])
+
+    async def delivered(records: Sequence[Record[ActionResult]]) -> None:
+        await welcomes.delivered([r.value for r in records])
 
     ops = Operations(
         ledger,
@@ -92,6 +98,7 @@ def build(rt: Runtime) -> ServiceParts:
         consumers=[
             events_consumer("engagement", rt.settings, engage),
             decisions_consumer("engagement-decisions", rt.settings, decided),
+            results_consumer("engagement-results", rt.settings, delivered),
         ],
         background=[
             periodic("welcome sweep", 0.5, welcomes.send_due),

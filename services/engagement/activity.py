@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pymongo import UpdateOne
+
 from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime.envelope import occurred_at
 from services.runtime.store import LatestWins
@@ -41,3 +43,29 @@ def activity_updates(events: Iterable[events_pb2.Event]) -> list[LatestWins]:
             )
         )
     return updates
+
+
+Tag = tuple[str, str, str]  # tenant, member, tag
+PURCHASED = "已购"
+
+
+def event_tags(events: Iterable[events_pb2.Event]) -> list[Tag]:
+    """Tags the events give members: the channel of the live code they joined by (渠道:…),
+    and 已购 once they ordered."""
+    tags = []
+    for event in events:
+        kind = event.WhichOneof("payload")
+        if kind == "member_joined" and event.member_joined.channel:
+            joined = event.member_joined
+            tags.append((event.tenant_id, joined.member.id, f"渠道:{joined.channel}"))
+        elif kind == "order_placed" and event.order_placed.member.id:
+            tags.append((event.tenant_id, event.order_placed.member.id, PURCHASED))
+    return tags
+
+
+def tag_updates(tags: Iterable[Tag]) -> list[UpdateOne]:
+    """Tags added to profiles that exist (activity makes them first, with their `tags`)."""
+    return [
+        UpdateOne({"_id": f"{t}:{m}"}, {"$addToSet": {"tags": tag}})
+        for t, m, tag in sorted(set(tags))
+    ]

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from cachetools import TTLCache
 from pymongo import UpdateOne
 
+from services.engagement.activity import Tag
 from services.engagement.autoreply import (
     MAX_RULES,
     Cooldown,
@@ -107,7 +108,7 @@ class AutoReplies:
 
     # Answering messages.
 
-    async def handle(self, messages: Sequence[events_pb2.Event]) -> list[UpdateOne]:
+    async def handle(self, messages: Sequence[events_pb2.Event]) -> list[Tag]:
         """Reply to a batch's messages that trigger a rule; returns the tags for the askers'
         profiles, to be written once the batch's activity has made them."""
         if not messages:
@@ -129,10 +130,7 @@ class AutoReplies:
             ]
         )
         return [
-            UpdateOne(
-                {"_id": f"{a.event.tenant_id}:{a.event.message_posted.member.id}"},
-                {"$addToSet": {"tags": a.rule.tag}},
-            )
+            (a.event.tenant_id, a.event.message_posted.member.id, a.rule.tag)
             for a in answered
             if a.rule.tag
         ]

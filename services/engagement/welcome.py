@@ -34,6 +34,9 @@ class WelcomeRules(BaseModel):
     hold_seconds: int = Field(
         2, ge=0, le=60, description="wait at least this long after a join (moderation decides)"
     )
+    clean: bool = Field(
+        False, description="delete the group's earlier welcomes with the next (clean welcome)"
+    )
 
     @field_validator("template")
     @classmethod

@@ -28,7 +28,7 @@ from services.engagement.settings import EngagementSettings, TenantSettings
 from services.engagement.welcome import Head, Newcomer, Welcome, place, welcomes
 from services.gen.shequn.v1 import actions_pb2, common_pb2, decisions_pb2, events_pb2
 from services.runtime import metrics
-from services.runtime.bus import Producer, group_key, outgoing
+from services.runtime.bus import Outgoing, Producer, group_key, outgoing
 from services.runtime.envelope import occurred_at
 from services.runtime.instants import stamp
 from services.runtime.settings import Settings
@@ -39,16 +39,20 @@ from services.runtime.store import (
     Indexes,
     Store,
     in_order_once,
+    insert_new,
     kept_for,
 )
 
 HEADS = "welcome_heads"
 WINDOWS = "welcome_windows"
 REMOVALS = "welcome_removals"
+POSTED = "welcome_posted"  # welcomes a platform posted, while not yet cleaned away
 INDEXES = [
     Indexes(WINDOWS, [IndexModel([("due", ASCENDING)])], expiring=True),
     Indexes(REMOVALS, expiring=True),
+    Indexes(POSTED, [IndexModel([("open", ASCENDING)])], expiring=True),
 ]
+_WELCOME = "engagement:welcome:"
 _LEASE = timedelta(seconds=30)
 _KEPT = timedelta(days=7)
 _REMOVAL_KEPT = timedelta(days=1)
@@ -67,6 +71,7 @@ class Welcomes:
     ) -> None:
         self.heads, self.windows = store[HEADS], store[WINDOWS]
         self.removals, self.directory = store[REMOVALS], Directory(store)
+        self.posted = store[POSTED]
         self.producer, self.topic, self.configured = producer, settings.topic_actions, configured
 
     async def handle(self, events: Sequence[events_pb2.Event]) -> None:
@@ -188,6 +193,24 @@ class Welcomes:
             ]
         )
 
+    async def delivered(self, results: Sequence[actions_pb2.ActionResult]) -> None:
+        """Welcomes the platform posted, with its message ids: what a clean welcome deletes."""
+        ok = actions_pb2.DELIVERY_STATUS_DELIVERED
+        await insert_new(
+            self.posted,
+            [
+                {
+                    "_id": r.action_id,
+                    "open": f"{r.tenant_id}:{r.group_id}",
+                    "message_id": r.message_id,
+                    "platform": r.platform,
+                    DELETE_AFTER: kept_for(_KEPT),
+                }
+                for r in results
+                if r.action_id.startswith(_WELCOME) and r.status == ok and r.message_id
+            ],
+        )
+
     async def sweep(self, now: datetime) -> int:
         """Send the welcomes of the windows due by `now`; returns how many were due."""
         found = self.windows.find({"due": {"$lte": stamp(now)}}, {"due": 1}, limit=_SWEEP_MAX)
@@ -224,7 +247,9 @@ class Welcomes:
             for j in w["joins"]
         )
         gone = {d["_id"]: _at(d["at"]) async for d in self.removals.find({"_id": {"$in": members}})}
-        out = []
+        out = await self._cleaned(
+            {f"{t}:{g}" for (t, g), (settings, _) in found.items() if settings.welcome.clean}
+        )
         for w in windows:
             group = f"{w['tenant_id']}:{w['group_id']}"
             rules = found[(w["tenant_id"], w["group_id"])][0].welcome
@@ -246,6 +271,30 @@ class Welcomes:
                 )
         await self.producer.send_many(out)
 
+    async def _cleaned(self, groups: set[str]) -> list[Outgoing]:
+        """The deletions of the earlier welcomes in groups that keep only the latest."""
+        if not groups:
+            return []
+        earlier = [d async for d in self.posted.find({"open": {"$in": sorted(groups)}})]
+        deletions = []
+        for doc in earlier:
+            tenant_id, group_id = doc["open"].split(":", 1)
+            action = actions_pb2.Action(
+                action_id=f"engagement:welcome-cleaned:{doc['_id']}",
+                tenant_id=tenant_id,
+                group_id=group_id,
+                platform=doc["platform"],
+                source_service="engagement",
+            )
+            action.created_at.FromDatetime(datetime.now(UTC))
+            action.delete_message.message_id = doc["message_id"]
+            deletions.append(outgoing(self.topic, group_key(tenant_id, group_id), action))
+        if earlier:
+            # Sent with the new welcomes; a sweep that dies first sends these again, the same.
+            ids = [d["_id"] for d in earlier]
+            await self.posted.update_many({"_id": {"$in": ids}}, {"$unset": {"open": ""}})
+        return deletions
+
     async def send_due(self) -> None:
         """Send every window due now."""
         while await self.sweep(datetime.now(UTC)) == _SWEEP_MAX:
@@ -264,7 +313,7 @@ class _Filling:
 
 def _action(window: Document, welcome: Welcome) -> actions_pb2.Action:
     action = actions_pb2.Action(
-        action_id=f"engagement:welcome:{welcome.key}",
+        action_id=f"{_WELCOME}{welcome.key}",
         tenant_id=window["tenant_id"],
         group_id=window["group_id"],
         platform=window["platform"],

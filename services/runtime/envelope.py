@@ -55,6 +55,19 @@ def decisions_consumer(
     )
 
 
+def results_consumer(
+    name: str, settings: Settings, handle: BatchHandler[actions_pb2.ActionResult]
+) -> ConsumerSpec[actions_pb2.ActionResult]:
+    """A consumer of ingestion's shequn.action-results.v1 in consumer group `name`."""
+    return ConsumerSpec(
+        name,
+        [settings.topic_action_results],
+        lambda raw: decode_checked(actions_pb2.ActionResult, raw, ("action_id", "tenant_id")),
+        handle,
+        lambda r: {"action_id": r.action_id, "tenant_id": r.tenant_id},
+    )
+
+
 def _decode_decision(raw: bytes) -> decisions_pb2.Decision:
     # A decision about a member of the whole tenant (a blacklist entry added by hand, an
     # unban) has no group.

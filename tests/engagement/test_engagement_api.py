@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.clients import actions_in, message, post_events
+from tests.clients import actions_in, joined, message, post_events
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.waiting import eventually, stays
 
@@ -146,6 +146,20 @@ def _order(group: str, member: str, order_id: str, amount: float) -> dict[str, A
     }
 
 
+async def test_a_channel_live_code_join_tags_the_member_with_its_channel(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    group, member = f"g-{uuid.uuid4().hex[:6]}", f"u-{uuid.uuid4().hex[:6]}"
+    came = joined(group, member, scene="livecode", livecode="lc-1", channel="douyin")
+    await post_events(http, stack, tenant, [came, {**came, "event_id": f"ev-{uuid.uuid4().hex}"}])
+    url = stack.http("engagement") + f"/v1/members/{member}/profile"
+    found = await eventually(
+        lambda: http.get(url, headers=tenant.headers("viewer")),
+        lambda r: r.status_code == 200 and r.json()["tags"],
+    )
+    assert found.json()["tags"] == ["渠道:douyin"]
+
+
 async def test_orders_promote_a_member_buyer_then_core_and_count_once(
     stack: Stack, tenant: Tenant, http: httpx.AsyncClient
 ) -> None:
@@ -167,6 +181,7 @@ async def test_orders_promote_a_member_buyer_then_core_and_count_once(
     await post_events(http, stack, tenant, _order(group, member, "o-2", 450.0))
     second = await eventually(profile, lambda p: p.get("tier") == "core")
     assert (second["orders"], second["spend"], second["tier"]) == (2, 549.0, "core")
+    assert second["tags"] == ["已购"]
     await stays(profile, second)
     other = await create_tenant(stack)
     assert (await http.get(url, headers=other.headers("viewer"))).status_code == 404

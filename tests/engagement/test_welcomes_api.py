@@ -64,3 +64,26 @@ async def test_a_template_with_an_unknown_placeholder_is_refused(
 
 async def _texts(http: httpx.AsyncClient, stack: Stack, tenant: Tenant, group: str) -> list[str]:
     return [a["text"] for a in await actions_in(http, stack, tenant, group)]
+
+
+async def test_a_clean_welcome_deletes_the_one_before(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    settings = stack.http("engagement") + "/v1/engagement/settings"
+    clean = {"welcome": {"combine_window_seconds": 0, "hold_seconds": 0, "clean": True}}
+    put = await http.put(settings, json=clean, headers=tenant.headers("admin"))
+    assert put.status_code == 200, put.text
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    await post_events(http, stack, tenant, [joined(group, "u-1", occurred_at=AT.format(1))])
+    [first] = await eventually(
+        lambda: actions_in(http, stack, tenant, group),
+        lambda a: len(a) == 1 and a[0].get("status") == "delivered",
+    )
+    await post_events(http, stack, tenant, [joined(group, "u-2", occurred_at=AT.format(30))])
+    found = await eventually(
+        lambda: actions_in(http, stack, tenant, group),
+        lambda a: len(a) == 3 and all(x.get("status") == "delivered" for x in a),
+    )
+    [deletion] = [a for a in found if a["type"] == "delete_message"]
+    assert deletion["action_id"] == f"engagement:welcome-cleaned:{first['action_id']}"
+    assert [a["type"] for a in found].count("send_text") == 2

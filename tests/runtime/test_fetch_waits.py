@@ -38,4 +38,5 @@ async def test_only_the_reaction_path_fetches_at_once_and_in_smaller_batches() -
         "moderation": at_once, "ingestion-delivery": at_once,
         "ingestion": fuller, "engagement": fuller, "campaign": fuller,
         "analytics": fuller, "analytics-decisions": fuller, "engagement-decisions": fuller,
+        "engagement-results": fuller,
     }  # fmt: skip

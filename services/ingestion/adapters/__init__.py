@@ -26,6 +26,7 @@ class Outcome:
     reason: str = ""
     transient: bool = False  # a failure worth another try
     retry_after: float | None = None  # seconds the platform asked us to wait
+    message_id: str = ""  # the platform's id of the message posted, when it says
 
     def result_of(self, action: actions_pb2.Action, attempts: int) -> actions_pb2.ActionResult:
         """The action's result as shequn.action-results.v1 carries it, finished now."""
@@ -39,12 +40,21 @@ class Outcome:
             status=_STATUS[self.status],
             reason=self.reason,
             attempts=attempts,
+            message_id=self.message_id,
         )
         result.finished_at.GetCurrentTime()
         return result
 
 
 DELIVERED = Outcome("delivered")
+
+
+def delivered(message_id: object) -> Outcome:
+    """Delivered, with the id the platform gave the message posted (if a short one)."""
+    found = str(message_id) if isinstance(message_id, int | str) else ""
+    return Outcome("delivered", message_id=found if len(found) <= 200 else "")
+
+
 # A platform's answer is reported, never stored whole: a tenant can point an adapter at a server
 # of its own choosing, and what comes back must not become a way to read it.
 REASON_CHARACTERS = 300

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pymongo import UpdateOne
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
-from services.ingestion.adapters import DELIVERED, Outcome, failed
+from services.ingestion.adapters import DELIVERED, Outcome, delivered, failed
 from services.runtime.coalesce import Coalesced
 from services.runtime.envelope import natural_id, new_event
 from services.runtime.instants import stamp
@@ -27,6 +27,7 @@ SIM_GROUPS = "sim_groups"
 SIM_MEMBERS = "sim_members"
 BOT = common_pb2.Member(id="shequn-bot", name="Shequn", role=common_pb2.GROUP_ROLE_ADMIN)
 _BOT_MESSAGES_KEPT = 200
+_DELETED_KEPT = 1000
 
 Emit = Callable[[list[events_pb2.Event]], Awaitable[object]]
 
@@ -98,14 +99,12 @@ class SimAdapter:
                     upsert=True,
                 )
             )
-            return DELIVERED
+            return delivered(action.action_id)  # the sim platform's id of a bot's message
         if kind == "delete_message":
+            deleted = {"$each": [action.delete_message.message_id], "$slice": -_DELETED_KEPT}
             await self._group_writes(
-                UpdateOne(
-                    {"_id": group_id},
-                    {"$addToSet": {"deleted_messages": action.delete_message.message_id}},
-                    upsert=True,
-                )
+                # `$push`, not `$addToSet`: NX-27017's does nothing to a group without the list.
+                UpdateOne({"_id": group_id}, {"$push": {"deleted_messages": deleted}}, upsert=True)
             )
             return DELIVERED
         if kind == "kick_member":

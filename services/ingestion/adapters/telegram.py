@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from services.gen.shequn.v1 import actions_pb2
-from services.ingestion.adapters import DELIVERED, Outcome, failed, unsupported
+from services.ingestion.adapters import Outcome, delivered, failed, unsupported
 from services.ingestion.credentials import CredentialStore
 from services.ingestion.pacing import SharedWindows, SlidingWindow
 from services.runtime.outbound import NotPublic
@@ -66,7 +66,8 @@ def bot_request(action: actions_pb2.Action) -> tuple[str, dict[str, Any]] | str:
 def outcome_of(status_code: int, body: Any) -> Outcome:
     """Read a Bot API answer: `{"ok": true, ...}` or `{"ok": false, "error_code", ...}`."""
     if isinstance(body, dict) and body.get("ok") is True:
-        return DELIVERED
+        result = body.get("result")
+        return delivered(result.get("message_id") if isinstance(result, dict) else None)
     description = str(body.get("description", ""))[:200] if isinstance(body, dict) else ""
     found = body.get("error_code") if isinstance(body, dict) else None
     code = found if isinstance(found, int) else status_code

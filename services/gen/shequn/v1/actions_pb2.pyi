@@ -296,6 +296,7 @@ class ActionResult(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
     action_id: _builtins.str
     tenant_id: _builtins.str
     group_id: _builtins.str
@@ -307,6 +308,8 @@ class ActionResult(_message.Message):
     reason: _builtins.str
     """why it failed or is unsupported"""
     attempts: _builtins.int
+    message_id: _builtins.str
+    """the platform's id of the message the action posted, if it posted"""
     @_builtins.property
     def finished_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -322,10 +325,11 @@ class ActionResult(_message.Message):
         reason: _builtins.str = ...,
         attempts: _builtins.int = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
+        message_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "action_type", b"action_type", "attempts", b"attempts", "finished_at", b"finished_at", "group_id", b"group_id", "platform", b"platform", "reason", b"reason", "source_service", b"source_service", "status", b"status", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "action_type", b"action_type", "attempts", b"attempts", "finished_at", b"finished_at", "group_id", b"group_id", "message_id", b"message_id", "platform", b"platform", "reason", b"reason", "source_service", b"source_service", "status", b"status", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
