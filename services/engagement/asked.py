@@ -35,9 +35,9 @@ from services.engagement.questions import (
     vote_of,
 )
 from services.engagement.settings import TenantSettings
-from services.gen.shequn.v1 import actions_pb2, events_pb2
+from services.gen.shequn.v1 import events_pb2
 from services.runtime.bus import Outgoing, Producer, group_key, outgoing
-from services.runtime.envelope import occurred_at
+from services.runtime.envelope import new_action, occurred_at
 from services.runtime.instants import stamp
 from services.runtime.refusals import NotFound
 from services.runtime.settings import Settings
@@ -214,14 +214,8 @@ class Questions:
 
     def _say(self, doc: Document, step: str, text: str, mentions: Sequence[str] = ()) -> Outgoing:
         tenant_id, group_id = doc["tenant_id"], doc["spec"]["group_id"]
-        action = actions_pb2.Action(
-            action_id=f"engagement:{doc['kind']}:{doc['_id'].split(':', 1)[1]}:{step}",
-            tenant_id=tenant_id,
-            group_id=group_id,
-            platform=doc["platform"],
-            source_service="engagement",
-        )
-        action.created_at.FromDatetime(datetime.now(UTC))
+        action_id = f"engagement:{doc['kind']}:{doc['_id'].split(':', 1)[1]}:{step}"
+        action = new_action(action_id, tenant_id, group_id, doc["platform"], "engagement")
         action.send_text.text = text
         action.send_text.mentions.extend(mentions)
         return outgoing(self.topic, group_key(tenant_id, group_id), action)

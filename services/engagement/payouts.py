@@ -18,9 +18,10 @@ from pymongo.errors import DuplicateKeyError
 from services.engagement.directory import Directory
 from services.engagement.redpackets import Kind, is_show_order, minor
 from services.engagement.settings import TenantSettings
-from services.gen.shequn.v1 import actions_pb2, events_pb2
+from services.gen.shequn.v1 import events_pb2
 from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key, outgoing
+from services.runtime.envelope import new_action
 from services.runtime.instants import stamp
 from services.runtime.refusals import Conflict, Invalid, NotFound
 from services.runtime.settings import Settings
@@ -144,15 +145,14 @@ class Payouts:
         return _shown({**doc, "state": "paid", "amount_minor": amount})
 
     def _red_packet(self, doc: Document, amount: int, greeting: str) -> Outgoing:
-        action = actions_pb2.Action(
-            action_id=f"engagement:red_packet:{doc['_id']}",
-            tenant_id=doc["tenant_id"],
-            group_id=doc["group_id"],
-            platform=doc["platform"],
-            source_service="engagement",
-            cause_event_id=doc.get("event_id", ""),
+        action = new_action(
+            f"engagement:red_packet:{doc['_id']}",
+            doc["tenant_id"],
+            doc["group_id"],
+            doc["platform"],
+            "engagement",
+            doc.get("event_id", ""),
         )
-        action.created_at.FromDatetime(datetime.now(UTC))
         packet = action.send_red_packet
         packet.total.minor, packet.total.currency = amount, "CNY"
         packet.count, packet.greeting, packet.member_id = 1, greeting, doc["member_id"]

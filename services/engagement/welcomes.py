@@ -29,7 +29,7 @@ from services.engagement.welcome import Head, Newcomer, Welcome, place, welcomes
 from services.gen.shequn.v1 import actions_pb2, common_pb2, decisions_pb2, events_pb2
 from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key, outgoing
-from services.runtime.envelope import occurred_at
+from services.runtime.envelope import new_action, occurred_at
 from services.runtime.instants import stamp
 from services.runtime.settings import Settings
 from services.runtime.store import (
@@ -279,14 +279,8 @@ class Welcomes:
         deletions = []
         for doc in earlier:
             tenant_id, group_id = doc["open"].split(":", 1)
-            action = actions_pb2.Action(
-                action_id=f"engagement:welcome-cleaned:{doc['_id']}",
-                tenant_id=tenant_id,
-                group_id=group_id,
-                platform=doc["platform"],
-                source_service="engagement",
-            )
-            action.created_at.FromDatetime(datetime.now(UTC))
+            action_id = f"engagement:welcome-cleaned:{doc['_id']}"
+            action = new_action(action_id, tenant_id, group_id, doc["platform"], "engagement")
             action.delete_message.message_id = doc["message_id"]
             deletions.append(outgoing(self.topic, group_key(tenant_id, group_id), action))
         if earlier:
@@ -312,15 +306,14 @@ class _Filling:
 
 
 def _action(window: Document, welcome: Welcome) -> actions_pb2.Action:
-    action = actions_pb2.Action(
-        action_id=f"{_WELCOME}{welcome.key}",
-        tenant_id=window["tenant_id"],
-        group_id=window["group_id"],
-        platform=window["platform"],
-        source_service="engagement",
-        cause_event_id=welcome.cause_event_id,
+    action = new_action(
+        f"{_WELCOME}{welcome.key}",
+        window["tenant_id"],
+        window["group_id"],
+        window["platform"],
+        "engagement",
+        welcome.cause_event_id,
     )
-    action.created_at.FromDatetime(datetime.now(UTC))
     action.send_text.text = welcome.text
     action.send_text.mentions.extend(welcome.mentions)
     return action

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.gen.shequn.v1 import actions_pb2, common_pb2, decisions_pb2
+from services.gen.shequn.v1 import common_pb2, decisions_pb2
 from services.moderation.judge import RULE_NAMES, Ruling
+from services.runtime.envelope import new_action
 
 RULE = "dedupe"
 STAFF = ("owner", "admin")  # never removed from the group they run
@@ -131,11 +132,10 @@ def rulings(
             ),
         )  # fmt: skip
         decision.decided_at.FromDatetime(at)
-        kick = actions_pb2.Action(
-            action_id=action_id(plan_id, removal), tenant_id=tenant_id, group_id=group_id,
-            platform=platforms.get(group_id, common_pb2.PLATFORM_SIM), source_service="moderation",
-        )  # fmt: skip
-        kick.created_at.FromDatetime(at)
+        platform = platforms.get(group_id, common_pb2.PLATFORM_SIM)
+        kick = new_action(
+            action_id(plan_id, removal), tenant_id, group_id, platform, "moderation", at=at
+        )
         kick.kick_member.member_id = member_id
         kick.kick_member.reason = KICK_REASON.format(rule=RULE_NAMES[RULE], kept=kept)
         found.append(Ruling(decision, [kick]))

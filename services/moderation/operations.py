@@ -19,7 +19,7 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 
-from services.gen.shequn.v1 import actions_pb2, common_pb2, decisions_pb2
+from services.gen.shequn.v1 import common_pb2, decisions_pb2
 from services.moderation.dedupe import (
     RULE,
     Membership,
@@ -40,6 +40,7 @@ from services.moderation.pipeline import (
 )
 from services.runtime.auth import Principal
 from services.runtime.bus import Producer, group_key, outgoing
+from services.runtime.envelope import new_action
 from services.runtime.instants import stamp
 from services.runtime.projections import group_doc_id, member_doc_id
 from services.runtime.refusals import Conflict, Invalid, NotFound
@@ -229,12 +230,9 @@ class Operations:
         decision.decided_at.FromDatetime(now)
         out = [outgoing(self.settings.topic_decisions, group_key(tenant_id, ""), decision)]
         for group_id in told:
-            notice = actions_pb2.Action(
-                action_id=f"moderation:{unban_id}:{group_id}",
-                tenant_id=tenant_id, group_id=group_id, source_service="moderation",
-                platform=common_pb2.Platform.Value(platforms.get(group_id, "PLATFORM_SIM")),
-            )  # fmt: skip
-            notice.created_at.FromDatetime(now)
+            platform = common_pb2.Platform.Value(platforms.get(group_id, "PLATFORM_SIM"))
+            notice_id = f"moderation:{unban_id}:{group_id}"
+            notice = new_action(notice_id, tenant_id, group_id, platform, "moderation", at=now)
             notice.send_text.text = UNBANNED.format(name=member_id)
             out.append(
                 outgoing(self.settings.topic_actions, group_key(tenant_id, group_id), notice)

@@ -99,20 +99,41 @@ def new_event(
     return event
 
 
-def answer(event: Event, service: str, kind: str, at: datetime) -> actions_pb2.Action:
-    """An action of `service` in the event's group, caused by the event. Its id follows from
-    the event and `kind`, so that judging the event again makes the same action, which delivery
-    does not repeat."""
+def new_action(
+    action_id: str,
+    tenant_id: str,
+    group_id: str,
+    platform: common_pb2.Platform.ValueType,
+    service: str,
+    cause_event_id: str = "",
+    at: datetime | None = None,
+) -> actions_pb2.Action:
+    """An action of `service` in a group, without its kind. Its id is made from what caused it,
+    so that doing the same again makes the same action, which delivery does not repeat."""
     action = actions_pb2.Action(
-        action_id=f"{service}:{event.event_id}:{kind}",
-        tenant_id=event.tenant_id,
-        group_id=event.group_id,
-        platform=event.platform,
+        action_id=action_id,
+        tenant_id=tenant_id,
+        group_id=group_id,
+        platform=platform,
         source_service=service,
-        cause_event_id=event.event_id,
+        cause_event_id=cause_event_id,
     )
-    action.created_at.FromDatetime(at)
+    action.created_at.FromDatetime(at or datetime.now(UTC))
     return action
+
+
+def answer(event: Event, service: str, kind: str, at: datetime) -> actions_pb2.Action:
+    """An action of `service` in the event's group, caused by the event (its id: the event's
+    and `kind`)."""
+    return new_action(
+        f"{service}:{event.event_id}:{kind}",
+        event.tenant_id,
+        event.group_id,
+        event.platform,
+        service,
+        event.event_id,
+        at,
+    )
 
 
 def events_consumer(
