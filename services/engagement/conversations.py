@@ -46,7 +46,7 @@ def _day(doc: Document | None) -> Day:
         return Day()
     last = doc.get("last")
     said = Said(last["event_id"], _at(last["at"]), last["member_id"]) if last else None
-    return Day(dict(doc.get("scores", {})), said, tuple(doc.get("seen", ())))
+    return Day(dict(doc.get("scores", {})), said)
 
 
 class Conversations:
@@ -77,7 +77,7 @@ class Conversations:
         for key, said in by_day.items():
             before = read.get(key)
             after = scored(_day(before), said)
-            if after.seen != _day(before).seen:
+            if after.last != _day(before).last:
                 writes.append(_write(key, where[key], before, after))
         await in_order_once(self.days, writes)  # a write that lost to another replica: skipped
 
@@ -115,7 +115,6 @@ def _write(key: str, where: tuple[str, str, str], before: Document | None, after
         "last": {"event_id": last.event_id, "at": stamp(last.at), "member_id": last.member_id}
         if last
         else None,
-        "seen": list(after.seen),
         "version": secrets.token_hex(8),
         DELETE_AFTER: kept_for(_KEPT),
     }

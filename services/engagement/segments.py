@@ -5,8 +5,9 @@ next 20%), silent (the rest, those who said nothing among them).
 A message scores for its author when it starts a conversation (the group was quiet for
 `QUIET` before it, or it is the day's first), and for the author of the message before it when
 it answers that one (another member, within `REPLY_WITHIN`): that message drew a reply. The
-day's state is the scores, the last message, and the ids of the messages already counted, so
-that a message delivered again counts once."""
+day's state is the scores and the last message taken; messages are taken in (time, id) order,
+and one that is not after the last (delivered again, or late) changes nothing, so the state
+stays small however much the group says."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from datetime import datetime, timedelta
 
 QUIET = timedelta(minutes=10)
 REPLY_WITHIN = timedelta(minutes=2)
-SEEN_KEPT = 1000  # per group and day: more than a batch can bring again
 
 
 @dataclass(frozen=True)
@@ -31,26 +31,20 @@ class Said:
 class Day:
     scores: dict[str, int] = field(default_factory=dict)
     last: Said | None = None
-    seen: tuple[str, ...] = ()
 
 
 def scored(day: Day, messages: Iterable[Said]) -> Day:
-    """The day after `messages` (in any order; each counted once)."""
-    scores, last, seen = dict(day.scores), day.last, list(day.seen)
-    known = set(seen)
+    """The day after `messages` (in any order; none counted twice)."""
+    scores, last = dict(day.scores), day.last
     for m in sorted(messages, key=lambda m: (m.at, m.event_id)):
-        if m.event_id in known:
-            continue
-        known.add(m.event_id)
-        seen.append(m.event_id)
-        if last is not None and m.at < last.at:
-            continue  # late: the conversation it belonged to was judged without it
+        if last is not None and (m.at, m.event_id) <= (last.at, last.event_id):
+            continue  # taken already, or late: its conversation was judged without it
         if last is None or m.at - last.at >= QUIET:
             scores[m.member_id] = scores.get(m.member_id, 0) + 1  # starts a conversation
         elif m.member_id != last.member_id and m.at - last.at <= REPLY_WITHIN:
             scores[last.member_id] = scores.get(last.member_id, 0) + 1  # that drew a reply
         last = m
-    return Day(scores, last, tuple(seen[-SEEN_KEPT:]))
+    return Day(scores, last)
 
 
 @dataclass(frozen=True)

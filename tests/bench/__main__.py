@@ -213,6 +213,7 @@ async def main() -> None:
                 results["history"] = await measure(stack, fake, "history")
             report(results["fresh"], results["history"], state_dir)
             await bench_grpc(stack)
+            await figures.quiet(stack)  # the stream's events handled everywhere first
             await bench_draws(stack)
         finally:
             stop_dev_stack(process)
