@@ -66,7 +66,10 @@ class Settings(BaseSettings):
         " waits for records (the broker may hold it this long)",
     )
     kafka_bulk_fetch_max_wait_ms: int = Field(
-        200, ge=1, description="the same for every other consumer: fewer, fuller fetches"
+        500,
+        ge=1,
+        description="the same for every other consumer: fewer, fuller fetches (a group's day"
+        " of segments or counters is written once a batch)",
     )
     kafka_max_poll_interval_ms: int = Field(
         300_000, ge=1000, description="a consumer not polling this long leaves its group"
