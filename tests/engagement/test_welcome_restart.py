@@ -12,9 +12,9 @@ from pathlib import Path
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.runtime.bus import Outgoing, Producer, ensure_topics, group_key
-from services.runtime.settings import Settings
 from services.runtime.store import client
 from tests.conftest import Stack, start_service
+from tests.ingestion.isolated import isolated_env, settings_of
 from tests.kafka import produce, read_topic
 from tests.waiting import eventually, stays
 
@@ -33,24 +33,8 @@ async def test_a_window_open_when_engagement_died_is_welcomed_once(
     stack: Stack, tmp_path: Path
 ) -> None:
     prefix = f"wr{uuid.uuid4().hex[:8]}"
-    env = {
-        "SHEQUN_KAFKA_BOOTSTRAP": stack.kafka,
-        "SHEQUN_MONGO_URL": stack.mongo,
-        "SHEQUN_TOPIC_EVENTS": f"{prefix}.events",
-        "SHEQUN_TOPIC_ACTIONS": f"{prefix}.actions",
-        "SHEQUN_TOPIC_DECISIONS": f"{prefix}.decisions",
-        "SHEQUN_TOPIC_ACTION_RESULTS": f"{prefix}.results",
-        "SHEQUN_CONSUMER_GROUP_PREFIX": f"{prefix}.",
-        "SHEQUN_DLQ_TOPIC_PREFIX": f"{prefix}.dlq.",
-        "SHEQUN_MONGO_DB_PREFIX": f"{prefix}_",
-        "SHEQUN_KAFKA_PARTITIONS": "1",
-    }
-    settings = Settings(
-        kafka_bootstrap=stack.kafka,
-        topic_events=env["SHEQUN_TOPIC_EVENTS"],
-        topic_actions=env["SHEQUN_TOPIC_ACTIONS"],
-        kafka_partitions=1,
-    )
+    env = {**isolated_env(stack, prefix), "SHEQUN_KAFKA_PARTITIONS": "1"}
+    settings = settings_of(env)
     await ensure_topics(settings, [settings.topic_events, settings.topic_actions])
     mongo = client(stack.mongo)
     engagement = mongo[f"{prefix}_engagement"]

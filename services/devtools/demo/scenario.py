@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as clock
 from random import Random
-from typing import Any
 
 from services.devtools.demo.cast import (
     ABUSE,
@@ -32,7 +29,6 @@ from services.devtools.demo.cast import (
     Group,
     Person,
     Scenario,
-    event,
     group_names,
     moment,
     nickname,
@@ -40,64 +36,12 @@ from services.devtools.demo.cast import (
     picture_message,
     qr_picture,
     series_tag,
-    text_message,
     week_end,
 )
+from services.devtools.demo.story import Life, Story
 
 
-@dataclass
-class _Life:
-    """One member's plan in one group before it becomes events."""
-
-    person: Person
-    times: list[datetime]  # sorted; the first is the join
-    spammer: bool = False
-    kicked: bool = False  # by an admin, in the events (one spammer is left to the operator)
-    abusive: bool = False
-    quits: bool = False
-
-
-@dataclass
-class _Story:
-    seed: int
-    rng: Random
-    end: datetime
-    events: list[tuple[datetime, int, Body]] = field(default_factory=list)
-    actions: list[Body] = field(default_factory=list)
-    counters: Counter[str] = field(default_factory=Counter)
-
-    def next_id(self, kind: str = "") -> str:
-        self.counters[kind] += 1
-        return f"demo-{self.seed}-{kind}{self.counters[kind]}"
-
-    def emit(self, kind: str, group: Group, at: datetime, /, **fields: Any) -> datetime:
-        body = event(self.next_id(), kind, group, at, **fields)
-        self.events.append((at, len(self.events), body))
-        return at
-
-    def say(
-        self, group: Group, who: Person, at: datetime, text: str, mentions: list[str] | None = None
-    ) -> str:
-        message_id = self.next_id("m")
-        message = text_message(message_id, text, mentions)
-        self.emit("message_posted", group, at, member=who.ref(), message=message)
-        return message_id
-
-    def act(self, kind: str, group: Group, **fields: Any) -> Body:
-        body = {"type": kind, "group_id": group.id, "platform": "sim", **fields}
-        body["action_id"] = self.next_id("a")
-        self.actions.append(body)
-        return body
-
-    def later(self, at: datetime, low: int, high: int) -> datetime:
-        """`at` plus low..high seconds, but within the week (a reply to a late-night question
-        does not spill into today, which may not have come that far yet)."""
-        return min(
-            at + timedelta(seconds=self.rng.randint(low, high)), self.end - timedelta(seconds=60)
-        )
-
-
-def _after_join(story: _Story, chances: int, join: datetime | None = None) -> list[datetime]:
+def _after_join(story: Story, chances: int, join: datetime | None = None) -> list[datetime]:
     """A join in the week (at `join` if given) and the moments of the member's messages: of
     `chances` moments in the week, those after the join (so that late joiners say less, as they
     do)."""
@@ -106,7 +50,7 @@ def _after_join(story: _Story, chances: int, join: datetime | None = None) -> li
     return [join, *sorted(at for at in said if at > join)]
 
 
-def _burst(story: _Story, ads: int) -> list[datetime]:
+def _burst(story: Story, ads: int) -> list[datetime]:
     """A spammer joins and posts within the hour."""
     join = moment(story.rng, story.end)
     return [join, *(story.later(join, 60 * i, 60 * i + 600) for i in range(1, ads + 1))]
@@ -120,7 +64,7 @@ def build_scenario(
         raise ValueError("a demo needs at least 1 group and 10 members")
     now = (now or datetime.now(TZ)).astimezone(TZ).replace(microsecond=0)
     rng = Random(seed)
-    story = _Story(seed, rng, week_end(now))
+    story = Story(seed, rng, week_end(now))
 
     staff = [Person(f"demo-{seed}-s{i + 1:02d}", n) for i, n in enumerate(STAFF_NAMES)]
     plan: list[Group] = []
@@ -137,7 +81,7 @@ def build_scenario(
             )
         )
 
-    lives: dict[str, list[_Life]] = {g.id: [] for g in plan}
+    lives: dict[str, list[Life]] = {g.id: [] for g in plan}
     sizes = [rng.uniform(0.5, 1.5) for _ in plan]
     spammers = max(1, members // 250)
     abusers = max(1, members // 400)
@@ -152,7 +96,7 @@ def build_scenario(
             hunted = [*rng.sample(welfare[1:], min(2, len(welfare) - 1)), welfare[0]]
             joins = sorted(moment(rng, story.end) for _ in hunted)
             for group, join in zip(hunted, joins, strict=True):
-                lives[group.id].append(_Life(person, _after_join(story, rng.randint(1, 6), join)))
+                lives[group.id].append(Life(person, _after_join(story, rng.randint(1, 6), join)))
             continue
         spammer, abusive = n < spammers, spammers <= n < spammers + abusers
         level = rng.choices((0, 1, 2, 3), weights=(25, 30, 30, 15))[0]
@@ -161,10 +105,10 @@ def build_scenario(
         if abusive and len(times) == 1:
             times.append(story.later(times[0], 600, 3600))
         quits = not spammer and rng.random() < 0.03
-        lives[home.id].append(_Life(person, times, spammer, spammer and n > 0, abusive, quits))
+        lives[home.id].append(Life(person, times, spammer, spammer and n > 0, abusive, quits))
         if len(plan) > 1 and not spammer and rng.random() < 0.05:
             other = rng.choice([g for g in plan if g is not home])  # a second, quieter group
-            lives[other.id].append(_Life(person, _after_join(story, rng.randint(1, 6))))
+            lives[other.id].append(Life(person, _after_join(story, rng.randint(1, 6))))
 
     for group in plan:
         _group_life(story, group, lives[group.id])
@@ -182,7 +126,7 @@ def build_scenario(
     return Scenario(seed, now, plan, events, story.actions, focus, series_tag(seed, "福利"))
 
 
-def _wave(story: _Story, group: Group) -> None:
+def _wave(story: Story, group: Group) -> None:
     """A poster campaign brings four into the group within a minute, who greet it: one
     combined welcome names them all. A generator of its own: the rest of the story stays."""
     rng = Random(story.seed * 7919 + 1)
@@ -194,7 +138,7 @@ def _wave(story: _Story, group: Group) -> None:
         story.say(group, person, joined + timedelta(seconds=rng.randint(90, 600)), "大家好👋")
 
 
-def _group_life(story: _Story, group: Group, lives: list[_Life]) -> None:
+def _group_life(story: Story, group: Group, lives: list[Life]) -> None:
     rng = story.rng
     first = min((life.times[0] for life in lives), default=story.end - timedelta(days=3))
     created = first - timedelta(minutes=rng.randint(10, 120))
@@ -227,7 +171,7 @@ def _group_life(story: _Story, group: Group, lives: list[_Life]) -> None:
             story.say(group, rng.choice(group.admins), at, text)
 
 
-def _join(story: _Story, group: Group, life: _Life, earlier: list[Person]) -> None:
+def _join(story: Story, group: Group, life: Life, earlier: list[Person]) -> None:
     rng = story.rng
     draw = rng.random()
     fields: Body = {"member": life.person.ref()}
@@ -242,7 +186,7 @@ def _join(story: _Story, group: Group, life: _Life, earlier: list[Person]) -> No
     story.emit("member_joined", group, life.times[0], **fields)
 
 
-def _talk(story: _Story, group: Group, life: _Life, others: list[_Life]) -> None:
+def _talk(story: Story, group: Group, life: Life, others: list[Life]) -> None:
     """What the member says and buys after joining; a spammer posts ads instead."""
     rng, who = story.rng, life.person
     last = life.times[0]
@@ -299,7 +243,7 @@ def _talk(story: _Story, group: Group, life: _Life, others: list[_Life]) -> None
         story.emit("member_left", group, left, member=who.ref(), reason="quit")
 
 
-def _ask(story: _Story, group: Group, who: Person, at: datetime, product: str) -> datetime:
+def _ask(story: Story, group: Group, who: Person, at: datetime, product: str) -> datetime:
     """A product question; an admin usually answers, the asker thanks them and may buy."""
     rng = story.rng
     story.say(group, who, at, rng.choice(QUESTIONS).format(p=product))
@@ -317,7 +261,7 @@ def _ask(story: _Story, group: Group, who: Person, at: datetime, product: str) -
     return last
 
 
-def _buy(story: _Story, group: Group, who: Person, at: datetime) -> datetime:
+def _buy(story: Story, group: Group, who: Person, at: datetime) -> datetime:
     rng = story.rng
     amount = rng.choice(PRICES)
     if rng.random() < 0.4:
@@ -329,7 +273,7 @@ def _buy(story: _Story, group: Group, who: Person, at: datetime) -> datetime:
     return at
 
 
-def _advertise(story: _Story, group: Group, who: Person, at: datetime) -> datetime:
+def _advertise(story: Story, group: Group, who: Person, at: datetime) -> datetime:
     rng = story.rng
     draw = rng.random()
     if draw < 0.2:
@@ -352,7 +296,7 @@ def _advertise(story: _Story, group: Group, who: Person, at: datetime) -> dateti
     return at
 
 
-def _member_renames(story: _Story, group: Group, lives: list[_Life]) -> None:
+def _member_renames(story: Story, group: Group, lives: list[Life]) -> None:
     """A member renames the group; the operator later renames it back (see the actions)."""
     rng = story.rng
     candidates = [life for life in lives if not life.spammer and not life.quits]
@@ -365,7 +309,7 @@ def _member_renames(story: _Story, group: Group, lives: list[_Life]) -> None:
     story.say(group, group.admins[0], story.later(at, 60, 600), "请不要随便改群名哦")
 
 
-def _owner_renames(story: _Story, group: Group) -> None:
+def _owner_renames(story: Story, group: Group) -> None:
     at = moment(story.rng, story.end)
     name = f"{group.name}·会员专享"
     story.emit("group_updated", group, at, group={"name": name}, actor=group.owner.ref())
@@ -373,7 +317,7 @@ def _owner_renames(story: _Story, group: Group) -> None:
 
 
 def _operator_actions(
-    story: _Story, plan: list[Group], lives: dict[str, list[_Life]], renamed: Group
+    story: Story, plan: list[Group], lives: dict[str, list[Life]], renamed: Group
 ) -> None:
     """A welcome in every group, one spammer kicked and their first ad deleted, the renamed
     group's name restored, a link card and a red packet."""
