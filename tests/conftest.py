@@ -22,6 +22,7 @@ import pytest
 
 from services.runtime.auth import Authenticator, Role
 from services.runtime.store import client
+from tests.fakes import AES_KEY, CORP_ID, TOKEN, FakeWecom, serve_fake
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_ENV = {
@@ -195,3 +196,22 @@ async def tenant(stack: Stack) -> Tenant:
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=30.0) as client_:
         yield client_
+
+
+@pytest.fixture
+async def wecom(stack: Stack, tenant: Tenant, http: httpx.AsyncClient) -> AsyncIterator[FakeWecom]:
+    """The stand-in WeCom server API, configured as the tenant's WeCom."""
+    async with serve_fake(FakeWecom()) as fake:
+        response = await http.put(
+            stack.http("ingestion") + "/v1/platforms/wecom",
+            json={
+                "corp_id": CORP_ID,
+                "token": TOKEN,
+                "encoding_aes_key": AES_KEY,
+                "secret": "app-secret-1234",
+                "api_base_url": fake.url,
+            },
+            headers=tenant.headers("owner"),
+        )
+        assert response.status_code == 200, response.text
+        yield fake

@@ -87,16 +87,26 @@ async def fake_telegram() -> AsyncIterator[FakeTelegram]:
         yield fake
 
 
+# WeCom's published sample (WXBizMsgCrypt): Token, EncodingAESKey, CorpID.
+TOKEN, AES_KEY, CORP_ID = (
+    "QDG6eK",
+    "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+    "wx5823bf96d3bd56c7",
+)
+
+
 @dataclass
 class FakeWecom:
-    """A local stand-in for the WeCom server API: gettoken, groupchat/get and
-    add_msg_template, with scripted error answers (errcode/errmsg, HTTP 200 as WeCom does)."""
+    """A local stand-in for the WeCom server API: gettoken, groupchat/get, add_msg_template and
+    group welcome templates (kept in `templates`), with scripted error answers (errcode/errmsg,
+    HTTP 200 as WeCom does)."""
 
     url: str = ""
     calls: list[Call] = field(default_factory=list)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     scripts: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     tokens_issued: int = 0
+    templates: dict[str, str] = field(default_factory=dict)  # template id: its text
 
     def answer(self, path: str, *answers: dict[str, Any]) -> None:
         self.scripts[path].extend(answers)
@@ -132,6 +142,22 @@ class FakeWecom:
                 "errmsg": "ok",
                 "group_chat": {"chat_id": body["chat_id"], **group},
             }
+
+        @app.post("/cgi-bin/externalcontact/group_welcome_template/{verb}")
+        async def welcome_template(verb: str, access_token: str, request: Request) -> Any:
+            body, name = await request.json(), f"group_welcome_template/{verb}"
+            self.calls.append(Call(access_token, name, body, time.monotonic()))
+            if self.scripts.get(name):
+                return self.scripts[name].pop(0)
+            if verb == "add":
+                template_id = f"template-{len(self.templates) + 1}"
+            elif verb == "edit" and body.get("template_id") in self.templates:
+                template_id = body["template_id"]
+            else:
+                return {"errcode": 40003, "errmsg": "invalid template_id"}
+            self.templates[template_id] = body["text"]["content"]
+            answer = {"errcode": 0, "errmsg": "ok"}
+            return {**answer, "template_id": template_id} if verb == "add" else answer
 
         @app.post("/cgi-bin/externalcontact/{name}")
         async def other(name: str, access_token: str, request: Request) -> dict[str, Any]:

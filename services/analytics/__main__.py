@@ -11,7 +11,7 @@ from services.analytics.counters import Counters
 from services.analytics.counting import contributions, violation
 from services.gen.shequn.v1 import decisions_pb2
 from services.runtime import metrics
-from services.runtime.consumer import Record
+from services.runtime.consumer import Pace, Record
 from services.runtime.envelope import Event, decisions_consumer, events_consumer
 from services.runtime.service import Runtime, ServiceParts, run
 
@@ -38,7 +38,10 @@ def build(rt: Runtime) -> ServiceParts:
     return ServiceParts(
         indexes=counters.INDEXES,
         routers=[api.router],
-        consumers=[events_consumer("analytics", rt.settings, count), violations],
+        consumers=[
+            events_consumer("analytics", rt.settings, count, pace=Pace.ROLLS_UP),
+            violations,
+        ],
     )
 
 

@@ -1,17 +1,21 @@
-"""Each member's latest activity in the tenant (name, last group, last seen): the start of the
-member profile that tiers and segments build on."""
+"""Each member's latest activity in the tenant (name, last group, last seen to the minute): the
+start of the member profile that tiers and segments build on."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 
 from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime.envelope import occurred_at
-from services.runtime.store import LatestWins
+from services.runtime.store import Document, LatestWins
 
 PROFILES = "profiles"
+# A profile's last seen is written again once it is this old: not with every message.
+SEEN_EVERY = timedelta(minutes=1)
 
 
 def _actor(event: events_pb2.Event) -> common_pb2.Member | None:
@@ -63,9 +67,16 @@ def event_tags(events: Iterable[events_pb2.Event]) -> list[Tag]:
     return tags
 
 
-def tag_updates(tags: Iterable[Tag]) -> list[UpdateOne]:
-    """Tags added to profiles that exist (activity makes them first, with their `tags`)."""
-    return [
-        UpdateOne({"_id": f"{t}:{m}"}, {"$addToSet": {"tags": tag}})
+async def add_tags(profiles: AsyncCollection[Document], tags: Iterable[Tag]) -> None:
+    """Tags added to members' profiles in one request, making a profile not made yet: the
+    tags of replies are given by a consumer of their own, which may come first."""
+    updates = [
+        UpdateOne(
+            {"_id": f"{t}:{m}"},
+            {"$addToSet": {"tags": tag}, "$setOnInsert": {"tenant_id": t, "member_id": m}},
+            upsert=True,
+        )
         for t, m, tag in sorted(set(tags))
     ]
+    if updates:
+        await profiles.bulk_write(updates, ordered=False)

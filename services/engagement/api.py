@@ -65,6 +65,20 @@ async def delete_group_settings(group_id: IdInPath, principal: Admin, ops: Ops) 
     await ops.delete_group_settings(principal.tenant_id, group_id)
 
 
+@router.get("/engagement/welcome-templates", tags=SETTINGS)
+async def welcome_templates(
+    principal: Viewer,
+    ops: Ops,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: Annotated[str | None, Query(max_length=400, description="the `next` of a page")] = None,
+) -> dict[str, Any]:
+    """WeCom's group welcome templates as engagement keeps them in step with the welcome: the
+    tenant's (shared by groups whose welcome reads the same) and those of groups with a text
+    of their own; each with WeCom's `template_id` for the group owners to choose, and its
+    state (`syncing`, `synced`, `failed` with the reason)."""
+    return await ops.welcome_templates(principal.tenant_id, limit, after)
+
+
 def _at(stamp: int) -> str:
     return datetime.fromtimestamp(stamp / 1e6, UTC).isoformat().replace("+00:00", "Z")
 

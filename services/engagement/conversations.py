@@ -28,6 +28,7 @@ from services.runtime.store import (
     Store,
     in_order_once,
     kept_for,
+    over_version,
     write_latest,
 )
 
@@ -102,9 +103,6 @@ class Conversations:
 
 
 def _write(key: str, where: tuple[str, str, str], before: Document | None, after: Day) -> UpdateOne:
-    read: Document = (
-        {"version": {"$exists": False}} if before is None else {"version": before["version"]}
-    )
     tenant_id, group_id, day = where
     last = after.last
     fields = {
@@ -118,4 +116,4 @@ def _write(key: str, where: tuple[str, str, str], before: Document | None, after
         "version": secrets.token_hex(8),
         DELETE_AFTER: kept_for(_KEPT),
     }
-    return UpdateOne({"$and": [{"_id": key}, read]}, {"$set": fields}, upsert=True)
+    return UpdateOne(over_version(key, before), {"$set": fields}, upsert=True)

@@ -33,3 +33,7 @@ class Directory:
         if doc is None:
             raise NotFound("no group of this id has been seen in the tenant", "group_id")
         return common_pb2.Platform.Value(doc.get("platform", "PLATFORM_SIM"))
+
+    async def is_wecom(self, tenant_id: str, group_id: str) -> bool:
+        doc = await self.groups.find_one({"_id": group_doc_id(tenant_id, group_id)})
+        return doc is not None and doc.get("platform") == "PLATFORM_WECOM"

@@ -50,6 +50,19 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         )
 
     @answers_refusals
+    async def ListWelcomeTemplates(
+        self, request: pb.ListWelcomeTemplatesRequest, context: Context
+    ) -> pb.WelcomeTemplatesReply:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.ops.welcome_templates(
+            principal.tenant_id, request.limit or 100, request.after or None
+        )
+        return pb.WelcomeTemplatesReply(
+            templates=[pb.WelcomeTemplate(**t) for t in found["templates"]],
+            next=found["next"] or "",
+        )
+
+    @answers_refusals
     async def GetPoints(self, request: pb.GetPointsRequest, context: Context) -> pb.PointsReply:
         principal = await authenticate(context, self.auth, Role.VIEWER)
         found = await self.ops.member_points(

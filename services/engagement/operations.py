@@ -21,6 +21,7 @@ from services.engagement.payouts import Payouts
 from services.engagement.points import Grant, Points
 from services.engagement.questions import Poll, Quiz
 from services.engagement.settings import EngagementSettings, TenantSettings
+from services.engagement.templates import Templates
 from services.runtime.overrides import merged
 from services.runtime.refusals import Conflict, Invalid, NotFound, invalid
 from services.runtime.store import Document
@@ -41,6 +42,7 @@ class Operations:
     questions: Questions
     conversations: Conversations
     payouts: Payouts
+    templates: Templates
 
     async def red_packet(
         self, tenant_id: str, payout_id: str, kind: str, member_id: str, group_id: str
@@ -172,6 +174,7 @@ class Operations:
     async def put_settings(self, tenant_id: str, body: dict[str, Any]) -> dict[str, Any]:
         value = _valid(EngagementSettings, body)
         await self.configured.put_tenant(tenant_id, value)
+        await self.templates.resync(tenant_id)
         return value.model_dump()
 
     async def put_group_settings(
@@ -183,11 +186,21 @@ class Operations:
         except ValidationError as exc:
             raise invalid(exc.errors()) from None
         await self.configured.put_group(tenant_id, group_id, override)
+        await self.templates.resync(tenant_id, group_id)
         return await self.settings(tenant_id, group_id)
 
     async def delete_group_settings(self, tenant_id: str, group_id: str) -> None:
         if not await self.configured.delete_group(tenant_id, key_part("group_id", group_id)):
             raise NotFound("this group has no override")
+        await self.templates.resync(tenant_id, group_id)
+
+    async def welcome_templates(
+        self, tenant_id: str, limit: int, after: str | None
+    ) -> dict[str, Any]:
+        if not 1 <= limit <= 500:
+            raise Invalid("limit", "1 to 500")
+        found, more = await self.templates.of_tenant(tenant_id, limit, after)
+        return {"templates": found, "next": more}
 
     async def member_points(
         self, tenant_id: str, member_id: str, limit: int, before: str | None

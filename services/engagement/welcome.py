@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field, field_validator
 
 PLACEHOLDERS = ("nickname", "group_name", "rules", "campaign_link")
+NICKNAME = "%NICKNAME%"  # where WeCom's group welcome template names the newcomer
 _NAMES_SHOWN = 20  # a combined welcome names this many, then says how many more
 
 
@@ -134,3 +135,13 @@ def render(rules: WelcomeRules, nickname: str, group_name: str, notice: str = ""
         "campaign_link": rules.campaign_link,
     }
     return rules.template.format_map(values).strip()
+
+
+def wecom_template(
+    tenant: WelcomeRules, group: WelcomeRules, group_name: str, notice: str
+) -> tuple[str, bool]:
+    """The group welcome template that is a WeCom group's welcome (WeCom names the newcomer
+    itself), and whether it is the tenant's: a group whose welcome reads as the tenant's
+    shares its template; one whose text is its own (an override, its name) has its own."""
+    text = render(group, NICKNAME, group_name, notice)
+    return text, text == render(tenant, NICKNAME, "", "")

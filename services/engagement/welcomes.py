@@ -93,6 +93,7 @@ class Welcomes:
             e
             for e in joins
             if settings[(e.tenant_id, e.group_id)].welcome.enabled
+            and e.platform != common_pb2.PLATFORM_WECOM  # WeCom posts its template (templates.py)
             and e.member_joined.member.id
             and e.member_joined.member.role not in _STAFF
             and e.member_joined.member.id

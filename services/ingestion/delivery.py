@@ -42,7 +42,7 @@ from services.ingestion.timeline import action_entry, action_entry_id
 from services.runtime import metrics
 from services.runtime.bus import Producer, group_key, outgoing
 from services.runtime.coalesce import Coalesced
-from services.runtime.consumer import ConsumerSpec, Holds, Record
+from services.runtime.consumer import ConsumerSpec, Holds, Pace, Record
 from services.runtime.envelope import decode_checked
 from services.runtime.instants import stamp
 from services.runtime.logs import log_context
@@ -103,7 +103,7 @@ class Delivery:
             lambda a: {"tenant_id": a.tenant_id, "action_id": a.action_id},
             revoked=self.drain,
             holds=self.holds,
-            reacts=True,
+            pace=Pace.REACTS,
         )
 
     async def handle(self, records: Sequence[Record[actions_pb2.Action]]) -> None:

@@ -100,6 +100,8 @@ def action_text(action: actions_pb2.Action) -> tuple[str, dict[str, str] | None]
         return action.dismiss_group.farewell, None
     if kind == "delete_message":
         return action.delete_message.message_id, None
+    if kind == "sync_welcome_template":
+        return action.sync_welcome_template.text, None
     return "", None
 
 

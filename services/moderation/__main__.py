@@ -7,6 +7,7 @@ from services.moderation.operations import Operations
 from services.moderation.pictures import Pictures
 from services.moderation.pipeline import INDEXES, Moderation
 from services.moderation.rulesets import RULESETS, Rulesets
+from services.runtime.consumer import Pace
 from services.runtime.envelope import events_consumer
 from services.runtime.service import Runtime, ServiceParts, run
 
@@ -23,7 +24,7 @@ def build(rt: Runtime) -> ServiceParts:
         grpc=[grpc_api.service(rulesets, ops, rt.auth)],
         consumers=[
             events_consumer(
-                "moderation", rt.settings, moderation.handle, moderation.forget, reacts=True
+                "moderation", rt.settings, moderation.handle, moderation.forget, pace=Pace.REACTS
             )
         ],
         on_stop=[pictures.close],

@@ -11,7 +11,14 @@ from google.protobuf.message import DecodeError, Message
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2, decisions_pb2, events_pb2
-from services.runtime.consumer import BatchHandler, ConsumerSpec, InvalidMessage, Record, Revoked
+from services.runtime.consumer import (
+    BatchHandler,
+    ConsumerSpec,
+    InvalidMessage,
+    Pace,
+    Record,
+    Revoked,
+)
 from services.runtime.settings import Settings
 from services.runtime.store import Document, LatestWins, write_latest
 from services.runtime.wellformed import MAX_ID, problem
@@ -142,11 +149,11 @@ def events_consumer(
     handle: BatchHandler[Event],
     revoked: Revoked = lambda _: None,
     *,
-    reacts: bool = False,
+    pace: Pace = Pace.REPLIES,
 ) -> ConsumerSpec[Event]:
     """A consumer of shequn.events.v1 in consumer group `name`."""
     return ConsumerSpec(
-        name, [settings.topic_events], decode_event, handle, _describe, revoked, reacts=reacts
+        name, [settings.topic_events], decode_event, handle, _describe, revoked, pace=pace
     )
 
 

@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     bulk_batch_max_messages: int = Field(
         2000, ge=1, description="the same for every other consumer: fewer writes an event"
     )
+    rollup_batch_max_messages: int = Field(
+        5000, ge=1, description="the same for consumers that keep counters and profiles of a day"
+    )
+    rollup_batch_linger_ms: int = Field(
+        2000,
+        ge=0,
+        description="how long a consumer keeping counters and profiles of a day gathers a batch"
+        " from several fetches (a group's day is written once a batch)",
+    )
     batch_max_wait_ms: int = Field(50, ge=1)
     retry_attempts: int = Field(3, ge=1, description="handler attempts before isolating a message")
     retry_backoff_ms: int = Field(200, ge=0)
@@ -68,8 +77,7 @@ class Settings(BaseSettings):
     kafka_bulk_fetch_max_wait_ms: int = Field(
         500,
         ge=1,
-        description="the same for every other consumer: fewer, fuller fetches (a group's day"
-        " of segments or counters is written once a batch)",
+        description="the same for every other consumer: fewer, fuller fetches",
     )
     kafka_max_poll_interval_ms: int = Field(
         300_000, ge=1000, description="a consumer not polling this long leaves its group"

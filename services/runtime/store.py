@@ -122,6 +122,15 @@ async def insert_new(collection: AsyncCollection[Document], docs: Sequence[Docum
     return set()
 
 
+def over_version(doc_id: str, before: Document | None) -> Document:
+    """The filter of a write over the `version` a document had when read (none: not there
+    yet). Upserted, it collides with a version another writer put there first: that writer won."""
+    read: Document = (
+        {"version": {"$exists": False}} if before is None else {"version": before["version"]}
+    )
+    return {"$and": [{"_id": doc_id}, read]}
+
+
 async def write_latest(
     collection: AsyncCollection[Document], updates: Sequence[LatestWins]
 ) -> None:
@@ -149,6 +158,45 @@ async def write_latest(
         # A filter that did not match an existing document makes the upsert collide with it.
         if any(e["code"] != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
             raise
+
+
+async def write_when_changed(
+    collection: AsyncCollection[Document], updates: Sequence[LatestWins], grain: timedelta
+) -> None:
+    """`write_latest` for documents touched far more often than they change (a member's last
+    seen, with every message): one `$in` read, then the documents not there yet in one insert,
+    and of the rest only the updates that change a field or move the clock on by `grain` —
+    inserts and unchanged documents are what cost this server little and nothing."""
+    latest: dict[str, LatestWins] = {}
+    for u in updates:  # of one document, the latest; of one instant, the last in order
+        if u._id not in latest or u.at >= latest[u._id].at:
+            latest[u._id] = u
+    if not latest:
+        return
+    fields = {name for u in latest.values() for name in (*u.fields, u.clock)}
+    found = {
+        d["_id"]: d
+        async for d in collection.find({"_id": {"$in": sorted(latest)}}, dict.fromkeys(fields, 1))
+    }
+    fresh = [u for i, u in latest.items() if i not in found]
+    taken = await insert_new(
+        collection,
+        [{"_id": u._id, **u.on_insert, **u.fields, u.clock: stamp(u.at)} for u in fresh],
+    )
+    changing = [u for i, u in latest.items() if i in found and changes(found[i], u, grain)]
+    await write_latest(collection, [*changing, *(u for u in fresh if u._id in taken)])
+
+
+def changes(doc: Document, update: LatestWins, grain: timedelta) -> bool:
+    """Whether the update is worth writing over the document read."""
+    clock = doc.get(update.clock)
+    if not isinstance(clock, int):
+        return True
+    if stamp(update.at) < clock:
+        return False
+    if any(doc.get(name) != value for name, value in update.fields.items()):
+        return True
+    return stamp(update.at) - clock >= grain / timedelta(microseconds=1)
 
 
 async def in_order_once(collection: AsyncCollection[Document], ops: Sequence[UpdateOne]) -> None:

@@ -52,7 +52,7 @@ async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
         "SHEQUN_CONSUMER_GROUP_PREFIX": f"{prefix}.",
         "SHEQUN_DLQ_TOPIC_PREFIX": f"{prefix}.dlq.",
         "SHEQUN_MONGO_DB_PREFIX": f"{prefix}_",
-        "SHEQUN_BATCH_MAX_MESSAGES": "20",
+        "SHEQUN_ROLLUP_BATCH_MAX_MESSAGES": "20",  # small batches, so the kill lands in one
     }
     settings = Settings(
         kafka_bootstrap=stack.kafka, topic_events=env["SHEQUN_TOPIC_EVENTS"], kafka_partitions=3

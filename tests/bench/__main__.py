@@ -64,25 +64,28 @@ async def _tenant_on_telegram(stack: Stack, http: httpx.AsyncClient, fake: FakeT
 
 
 class Counting:
-    """When a service's consumer has handled `n` more events (analytics: counted them for a
+    """When a service's consumers have handled `n` more events (analytics: counted them for a
     tenant). Watched through the consumer's count of handled messages, one small request a
     quarter of a second (reading every group's counts each second took a quarter of
     analytics' CPU away from what it measured, and told the end to a second); for analytics
     then confirmed through the API."""
 
-    def __init__(self, stack: Stack, service: str = "analytics") -> None:
+    def __init__(self, stack: Stack, service: str = "analytics", *consumers: str) -> None:
         self.stack, self.service = stack, service
-        self.since = 0.0
+        self.consumers = consumers or (service,)
+        self.since: dict[str, float] = {}
 
     async def start(self) -> None:
         self.since = await self._handled()
 
-    async def _handled(self) -> float:
-        return await figures.handled(self.stack, self.service, self.service)
+    async def _handled(self) -> dict[str, float]:
+        return {c: await figures.handled(self.stack, self.service, c) for c in self.consumers}
 
     async def handled(self, n: int) -> float:
-        """When the consumer had handled `n` more (time.monotonic())."""
-        await eventually(self._handled, lambda h: h - self.since >= n, 900, 0.25)
+        """When every consumer had handled `n` more (time.monotonic())."""
+        await eventually(
+            self._handled, lambda h: all(h[c] - self.since[c] >= n for c in h), 900, 0.25
+        )
         return time.monotonic()
 
     async def done(self, http: httpx.AsyncClient, tenant: Tenant, n: int) -> float:
@@ -141,7 +144,7 @@ async def measure(stack: Stack, fake: FakeTelegram, label: str) -> Figures:
 
         pipeline_tenant = await create_tenant(stack)
     async with httpx.AsyncClient(timeout=60, headers=pipeline_tenant.headers("operator")) as http:
-        engaging = Counting(stack, "engagement")
+        engaging = Counting(stack, "engagement", "engagement", "engagement-profiles")
         await counting.start()
         await engaging.start()
         started = time.monotonic()

@@ -17,8 +17,8 @@ from tests.conftest import Stack
 
 CONSUMERS = [
     ("ingestion", "ingestion"), ("ingestion", "ingestion-delivery"), ("moderation", "moderation"),
-    ("engagement", "engagement"), ("campaign", "campaign"), ("analytics", "analytics"),
-    ("analytics", "analytics-decisions"),
+    ("engagement", "engagement"), ("engagement", "engagement-profiles"), ("campaign", "campaign"),
+    ("analytics", "analytics"), ("analytics", "analytics-decisions"),
 ]  # fmt: skip
 Totals = dict[str, dict[str, float]]
 

@@ -71,6 +71,7 @@ async def test_no_route_reaches_another_tenants_engagement(
         ("GET", "/v1/engagement/settings/groups/{group_id}", None, lambda b: b["override"] == {}),
         ("DELETE", "/v1/engagement/settings/groups/{group_id}", None, not_found),
         ("PUT", "/v1/engagement/settings/groups/{group_id}", {}, lambda b: not b["override"]),
+        ("GET", "/v1/engagement/welcome-templates", None, lambda b: b["templates"] == []),
         ("GET", "/v1/members/{member_id}/profile", None, not_found),
         ("GET", "/v1/members/{member_id}/points", None, lambda b: not b["entries"]),
         ("POST", "/v1/points/grants", {"grant_id": "x", "member_id": member, "points": -1}, 409),

@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from services.engagement.welcome import Head, Newcomer, WelcomeRules, place, welcomes
+from services.engagement.welcome import (
+    Head,
+    Newcomer,
+    WelcomeRules,
+    place,
+    wecom_template,
+    welcomes,
+)
 
 T = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
 MINUTE = timedelta(seconds=60)
@@ -67,3 +74,14 @@ def test_templates_may_use_only_the_known_placeholders() -> None:
         WelcomeRules(template="欢迎 {name}")
     with pytest.raises(ValidationError, match="not a template"):
         WelcomeRules(template="欢迎 {nickname")
+
+
+def test_a_wecom_group_shares_the_tenants_template_only_when_its_welcome_reads_the_same() -> None:
+    plain = WelcomeRules(template="欢迎 {nickname}！{rules}", rules="请勿发广告")
+    assert wecom_template(plain, plain, "福利群", "") == ("欢迎 %NICKNAME%！请勿发广告", True)
+    named = WelcomeRules(template="欢迎 {nickname} 加入{group_name}")
+    assert wecom_template(named, named, "福利群", "") == ("欢迎 %NICKNAME% 加入福利群", False)
+    by_notice = WelcomeRules(template="欢迎 {nickname}！{rules}")
+    assert wecom_template(by_notice, by_notice, "群", "群规见公告")[1] is False
+    overridden = WelcomeRules(template="欢迎 {nickname}，VIP 群")
+    assert wecom_template(plain, overridden, "群", "") == ("欢迎 %NICKNAME%，VIP 群", False)

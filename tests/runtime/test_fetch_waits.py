@@ -1,6 +1,6 @@
 """Which consumers fetch at once: those on the path from a message to the platform's answer
 (moderation, delivery). The others wait for fuller fetches and take larger batches, which cost
-the broker and them less per event."""
+the broker and them less per event; those keeping a day's counters and profiles wait longest."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from services.runtime.store import Store
 SERVICES = ("ingestion", "moderation", "engagement", "campaign", "analytics")
 
 
-async def test_only_the_reaction_path_fetches_at_once_and_in_smaller_batches() -> None:
+async def test_the_reaction_path_fetches_at_once_and_rollups_wait_longest() -> None:
     settings = Settings(
         kafka_fetch_max_wait_ms=20,
         kafka_bulk_fetch_max_wait_ms=200,
         batch_max_messages=500,
         bulk_batch_max_messages=2000,
+        rollup_batch_linger_ms=2000,
+        rollup_batch_max_messages=5000,
     )
     store = Store(settings.mongo_url, "shequn_fetch_waits")  # never reached
     rt = Runtime(settings, store, Producer(settings), Authenticator(store.client, "shequn_", 30))
@@ -33,10 +35,11 @@ async def test_only_the_reaction_path_fetches_at_once_and_in_smaller_batches() -
             await stop()
     await rt.producer.stop()
     await store.close()
-    at_once, fuller = Fetching(20, 500), Fetching(200, 2000)
+    at_once, fuller, fullest = Fetching(20, 500), Fetching(200, 2000), Fetching(200, 5000, 2000)
     assert waits == {
         "moderation": at_once, "ingestion-delivery": at_once,
         "ingestion": fuller, "engagement": fuller, "campaign": fuller,
-        "analytics": fuller, "analytics-decisions": fuller, "engagement-decisions": fuller,
+        "analytics-decisions": fuller, "engagement-decisions": fuller,
         "engagement-results": fuller,
+        "analytics": fullest, "engagement-profiles": fullest,
     }  # fmt: skip

@@ -60,6 +60,10 @@ def delivered(message_id: object) -> Outcome:
 REASON_CHARACTERS = 300
 
 
+# What the platforms that post welcomes as they happen answer a welcome template.
+ONLY_WECOM = "only WeCom keeps a group welcome template; here welcomes are posted as they happen"
+
+
 def failed(reason: str, *, transient: bool = False, retry_after: float | None = None) -> Outcome:
     return Outcome("failed", shortened(reason, REASON_CHARACTERS), transient, retry_after)
 

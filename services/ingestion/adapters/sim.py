@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 from pymongo import UpdateOne
 
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
-from services.ingestion.adapters import DELIVERED, Outcome, delivered, failed
+from services.ingestion.adapters import (
+    DELIVERED,
+    ONLY_WECOM,
+    Outcome,
+    delivered,
+    failed,
+    unsupported,
+)
 from services.runtime.coalesce import Coalesced
 from services.runtime.envelope import natural_id, new_event
 from services.runtime.instants import stamp
@@ -147,6 +154,8 @@ class SimAdapter:
             dismissed.group_dismissed.actor.CopyFrom(BOT)
             await self._sent_back(dismissed)
             return DELIVERED
+        if kind == "sync_welcome_template":
+            return unsupported(ONLY_WECOM)
         return failed(f"unknown action {kind!r}")
 
     @staticmethod

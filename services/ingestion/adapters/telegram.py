@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from services.gen.shequn.v1 import actions_pb2
-from services.ingestion.adapters import Outcome, delivered, failed, unsupported
+from services.ingestion.adapters import ONLY_WECOM, Outcome, delivered, failed, unsupported
 from services.ingestion.credentials import CredentialStore
 from services.ingestion.pacing import SharedWindows, SlidingWindow
 from services.runtime.outbound import NotPublic
@@ -60,6 +60,8 @@ def bot_request(action: actions_pb2.Action) -> tuple[str, dict[str, Any]] | str:
         return "Telegram has no red packets"
     if kind == "dismiss_group":
         return "a Telegram bot cannot delete a group"
+    if kind == "sync_welcome_template":
+        return ONLY_WECOM
     return f"unknown action {kind!r}"
 
 

@@ -3,7 +3,8 @@
 WeCom lets an application do little in a customer group: a message to a group is a
 `add_msg_template` task that the group owner confirms in the WeCom client, so `send_text` and
 `send_link_card` are delivered as such tasks (the result says so); kicking, renaming, deleting a
-message, red packets and dismissing are not in the API and are reported unsupported.
+message, red packets and dismissing are not in the API and are reported unsupported. A welcome
+is WeCom's own: the group welcome template, which `sync_welcome_template` adds or edits.
 
 Access tokens are fetched per corp and reused until shortly before they expire; an answer that
 the token is invalid or expired (40014, 41001, 42001) fetches a new one and tries once more;
@@ -18,7 +19,7 @@ import httpx
 from cachetools import TLRUCache
 
 from services.gen.shequn.v1 import actions_pb2
-from services.ingestion.adapters import Outcome, failed, unsupported
+from services.ingestion.adapters import Outcome, delivered, failed, unsupported
 from services.ingestion.credentials import CredentialStore, WecomCredentials
 from services.ingestion.pacing import SharedWindows
 from services.runtime.outbound import NotPublic
@@ -172,6 +173,8 @@ class WecomAdapter:
         kind = action.WhichOneof("kind") or ""
         if (why := refusal(action)) is not None:
             return unsupported(why)
+        if kind == "sync_welcome_template":
+            return await self._sync_welcome_template(action)
         group, problem = await self.api.group_details(action.tenant_id, action.group_id)
         if group is None or not group.get("owner"):
             return problem or failed(
@@ -205,6 +208,23 @@ class WecomAdapter:
             return problem
         task_id = shortened(str(answer.get("msgid", "")), 100)  # the answer is not ours to trust
         return Outcome("delivered", f"WeCom task {task_id}: sent once the group owner confirms it")
+
+    async def _sync_welcome_template(self, action: actions_pb2.Action) -> Outcome:
+        wanted = action.sync_welcome_template
+        body: dict[str, Any] = {"text": {"content": wanted.text}}
+        if wanted.template_id:
+            body["template_id"] = wanted.template_id
+            path = "/cgi-bin/externalcontact/group_welcome_template/edit"
+        else:
+            body["notify"] = 1  # tells the staff to apply it to their groups in the client
+            path = "/cgi-bin/externalcontact/group_welcome_template/add"
+        answer, problem = await self.api.call(action.tenant_id, path, body)
+        if problem is not None:
+            return problem
+        template_id = wanted.template_id or answer.get("template_id")
+        if not isinstance(template_id, str) or not 0 < len(template_id) <= 200:
+            return failed("WeCom answered no template_id (group_welcome_template/add)")
+        return delivered(template_id)
 
 
 def refusal(action: actions_pb2.Action) -> str | None:

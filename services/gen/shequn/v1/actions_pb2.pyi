@@ -65,6 +65,7 @@ class Action(_message.Message):
     RENAME_GROUP_FIELD_NUMBER: _builtins.int
     SEND_RED_PACKET_FIELD_NUMBER: _builtins.int
     DISMISS_GROUP_FIELD_NUMBER: _builtins.int
+    SYNC_WELCOME_TEMPLATE_FIELD_NUMBER: _builtins.int
     action_id: _builtins.str
     """unique; the idempotency key of the delivery"""
     tenant_id: _builtins.str
@@ -90,6 +91,8 @@ class Action(_message.Message):
     def send_red_packet(self) -> Global___SendRedPacket: ...
     @_builtins.property
     def dismiss_group(self) -> Global___DismissGroup: ...
+    @_builtins.property
+    def sync_welcome_template(self) -> Global___SyncWelcomeTemplate: ...
     def __init__(
         self,
         *,
@@ -107,12 +110,13 @@ class Action(_message.Message):
         rename_group: Global___RenameGroup | None = ...,
         send_red_packet: Global___SendRedPacket | None = ...,
         dismiss_group: Global___DismissGroup | None = ...,
+        sync_welcome_template: Global___SyncWelcomeTemplate | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delete_message", b"delete_message", "dismiss_group", b"dismiss_group", "kick_member", b"kick_member", "kind", b"kind", "rename_group", b"rename_group", "send_link_card", b"send_link_card", "send_red_packet", b"send_red_packet", "send_text", b"send_text"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delete_message", b"delete_message", "dismiss_group", b"dismiss_group", "kick_member", b"kick_member", "kind", b"kind", "rename_group", b"rename_group", "send_link_card", b"send_link_card", "send_red_packet", b"send_red_packet", "send_text", b"send_text", "sync_welcome_template", b"sync_welcome_template"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "cause_event_id", b"cause_event_id", "created_at", b"created_at", "delete_message", b"delete_message", "dismiss_group", b"dismiss_group", "group_id", b"group_id", "kick_member", b"kick_member", "kind", b"kind", "platform", b"platform", "rename_group", b"rename_group", "send_link_card", b"send_link_card", "send_red_packet", b"send_red_packet", "send_text", b"send_text", "source_service", b"source_service", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "cause_event_id", b"cause_event_id", "created_at", b"created_at", "delete_message", b"delete_message", "dismiss_group", b"dismiss_group", "group_id", b"group_id", "kick_member", b"kick_member", "kind", b"kind", "platform", b"platform", "rename_group", b"rename_group", "send_link_card", b"send_link_card", "send_red_packet", b"send_red_packet", "send_text", b"send_text", "source_service", b"source_service", "sync_welcome_template", b"sync_welcome_template", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["send_text", "send_link_card", "delete_message", "kick_member", "rename_group", "send_red_packet", "dismiss_group"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["send_text", "send_link_card", "delete_message", "kick_member", "rename_group", "send_red_packet", "dismiss_group", "sync_welcome_template"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -279,6 +283,34 @@ class DismissGroup(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DismissGroup: _TypeAlias = DismissGroup  # noqa: Y015
+
+@_typing.final
+class SyncWelcomeTemplate(_message.Message):
+    """WeCom's group welcome template (externalcontact/group_welcome_template), which WeCom itself
+    posts to a newcomer of the groups whose owners chose it: added when template_id is empty,
+    else edited. The result's message_id is the template's id. Other platforms: unsupported.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    """%NICKNAME% is the newcomer's name"""
+    template_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+        template_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["template_id", b"template_id", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncWelcomeTemplate: _TypeAlias = SyncWelcomeTemplate  # noqa: Y015
 
 @_typing.final
 class ActionResult(_message.Message):

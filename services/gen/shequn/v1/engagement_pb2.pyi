@@ -545,6 +545,93 @@ class SettingsReply(_message.Message):
 Global___SettingsReply: _TypeAlias = SettingsReply  # noqa: Y015
 
 @_typing.final
+class ListWelcomeTemplatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMIT_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    limit: _builtins.int
+    """1 to 500; 0: 100"""
+    after: _builtins.str
+    """the `next` of a page"""
+    def __init__(
+        self,
+        *,
+        limit: _builtins.int = ...,
+        after: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWelcomeTemplatesRequest: _TypeAlias = ListWelcomeTemplatesRequest  # noqa: Y015
+
+@_typing.final
+class WelcomeTemplate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCOPE_FIELD_NUMBER: _builtins.int
+    GROUP_ID_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    scope: _builtins.str
+    """"tenant" (shared by groups whose welcome reads the same) or "group" """
+    group_id: _builtins.str
+    """the group (for "tenant": the last one it was synced for)"""
+    text: _builtins.str
+    """%NICKNAME% is the newcomer's name"""
+    state: _builtins.str
+    """syncing, synced, failed"""
+    template_id: _builtins.str
+    """WeCom's, for the group owners to choose"""
+    reason: _builtins.str
+    """why a sync failed"""
+    def __init__(
+        self,
+        *,
+        scope: _builtins.str = ...,
+        group_id: _builtins.str = ...,
+        text: _builtins.str = ...,
+        state: _builtins.str = ...,
+        template_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_id", b"group_id", "reason", b"reason", "scope", b"scope", "state", b"state", "template_id", b"template_id", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WelcomeTemplate: _TypeAlias = WelcomeTemplate  # noqa: Y015
+
+@_typing.final
+class WelcomeTemplatesReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEMPLATES_FIELD_NUMBER: _builtins.int
+    NEXT_FIELD_NUMBER: _builtins.int
+    next: _builtins.str
+    @_builtins.property
+    def templates(self) -> _containers.RepeatedCompositeFieldContainer[Global___WelcomeTemplate]: ...
+    def __init__(
+        self,
+        *,
+        templates: _abc.Iterable[Global___WelcomeTemplate] | None = ...,
+        next: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next", b"next", "templates", b"templates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WelcomeTemplatesReply: _TypeAlias = WelcomeTemplatesReply  # noqa: Y015
+
+@_typing.final
 class GetPointsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

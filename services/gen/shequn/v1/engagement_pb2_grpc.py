@@ -49,6 +49,11 @@ class EngagementServiceStub:
                 request_serializer=shequn_dot_v1_dot_engagement__pb2.PutSettingsRequest.SerializeToString,
                 response_deserializer=shequn_dot_v1_dot_engagement__pb2.SettingsReply.FromString,
                 _registered_method=True)
+        self.ListWelcomeTemplates = channel.unary_unary(
+                '/shequn.v1.EngagementService/ListWelcomeTemplates',
+                request_serializer=shequn_dot_v1_dot_engagement__pb2.ListWelcomeTemplatesRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_engagement__pb2.WelcomeTemplatesReply.FromString,
+                _registered_method=True)
         self.GetPoints = channel.unary_unary(
                 '/shequn.v1.EngagementService/GetPoints',
                 request_serializer=shequn_dot_v1_dot_engagement__pb2.GetPointsRequest.SerializeToString,
@@ -133,6 +138,14 @@ class EngagementServiceServicer:
 
     def PutSettings(self, request, context):
         """admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWelcomeTemplates(self, request, context):
+        """WeCom's group welcome templates as engagement keeps them in step with the welcome.
+        viewer
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -246,6 +259,11 @@ def add_EngagementServiceServicer_to_server(servicer, server):
                     servicer.PutSettings,
                     request_deserializer=shequn_dot_v1_dot_engagement__pb2.PutSettingsRequest.FromString,
                     response_serializer=shequn_dot_v1_dot_engagement__pb2.SettingsReply.SerializeToString,
+            ),
+            'ListWelcomeTemplates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWelcomeTemplates,
+                    request_deserializer=shequn_dot_v1_dot_engagement__pb2.ListWelcomeTemplatesRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_engagement__pb2.WelcomeTemplatesReply.SerializeToString,
             ),
             'GetPoints': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPoints,
@@ -372,6 +390,33 @@ class EngagementService:
             '/shequn.v1.EngagementService/PutSettings',
             shequn_dot_v1_dot_engagement__pb2.PutSettingsRequest.SerializeToString,
             shequn_dot_v1_dot_engagement__pb2.SettingsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWelcomeTemplates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.EngagementService/ListWelcomeTemplates',
+            shequn_dot_v1_dot_engagement__pb2.ListWelcomeTemplatesRequest.SerializeToString,
+            shequn_dot_v1_dot_engagement__pb2.WelcomeTemplatesReply.FromString,
             options,
             channel_credentials,
             insecure,

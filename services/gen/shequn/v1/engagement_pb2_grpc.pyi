@@ -42,6 +42,10 @@ class EngagementServiceStub:
     """viewer"""
     PutSettings: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.PutSettingsRequest, _engagement_pb2.SettingsReply]
     """admin"""
+    ListWelcomeTemplates: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.ListWelcomeTemplatesRequest, _engagement_pb2.WelcomeTemplatesReply]
+    """WeCom's group welcome templates as engagement keeps them in step with the welcome.
+    viewer
+    """
     GetPoints: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.GetPointsRequest, _engagement_pb2.PointsReply]
     """viewer"""
     GrantPoints: _grpc.UnaryUnaryMultiCallable[_engagement_pb2.GrantPointsRequest, _engagement_pb2.GrantPointsReply]
@@ -92,6 +96,10 @@ class EngagementServiceAsyncStub(EngagementServiceStub):
     """viewer"""
     PutSettings: _aio.UnaryUnaryMultiCallable[_engagement_pb2.PutSettingsRequest, _engagement_pb2.SettingsReply]  # type: ignore[assignment]
     """admin"""
+    ListWelcomeTemplates: _aio.UnaryUnaryMultiCallable[_engagement_pb2.ListWelcomeTemplatesRequest, _engagement_pb2.WelcomeTemplatesReply]  # type: ignore[assignment]
+    """WeCom's group welcome templates as engagement keeps them in step with the welcome.
+    viewer
+    """
     GetPoints: _aio.UnaryUnaryMultiCallable[_engagement_pb2.GetPointsRequest, _engagement_pb2.PointsReply]  # type: ignore[assignment]
     """viewer"""
     GrantPoints: _aio.UnaryUnaryMultiCallable[_engagement_pb2.GrantPointsRequest, _engagement_pb2.GrantPointsReply]  # type: ignore[assignment]
@@ -151,6 +159,16 @@ class EngagementServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_engagement_pb2.SettingsReply, _abc.Awaitable[_engagement_pb2.SettingsReply]]:
         """admin"""
+
+    @_abc_1.abstractmethod
+    def ListWelcomeTemplates(
+        self,
+        request: _engagement_pb2.ListWelcomeTemplatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_engagement_pb2.WelcomeTemplatesReply, _abc.Awaitable[_engagement_pb2.WelcomeTemplatesReply]]:
+        """WeCom's group welcome templates as engagement keeps them in step with the welcome.
+        viewer
+        """
 
     @_abc_1.abstractmethod
     def GetPoints(
