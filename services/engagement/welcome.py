@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field, field_validator
 
+from services.runtime.wellformed import KeyPart
+
 PLACEHOLDERS = ("nickname", "group_name", "rules", "campaign_link")
 NICKNAME = "%NICKNAME%"  # where WeCom's group welcome template names the newcomer
 _NAMES_SHOWN = 20  # a combined welcome names this many, then says how many more
@@ -37,6 +39,11 @@ class WelcomeRules(BaseModel):
     )
     clean: bool = Field(
         False, description="delete the group's earlier welcomes with the next (clean welcome)"
+    )
+    entry_coupon: KeyPart | None = Field(
+        None,
+        description="a coupon of campaign's (POST /v1/coupons) that each newcomer welcomed is"
+        " given, once per member (进群就送优惠券)",
     )
 
     @field_validator("template")

@@ -29,7 +29,7 @@ from services.engagement.welcome import Head, Newcomer, Welcome, place, welcomes
 from services.gen.shequn.v1 import actions_pb2, common_pb2, decisions_pb2, events_pb2
 from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key, outgoing
-from services.runtime.envelope import new_action, occurred_at
+from services.runtime.envelope import natural_id, new_action, new_event, occurred_at
 from services.runtime.instants import stamp
 from services.runtime.settings import Settings
 from services.runtime.store import (
@@ -73,6 +73,7 @@ class Welcomes:
         self.removals, self.directory = store[REMOVALS], Directory(store)
         self.posted = store[POSTED]
         self.producer, self.topic, self.configured = producer, settings.topic_actions, configured
+        self.events_topic = settings.topic_events
 
     async def handle(self, events: Sequence[events_pb2.Event]) -> None:
         """A batch's events: group names, departures, and the joins placed in windows."""
@@ -265,11 +266,11 @@ class Welcomes:
                 w["_id"], newcomers, removed, rules, info.get("name", ""), info.get("notice", "")
             ):
                 metrics.WELCOMES.labels("combined" if len(welcome.mentions) > 1 else "single").inc()
-                out.append(
-                    outgoing(
-                        self.topic, group_key(w["tenant_id"], w["group_id"]), _action(w, welcome)
-                    )
-                )
+                key = group_key(w["tenant_id"], w["group_id"])
+                out.append(outgoing(self.topic, key, _action(w, welcome)))
+                if rules.entry_coupon:  # campaign gives it (its coupons' welcome hook)
+                    welcomed = _welcomed(w, welcome, newcomers, rules.entry_coupon)
+                    out.append(outgoing(self.events_topic, key, welcomed))
         await self.producer.send_many(out)
 
     async def _cleaned(self, groups: set[str]) -> list[Outgoing]:
@@ -318,6 +319,22 @@ def _action(window: Document, welcome: Welcome) -> actions_pb2.Action:
     action.send_text.text = welcome.text
     action.send_text.mentions.extend(welcome.mentions)
     return action
+
+
+def _welcomed(
+    window: Document, welcome: Welcome, newcomers: list[Newcomer], coupon: str
+) -> events_pb2.Event:
+    """The event that tells campaign whom the welcome welcomed, with the entry coupon."""
+    now = datetime.now(UTC)
+    event = new_event(
+        natural_id(f"{_WELCOME}{welcome.key}", "welcomed"),
+        window["tenant_id"], window["group_id"], window["platform"], now, now,
+    )  # fmt: skip
+    names = {n.member_id: n.name for n in newcomers}
+    for member_id in welcome.mentions:
+        event.member_welcomed.members.add(id=member_id, name=names.get(member_id, ""))
+    event.member_welcomed.entry_coupon_id = coupon
+    return event
 
 
 def _newcomer(e: events_pb2.Event) -> Newcomer:

@@ -17,10 +17,10 @@ from services.ingestion.events import json_schemas
 from services.ingestion.intake import INDEXES as INTAKE_INDEXES
 from services.ingestion.intake import Intake
 from services.ingestion.pacing import PACING, SharedWindows
-from services.ingestion.ratelimit import TokenBuckets
 from services.runtime.consumer import Record
 from services.runtime.envelope import Event, events_consumer
 from services.runtime.outbound import outbound_client
+from services.runtime.ratelimit import TokenBuckets
 from services.runtime.service import Database, Runtime, ServiceParts, run
 from services.runtime.store import Store, write_latest
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -13,9 +12,10 @@ from fastapi.responses import JSONResponse
 from services.gen.shequn.v1 import events_pb2
 from services.ingestion.admission import Rejected
 from services.ingestion.events import MAX_BATCH, event_id_of, parse_item, to_event
-from services.ingestion.intake import Intake, ItemResult, RateLimited, refused
+from services.ingestion.intake import Intake, ItemResult, refused
 from services.runtime.http import Operator, provided
 from services.runtime.openapi import answers
+from services.runtime.ratelimit import RateLimited, too_many
 
 _BODY_DOC = {
     "requestBody": {
@@ -61,12 +61,6 @@ def _items(body: Any) -> list[Any] | JSONResponse:
     if isinstance(body, dict):
         return [body]
     return _refuse(422, "body", 'must be an event object or {"events": [...]}')
-
-
-def too_many(exc: RateLimited) -> JSONResponse:
-    return JSONResponse(
-        {"error": str(exc)}, status_code=429, headers={"Retry-After": str(math.ceil(exc.wait))}
-    )
 
 
 Intakes = Annotated[Intake, Depends(provided(Intake))]

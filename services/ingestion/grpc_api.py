@@ -11,8 +11,9 @@ import grpc
 from services.gen.shequn.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
 from services.ingestion.admission import Rejected, receive
 from services.ingestion.events import MAX_BATCH
-from services.ingestion.intake import Intake, ItemResult, RateLimited, refused
+from services.ingestion.intake import Intake, ItemResult, refused
 from services.runtime.auth import Authenticator, Role
+from services.runtime.ratelimit import RateLimited
 from services.runtime.rpc import GrpcService, authenticate
 
 _STATUS = {

@@ -68,6 +68,8 @@ def event_entry(event: events_pb2.Event, delete_after: int) -> Document:
         member, text = _member(payload.actor), payload.group.name
     elif kind == "group_dismissed":
         member = _member(payload.actor)
+    elif kind == "member_welcomed":
+        text = "、".join(m.name or m.id for m in payload.members)
     at = occurred_at(event)
     key = entry_id(event.tenant_id, event.group_id, at, "e", event.event_id)
     return {

@@ -19,10 +19,9 @@ from wechatpy.exceptions import InvalidSignatureException
 
 from services.gen.shequn.v1 import events_pb2
 from services.ingestion.adapters.wecom import WecomApi
-from services.ingestion.api import too_many
 from services.ingestion.credentials import CredentialStore
 from services.ingestion.events import MAX_BATCH
-from services.ingestion.intake import Intake, ItemResult, RateLimited
+from services.ingestion.intake import Intake, ItemResult
 from services.ingestion.telegram_updates import events_of as telegram_events
 from services.ingestion.wecom_callbacks import Callback, archive_events, group_change_events
 from services.runtime import metrics
@@ -30,6 +29,7 @@ from services.runtime.auth import TENANT_ID
 from services.runtime.http import Operator, provided
 from services.runtime.logs import log_context
 from services.runtime.openapi import answers
+from services.runtime.ratelimit import RateLimited, too_many
 
 log = logging.getLogger(__name__)
 

@@ -189,6 +189,17 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
     return dependency
 
 
+def client_address(request: Request, trusted: Sequence[str]) -> str:
+    """Who sent the request: the peer, or for a trusted proxy in front (the ingress) the last
+    address in X-Forwarded-For that is not one of the trusted (those before it a client could
+    have written)."""
+    peer = request.client.host if request.client else ""
+    if peer not in trusted:
+        return peer
+    forwarded = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",")]
+    return next((a for a in reversed(forwarded) if a and a not in trusted), peer)
+
+
 # A group or member id in a path: a part of natural keys, so it follows their rule (and a
 # stranger's 8,000-character ids are refused before they reach a cache).
 IdInPath = Annotated[str, Path(pattern=f"^{KEY_PART.pattern}$", description=KEY_PART_RULE)]

@@ -83,3 +83,18 @@ RED_PACKETS = Counter(
     "Red-packet payouts: paid, or refused over the budget.",
     ["kind", "outcome"],
 )
+COUPONS_ISSUED = Counter(
+    "shequn_coupons_issued_total", "Coupon codes issued, by occasion (entry, api).", ["occasion"]
+)
+ENTRY_COUPONS_MISSED = Counter(
+    "shequn_entry_coupons_missed_total",
+    "Newcomers welcomed without their entry coupon: NotFound (no such coupon), Conflict (none"
+    " left).",
+    ["reason"],
+)
+LIVECODE_SCANS = Counter(
+    "shequn_livecode_scans_total", "Live-code scans, by outcome: reserved, full.", ["outcome"]
+)
+LIVECODES_LOW = Counter(
+    "shequn_livecodes_low_total", "Times a live code's pool fell under its low mark of free places."
+)

@@ -152,6 +152,24 @@ class Settings(BaseSettings):
         10, gt=0, description="per corp, under WeCom's per-app frequency limits"
     )
 
+    # Campaign: group live codes (群活码)
+    livecode_reservation_minutes: float = Field(
+        10, gt=0, description="a scan holds a place in its group this long, waiting for the join"
+    )
+    livecode_low_free: int = Field(
+        20, ge=0, description="free places left in a live code's pool below which it is low"
+    )
+    livecode_scans_per_second: float = Field(
+        1000, gt=0, description="public scans of one live code a second (bursts twice that)"
+    )
+    livecode_scans_per_address: float = Field(
+        5, gt=0, description="public scans from one client address a second (bursts of 20)"
+    )
+    trusted_proxies: list[str] = Field(
+        ["127.0.0.1", "::1"],
+        description="peers whose X-Forwarded-For names the client (the ingress in front)",
+    )
+
     # Moderation: QR codes in pictures (二维码广告)
     picture_qr_codes: bool = Field(
         True, description="fetch the pictures posted in groups and treat their QR codes as ads"

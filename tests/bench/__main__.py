@@ -16,7 +16,8 @@
    In the same round, a join on a Telegram group every half second, from its POST to the
    welcome at the Bot API (the tenant's combine window and hold set to 0: the machinery's
    time); and with the pipeline, engagement's events/s.
-3. gRPC PublishStream, and 1,000 concurrent lottery draws, on the stack with history.
+3. gRPC PublishStream, 1,000 concurrent lottery draws, and 5,000 live-code scans by 200 clients,
+   on the stack with history.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from services.devtools.stack import SERVICES
 from tests.bench import figures, traffic
 from tests.bench.draws import bench_draws
 from tests.bench.grpc import bench_grpc
+from tests.bench.scans import bench_scans
 from tests.clients import put_telegram
 from tests.conftest import Stack, Tenant, create_tenant, start_dev_stack, stop_dev_stack
 from tests.fakes import FakeTelegram, fake_telegram
@@ -199,6 +201,7 @@ async def main() -> None:
         env = {
             "SHEQUN_INGEST_RATE_PER_TENANT": "1000000",
             "SHEQUN_INGEST_BURST_PER_TENANT": "1000000",
+            "SHEQUN_LIVECODE_SCANS_PER_SECOND": "1000000",  # the server's pace, not the limit's
             "SHEQUN_KAFKA_BOOTSTRAP": "",
             "SHEQUN_MONGO_URL": "",
             "SHEQUN_LOG_LEVEL": "WARNING",
@@ -218,6 +221,7 @@ async def main() -> None:
             await bench_grpc(stack)
             await figures.quiet(stack)  # the stream's events handled everywhere first
             await bench_draws(stack)
+            await bench_scans(stack)
         finally:
             stop_dev_stack(process)
 

@@ -132,6 +132,8 @@ class Event(_message.Message):
     ORDER_PLACED_FIELD_NUMBER: _builtins.int
     COUPON_REDEEMED_FIELD_NUMBER: _builtins.int
     LIVECODE_SCANNED_FIELD_NUMBER: _builtins.int
+    MEMBER_WELCOMED_FIELD_NUMBER: _builtins.int
+    LIVECODE_LOW_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """unique per tenant; the idempotency key everywhere"""
     tenant_id: _builtins.str
@@ -159,6 +161,10 @@ class Event(_message.Message):
     def coupon_redeemed(self) -> Global___CouponRedeemed: ...
     @_builtins.property
     def livecode_scanned(self) -> Global___LivecodeScanned: ...
+    @_builtins.property
+    def member_welcomed(self) -> Global___MemberWelcomed: ...
+    @_builtins.property
+    def livecode_low(self) -> Global___LivecodeLow: ...
     def __init__(
         self,
         *,
@@ -177,12 +183,14 @@ class Event(_message.Message):
         order_placed: Global___OrderPlaced | None = ...,
         coupon_redeemed: Global___CouponRedeemed | None = ...,
         livecode_scanned: Global___LivecodeScanned | None = ...,
+        member_welcomed: Global___MemberWelcomed | None = ...,
+        livecode_low: Global___LivecodeLow | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["coupon_redeemed", b"coupon_redeemed", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_updated", b"group_updated", "livecode_scanned", b"livecode_scanned", "member_joined", b"member_joined", "member_left", b"member_left", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "received_at", b"received_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coupon_redeemed", b"coupon_redeemed", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_joined", b"member_joined", "member_left", b"member_left", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "received_at", b"received_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_redeemed", b"coupon_redeemed", "event_id", b"event_id", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_id", b"group_id", "group_updated", b"group_updated", "livecode_scanned", b"livecode_scanned", "member_joined", b"member_joined", "member_left", b"member_left", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "platform", b"platform", "received_at", b"received_at", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_redeemed", b"coupon_redeemed", "event_id", b"event_id", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_id", b"group_id", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_joined", b"member_joined", "member_left", b"member_left", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "platform", b"platform", "received_at", b"received_at", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["group_created", "group_updated", "group_dismissed", "member_joined", "member_left", "message_posted", "order_placed", "coupon_redeemed", "livecode_scanned"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["group_created", "group_updated", "group_dismissed", "member_joined", "member_left", "message_posted", "order_placed", "coupon_redeemed", "livecode_scanned", "member_welcomed", "livecode_low"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -521,6 +529,59 @@ class CouponRedeemed(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CouponRedeemed: _TypeAlias = CouponRedeemed  # noqa: Y015
+
+@_typing.final
+class MemberWelcomed(_message.Message):
+    """Engagement welcomed newcomers (published by engagement, not a platform; its event_id follows
+    from the welcome's). Campaign gives each the entry coupon, if the welcome names one.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    ENTRY_COUPON_ID_FIELD_NUMBER: _builtins.int
+    entry_coupon_id: _builtins.str
+    @_builtins.property
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Member]: ...
+    def __init__(
+        self,
+        *,
+        members: _abc.Iterable[_common_pb2.Member] | None = ...,
+        entry_coupon_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_coupon_id", b"entry_coupon_id", "members", b"members"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemberWelcomed: _TypeAlias = MemberWelcomed  # noqa: Y015
+
+@_typing.final
+class LivecodeLow(_message.Message):
+    """A live code's pool has fewer free places than the low mark (published by campaign, in the
+    group the scan that crossed it was given).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIVECODE_FIELD_NUMBER: _builtins.int
+    FREE_FIELD_NUMBER: _builtins.int
+    livecode: _builtins.str
+    free: _builtins.int
+    def __init__(
+        self,
+        *,
+        livecode: _builtins.str = ...,
+        free: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["free", b"free", "livecode", b"livecode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LivecodeLow: _TypeAlias = LivecodeLow  # noqa: Y015
 
 @_typing.final
 class LivecodeScanned(_message.Message):

@@ -1,12 +1,14 @@
-"""Token buckets by key: per tenant for ingest (429 with the time to wait). Outbound pacing is
-`pacing.py`."""
+"""Token buckets by key, in this process: per tenant for ingest (429 with the time to wait), per
+live code and per client address for the public scan. Outbound pacing is `ingestion/pacing.py`."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
 from cachetools import TTLCache
+from fastapi.responses import JSONResponse
 
 _KEYS_KEPT = 100_000
 
@@ -34,3 +36,16 @@ class TokenBuckets:
             return 0.0
         self._buckets[key] = (tokens, now)
         return (count - tokens) / self.rate
+
+
+class RateLimited(Exception):
+    def __init__(self, what: str, wait: float) -> None:
+        super().__init__(f"rate limit: {what}; retry in {wait:.1f} s")
+        self.wait = wait
+
+
+def too_many(exc: RateLimited) -> JSONResponse:
+    """429 with the wait in Retry-After."""
+    return JSONResponse(
+        {"error": str(exc)}, status_code=429, headers={"Retry-After": str(math.ceil(exc.wait))}
+    )

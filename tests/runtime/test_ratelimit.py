@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from services.ingestion.pacing import SlidingWindow
-from services.ingestion.ratelimit import TokenBuckets
+from services.runtime.ratelimit import TokenBuckets
 
 
 class Clock:

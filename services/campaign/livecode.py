@@ -1,0 +1,42 @@
+"""Group live codes (群活码), pure: a code, its ordered pool of groups and what a scan takes.
+
+A group's place count (`taken`) is its members plus the scans still waiting to become joins:
+a scan takes a place only while fewer than the capacity are taken, so no group is ever given
+beyond it, however many scan at once; joins and leaves from the events topic keep the members
+true, and a reservation not joined in time gives its place back."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel, Field
+
+from services.runtime.wellformed import KeyPart
+
+MAX_GROUPS = 100
+
+
+class LiveCode(BaseModel):
+    code: KeyPart = Field(description="the code's public name, unique across tenants")
+    groups: list[KeyPart] = Field(
+        min_length=1, max_length=MAX_GROUPS, description="filled in this order"
+    )
+    capacity: int = Field(200, ge=1, le=10_000, description="members a group takes from the code")
+    channel: str = Field(
+        "", max_length=64, description="渠道: the tag of the members it brings (a channel code)"
+    )
+
+
+def member_key(member_id: str) -> str:
+    """A member as a field name of a group's places (ids may hold `.` or begin with `$`)."""
+    return hashlib.blake2s(member_id.encode(), digest_size=8).hexdigest()
+
+
+def free_places(taken: list[int], capacity: int) -> int:
+    return sum(max(capacity - t, 0) for t in taken)
+
+
+def crossed_low(free_after: int, low: int) -> bool:
+    """Whether the scan that left `free_after` places is the one that made the pool low: scans
+    take one place each, so exactly one of them leaves `low - 1`."""
+    return free_after == low - 1

@@ -1,0 +1,71 @@
+"""What campaign's HTTP and gRPC APIs both do: one place for each operation and what it
+refuses (`runtime.refusals`), each edge only translating."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from services.campaign.coupon import Coupon
+from services.campaign.coupons import Coupons
+from services.campaign.livecode import LiveCode
+from services.campaign.livecodes import LiveCodes
+from services.runtime.ratelimit import RateLimited, TokenBuckets
+from services.runtime.refusals import invalid
+from services.runtime.settings import Settings
+from services.runtime.wellformed import key_part
+
+
+@dataclass(frozen=True)
+class Operations:
+    coupons: Coupons
+    livecodes: LiveCodes
+    settings: Settings
+    per_code: TokenBuckets
+    per_address: TokenBuckets
+
+    async def create_livecode(self, tenant_id: str, body: Any) -> dict[str, Any]:
+        return await self.livecodes.create(tenant_id, _valid(LiveCode, body))
+
+    async def livecode(self, tenant_id: str, code: str) -> dict[str, Any]:
+        return await self.livecodes.get(tenant_id, key_part("code", code))
+
+    async def scan(self, code: str, scanner_id: str, address: str) -> dict[str, str]:
+        key_part("code", code)
+        if wait := self.per_address.take(address):
+            raise RateLimited("too many scans from this address", wait)
+        if wait := self.per_code.take(code):
+            raise RateLimited("too many scans of this code", wait)
+        return await self.livecodes.scan(code, scanner_id)
+
+    async def create_coupon(self, tenant_id: str, body: Any) -> dict[str, Any]:
+        return {"coupon_id": await self.coupons.create(tenant_id, _valid(Coupon, body))}
+
+    async def coupon(self, tenant_id: str, coupon_id: str) -> dict[str, Any]:
+        """A coupon with its codes `issued`, `remaining` and `redeemed`."""
+        return await self.coupons.get(tenant_id, key_part("coupon_id", coupon_id))
+
+    async def issue_coupon(
+        self, tenant_id: str, coupon_id: str, member_id: str, issue_id: str | None
+    ) -> dict[str, Any]:
+        """A code for the member; the same `issue_id` again answers the same code."""
+        key_part("coupon_id", coupon_id)
+        key_part("member_id", member_id)
+        chosen = key_part("issue_id", issue_id) if issue_id else f"i-{secrets.token_hex(8)}"
+        found = await self.coupons.issue(tenant_id, coupon_id, member_id, f"api:{chosen}")
+        return {**found, "issue_id": chosen}
+
+
+V = TypeVar("V", bound=BaseModel)
+
+
+def _valid(model: type[V], body: Any) -> V:
+    if isinstance(body, model):
+        return body
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise invalid(exc.errors()) from None

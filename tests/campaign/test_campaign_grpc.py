@@ -1,0 +1,59 @@
+"""`shequn.v1.CampaignService`: the coupons of the HTTP API, with gRPC's status codes for what
+is refused."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+
+from services.gen.shequn.v1 import campaign_pb2 as pb
+from services.gen.shequn.v1 import campaign_pb2_grpc
+from tests.conftest import Stack, Tenant, create_tenant
+from tests.moderation.test_moderation import grpc_auth, refused
+
+
+async def test_coupons_over_grpc(stack: Stack, tenant: Tenant) -> None:
+    admin, operator = grpc_auth(tenant.admin), grpc_auth(tenant.operator)
+    async with grpc.aio.insecure_channel(stack.grpc("campaign")) as channel:
+        stub = campaign_pb2_grpc.CampaignServiceStub(channel)
+        made = await stub.CreateCoupon(
+            pb.CreateCouponRequest(name="满100减10", value=10, stock=1), metadata=admin
+        )
+        give = pb.IssueCouponRequest(coupon_id=made.coupon_id, member_id="u-1", issue_id="r-1")
+        first = await stub.IssueCoupon(give, metadata=operator)
+        assert (await stub.IssueCoupon(give, metadata=operator)).code == first.code
+        more = pb.IssueCouponRequest(coupon_id=made.coupon_id, member_id="u-2")
+        code, details = await refused(stub.IssueCoupon(more, metadata=operator))
+        assert (code, details) == (grpc.StatusCode.FAILED_PRECONDITION, "sold_out")
+        read = await stub.GetCoupon(pb.GetCouponRequest(coupon_id=made.coupon_id), metadata=admin)
+        assert (read.stock, read.issued, read.remaining, read.valid_days) == (1, 1, 0, 30)
+
+        too_many = pb.CreateCouponRequest(name="券", value=1, stock=10_001)
+        code, details = await refused(stub.CreateCoupon(too_many, metadata=admin))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("stock:")
+        code, _ = await refused(stub.CreateCoupon(too_many, metadata=operator))
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+        theirs = grpc_auth((await create_tenant(stack)).viewer)
+        lookup = pb.GetCouponRequest(coupon_id=made.coupon_id)
+        code, _ = await refused(stub.GetCoupon(lookup, metadata=theirs))
+        assert code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_live_codes_over_grpc(stack: Stack, tenant: Tenant) -> None:
+    operator, viewer = grpc_auth(tenant.operator), grpc_auth(tenant.viewer)
+    code = f"lc-{uuid.uuid4().hex[:8]}"
+    async with grpc.aio.insecure_channel(stack.grpc("campaign")) as channel:
+        stub = campaign_pb2_grpc.CampaignServiceStub(channel)
+        ask = pb.CreateLiveCodeRequest(code=code, groups=["g-1", "g-2"], channel="store-A")
+        made = await stub.CreateLiveCode(ask, metadata=operator)
+        assert (made.capacity, made.free, [g.group_id for g in made.groups]) == (
+            200, 400, ["g-1", "g-2"],
+        )  # fmt: skip
+        read = await stub.GetLiveCode(pb.GetLiveCodeRequest(code=code), metadata=viewer)
+        assert read == made
+        code_, details = await refused(stub.CreateLiveCode(ask, metadata=operator))
+        assert code_ == grpc.StatusCode.FAILED_PRECONDITION and details.startswith("code:")
+        empty = pb.CreateLiveCodeRequest(code=f"{code}-2")
+        code_, details = await refused(stub.CreateLiveCode(empty, metadata=operator))
+        assert code_ == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("groups:")
