@@ -36,6 +36,33 @@ async def read_topic(
     return found[:count]
 
 
+async def read_all(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of `topic` so far, from the start."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None,
+        enable_auto_commit=False,
+    )  # fmt: skip
+    found: list[Any] = []
+    await consumer.start()
+    try:
+        await eventually(lambda: _assigned(consumer), bool)
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+
+        async def caught_up() -> bool:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                found.extend(batch)
+            return all([await consumer.position(tp) >= end for tp, end in ends.items()])
+
+        await eventually(caught_up, bool)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def _assigned(consumer: AIOKafkaConsumer) -> bool:
+    return bool(consumer.assignment())
+
+
 async def produce(bootstrap: str, messages: list[tuple[str, bytes | None, bytes]]) -> None:
     """Write (topic, key, value) messages as they are."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)

@@ -6,12 +6,14 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from services.campaign.broadcast import Broadcast
 from services.campaign.coupon import Coupon
 from services.campaign.livecode import LiveCode
 from services.campaign.operations import Operations
+from services.campaign.sop import Schedule
 from services.runtime.http import Admin, IdInPath, Operator, Viewer, client_address, provided
 from services.runtime.openapi import answers
 from services.runtime.ratelimit import RateLimited, too_many
@@ -21,6 +23,75 @@ Ops = Annotated[Operations, Depends(provided(Operations))]
 router = APIRouter(prefix="/v1")
 COUPONS: list[str | Enum] = ["coupons"]
 LIVECODES: list[str | Enum] = ["live codes"]
+BROADCASTS: list[str | Enum] = ["broadcasts"]
+SOP: list[str | Enum] = ["SOP schedules"]
+
+
+@router.post("/sop/schedules", tags=SOP, status_code=201, responses=answers(422))
+async def create_schedule(body: Schedule, principal: Operator, ops: Ops) -> dict[str, str]:
+    """A schedule: its text sent to its groups at each slot of its cron rule, in its time zone;
+    each (group, slot) once. A slot found after the grace window is recorded missed."""
+    return await ops.create_schedule(principal.tenant_id, body)
+
+
+@router.get("/sop/schedules/{schedule_id}", tags=SOP, responses=answers(404))
+async def get_schedule(schedule_id: IdInPath, principal: Viewer, ops: Ops) -> dict[str, Any]:
+    """The schedule and its `next_slot`."""
+    return await ops.schedule(principal.tenant_id, schedule_id)
+
+
+@router.put("/sop/schedules/{schedule_id}", tags=SOP, responses=answers(404, 422))
+async def replace_schedule(
+    schedule_id: IdInPath, body: Schedule, principal: Operator, ops: Ops
+) -> dict[str, Any]:
+    """Edit the schedule: its slots from now on follow the new rule."""
+    return await ops.replace_schedule(principal.tenant_id, schedule_id, body)
+
+
+@router.delete("/sop/schedules/{schedule_id}", tags=SOP, status_code=204, responses=answers(404))
+async def delete_schedule(schedule_id: IdInPath, principal: Operator, ops: Ops) -> None:
+    await ops.delete_schedule(principal.tenant_id, schedule_id)
+
+
+@router.get("/sop/schedules/{schedule_id}/runs", tags=SOP, responses=answers(404))
+async def schedule_runs(
+    schedule_id: IdInPath,
+    principal: Viewer,
+    ops: Ops,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """The latest slots, newest first: fired (each group's outcome) or missed, and the groups
+    skipped with why."""
+    return await ops.schedule_runs(principal.tenant_id, schedule_id, limit)
+
+
+@router.get("/directory/groups", tags=BROADCASTS)
+async def directory(
+    principal: Viewer,
+    ops: Ops,
+    tag: Annotated[str | None, Query(max_length=200, description="a series tag")] = None,
+    owner: Annotated[str | None, Query(max_length=200, description="a staff member")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: Annotated[str | None, Query(max_length=400, description="the `next` of a page")] = None,
+) -> dict[str, Any]:
+    """The tenant's groups as campaign knows them from the events, those a broadcast chooses
+    from: name, platform, status (active, dismissed), owner and series tags."""
+    return await ops.directory(principal.tenant_id, tag, owner, limit, after)
+
+
+@router.post("/broadcasts", tags=BROADCASTS, status_code=202, responses=answers(422))
+async def broadcast(body: Broadcast, principal: Operator, ops: Ops) -> dict[str, Any]:
+    """One message to up to 200 groups (by id, series tag or owner); the groups skipped, with
+    why (dismissed, never seen, over WeCom's quota of group messages a day). The same
+    `client_id` again answers the first broadcast and sends nothing twice."""
+    return await ops.broadcast(principal.tenant_id, body)
+
+
+@router.get("/broadcasts/{broadcast_id}", tags=BROADCASTS, responses=answers(404))
+async def broadcast_counts(broadcast_id: IdInPath, principal: Viewer, ops: Ops) -> dict[str, Any]:
+    """Live counts of the broadcast's messages (pending, delivered, failed, unsupported,
+    awaiting_confirmation: a WeCom task its owner has not confirmed yet), and each group's."""
+    return await ops.broadcast_counts(principal.tenant_id, broadcast_id)
 
 
 class ScanIn(BaseModel):

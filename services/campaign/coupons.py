@@ -19,6 +19,7 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 
+from services.campaign.blacklist import Blacklist
 from services.campaign.coupon import Coupon, expires, new_codes
 from services.gen.shequn.v1 import events_pb2
 from services.runtime import metrics
@@ -54,8 +55,9 @@ def _at(micros: int) -> str:
 
 
 class Coupons:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, blacklist: Blacklist) -> None:
         self.coupons, self.codes, self.issues = store[COUPONS], store[CODES], store[ISSUES]
+        self.blacklist = blacklist
 
     async def create(self, tenant_id: str, coupon: Coupon) -> str:
         coupon_id = f"c-{secrets.token_hex(6)}"
@@ -93,8 +95,11 @@ class Coupons:
     async def issue(
         self, tenant_id: str, coupon_id: str, member_id: str, issue_key: str
     ) -> dict[str, Any]:
-        """A code of the coupon for the member, once per issue key; 409 `sold_out`."""
+        """A code of the coupon for the member, once per issue key; 409 `sold_out`, or
+        `blacklisted` for a member on the tenant's blacklist."""
         coupon, key = await self.template(tenant_id, coupon_id), f"{tenant_id}:{coupon_id}"
+        if await self.blacklist.of(tenant_id, [member_id]):
+            raise Conflict("blacklisted", "member_id")
         issue_id, claim = f"{key}:{issue_key}", secrets.token_hex(8)
         mine = {"_id": issue_id, "member_id": member_id, "claim": claim, "at": stamp(_now())}
         if await insert_new(self.issues, [mine]):
@@ -185,8 +190,9 @@ class Coupons:
             for member in e.member_welcomed.members:
                 try:
                     await self.issue(e.tenant_id, coupon_id, member.id, f"entry:{member.id}")
-                except (NotFound, Conflict) as exc:  # no such coupon, or none left: said once
-                    metrics.ENTRY_COUPONS_MISSED.labels(type(exc).__name__).inc()
+                except (NotFound, Conflict) as exc:  # no such coupon, none left, blacklisted
+                    why = "no_coupon" if isinstance(exc, NotFound) else str(exc).rsplit(" ", 1)[-1]
+                    metrics.ENTRY_COUPONS_MISSED.labels(why).inc()
                     log.warning("no entry coupon given: %s", exc, extra={"fields": {
                         "tenant_id": e.tenant_id, "coupon_id": coupon_id, "event_id": e.event_id,
                     }})  # fmt: skip

@@ -16,6 +16,32 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         self.ops, self.auth = ops, auth
 
     @answers_refusals
+    async def Broadcast(self, request: pb.BroadcastRequest, context: Context) -> pb.BroadcastReply:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        body = {
+            "client_id": request.client_id or None,
+            "text": request.text,
+            "groups": list(request.groups) or None,
+            "tag": request.tag or None,
+            "owner": request.owner or None,
+        }
+        sent = await self.ops.broadcast(principal.tenant_id, body)
+        skipped = [pb.Skipped(**s) for s in sent["skipped"]]
+        return pb.BroadcastReply(broadcast_id=sent["broadcast_id"], skipped=skipped)
+
+    @answers_refusals
+    async def GetBroadcast(
+        self, request: pb.GetBroadcastRequest, context: Context
+    ) -> pb.BroadcastCountsReply:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.ops.broadcast_counts(principal.tenant_id, request.broadcast_id)
+        return pb.BroadcastCountsReply(
+            broadcast_id=found["broadcast_id"],
+            counts=found["counts"],
+            skipped=[pb.Skipped(**s) for s in found["skipped"]],
+        )
+
+    @answers_refusals
     async def CreateLiveCode(
         self, request: pb.CreateLiveCodeRequest, context: Context
     ) -> pb.LiveCodeReply:

@@ -7,8 +7,6 @@ true, and a reservation not joined in time gives its place back."""
 
 from __future__ import annotations
 
-import hashlib
-
 from pydantic import BaseModel, Field
 
 from services.runtime.wellformed import KeyPart
@@ -25,11 +23,6 @@ class LiveCode(BaseModel):
     channel: str = Field(
         "", max_length=64, description="渠道: the tag of the members it brings (a channel code)"
     )
-
-
-def member_key(member_id: str) -> str:
-    """A member as a field name of a group's places (ids may hold `.` or begin with `$`)."""
-    return hashlib.blake2s(member_id.encode(), digest_size=8).hexdigest()
 
 
 def free_places(taken: list[int], capacity: int) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 from cachetools import TTLCache
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 
-from services.campaign.livecode import LiveCode, crossed_low, free_places, member_key
+from services.campaign.livecode import LiveCode, crossed_low, free_places
 from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime import metrics
 from services.runtime.bus import Producer, group_key, outgoing
@@ -29,7 +29,7 @@ from services.runtime.envelope import new_event
 from services.runtime.instants import stamp
 from services.runtime.refusals import Conflict, NotFound
 from services.runtime.settings import Settings
-from services.runtime.store import Document, Indexes, Store, insert_new
+from services.runtime.store import Document, Indexes, Store, field_key, insert_new
 
 LIVECODES = "livecodes"
 PLACES = "livecode_places"
@@ -149,7 +149,7 @@ class LiveCodes:
         for e in events:
             kind, place = e.WhichOneof("payload"), f"{e.tenant_id}:{e.group_id}"
             if kind == "member_joined" and e.member_joined.member.id:
-                member = f"members.{member_key(e.member_joined.member.id)}"
+                member = f"members.{field_key(e.member_joined.member.id)}"
                 if token := e.member_joined.join_token:
                     held = f"reservations.{token}"
                     ops.append(UpdateOne(
@@ -162,7 +162,7 @@ class LiveCodes:
                     {"$set": {member: stamp(_now())}, "$inc": {"taken": 1}},
                 ))  # fmt: skip
             elif kind == "member_left" and e.member_left.member.id:
-                member = f"members.{member_key(e.member_left.member.id)}"
+                member = f"members.{field_key(e.member_left.member.id)}"
                 ops.append(UpdateOne(
                     {"$and": [{"_id": place}, {member: {"$exists": True}}]},
                     {"$unset": {member: ""}, "$inc": {"taken": -1}},

@@ -9,23 +9,64 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from services.campaign.broadcast import Broadcast
+from services.campaign.broadcasts import Broadcasts
 from services.campaign.coupon import Coupon
 from services.campaign.coupons import Coupons
+from services.campaign.groups import Groups
 from services.campaign.livecode import LiveCode
 from services.campaign.livecodes import LiveCodes
+from services.campaign.sop import Schedule
+from services.campaign.sops import Schedules
 from services.runtime.ratelimit import RateLimited, TokenBuckets
-from services.runtime.refusals import invalid
+from services.runtime.refusals import Invalid, invalid
 from services.runtime.settings import Settings
 from services.runtime.wellformed import key_part
 
 
 @dataclass(frozen=True)
 class Operations:
+    groups: Groups
     coupons: Coupons
     livecodes: LiveCodes
+    broadcasts: Broadcasts
+    schedules: Schedules
     settings: Settings
     per_code: TokenBuckets
     per_address: TokenBuckets
+
+    async def create_schedule(self, tenant_id: str, body: Any) -> dict[str, str]:
+        return await self.schedules.create(tenant_id, _valid(Schedule, body))
+
+    async def schedule(self, tenant_id: str, schedule_id: str) -> dict[str, Any]:
+        return await self.schedules.get(tenant_id, key_part("schedule_id", schedule_id))
+
+    async def replace_schedule(self, tenant_id: str, schedule_id: str, body: Any) -> dict[str, Any]:
+        key_part("schedule_id", schedule_id)
+        return await self.schedules.replace(tenant_id, schedule_id, _valid(Schedule, body))
+
+    async def delete_schedule(self, tenant_id: str, schedule_id: str) -> None:
+        await self.schedules.delete(tenant_id, key_part("schedule_id", schedule_id))
+
+    async def schedule_runs(self, tenant_id: str, schedule_id: str, limit: int) -> dict[str, Any]:
+        if not 1 <= limit <= 500:
+            raise Invalid("limit", "1 to 500")
+        key_part("schedule_id", schedule_id)
+        return {"runs": await self.schedules.runs(tenant_id, schedule_id, limit)}
+
+    async def broadcast(self, tenant_id: str, body: Any) -> dict[str, Any]:
+        """Send one message to the groups chosen; the groups skipped, with why."""
+        return await self.broadcasts.send(tenant_id, _valid(Broadcast, body))
+
+    async def directory(
+        self, tenant_id: str, tag: str | None, owner: str | None, limit: int, after: str | None
+    ) -> dict[str, Any]:
+        if not 1 <= limit <= 500:
+            raise Invalid("limit", "1 to 500")
+        return await self.groups.page(tenant_id, tag, owner, limit, after)
+
+    async def broadcast_counts(self, tenant_id: str, broadcast_id: str) -> dict[str, Any]:
+        return await self.broadcasts.get(tenant_id, key_part("broadcast_id", broadcast_id))
 
     async def create_livecode(self, tenant_id: str, body: Any) -> dict[str, Any]:
         return await self.livecodes.create(tenant_id, _valid(LiveCode, body))

@@ -88,8 +88,7 @@ COUPONS_ISSUED = Counter(
 )
 ENTRY_COUPONS_MISSED = Counter(
     "shequn_entry_coupons_missed_total",
-    "Newcomers welcomed without their entry coupon: NotFound (no such coupon), Conflict (none"
-    " left).",
+    "Newcomers welcomed without their entry coupon: no_coupon, sold_out, blacklisted.",
     ["reason"],
 )
 LIVECODE_SCANS = Counter(
@@ -97,4 +96,13 @@ LIVECODE_SCANS = Counter(
 )
 LIVECODES_LOW = Counter(
     "shequn_livecodes_low_total", "Times a live code's pool fell under its low mark of free places."
+)
+BROADCASTS = Counter("shequn_broadcasts_total", "Broadcasts sent (each once, retried or not).")
+BROADCAST_DELIVERIES = Counter(
+    "shequn_broadcast_deliveries_total",
+    "Outcomes of broadcasts' messages: delivered, awaiting_confirmation, failed, unsupported.",
+    ["outcome"],
+)
+SOP_SLOTS = Counter(
+    "shequn_sop_slots_total", "SOP slots come due: fire, or missed (after the grace).", ["fate"]
 )

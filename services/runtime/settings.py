@@ -152,6 +152,20 @@ class Settings(BaseSettings):
         10, gt=0, description="per corp, under WeCom's per-app frequency limits"
     )
 
+    # Campaign: SOP schedules (群SOP)
+    sop_grace_minutes: float = Field(
+        10,
+        ge=0,
+        description="a slot missed (the service down) fires late within this, else is missed",
+    )
+    sop_max_groups: int = Field(1000, ge=1, description="groups one schedule may reach")
+
+    # Campaign: broadcasts (群群发)
+    broadcast_max_groups: int = Field(200, ge=1, description="groups one broadcast may reach")
+    wecom_group_messages_per_day: int = Field(
+        1, ge=1, description="group messages a WeCom customer group receives a day (its quota)"
+    )
+
     # Campaign: group live codes (群活码)
     livecode_reservation_minutes: float = Field(
         10, gt=0, description="a scan holds a place in its group this long, waiting for the join"

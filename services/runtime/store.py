@@ -4,6 +4,7 @@ declares its indexes, created at start. Documents that are looked up by a key ca
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,11 @@ log = logging.getLogger(__name__)
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
 DELETE_AFTER = "delete_after"
+
+
+def field_key(value: str) -> str:
+    """A value as a field name in a document (ids may hold `.` or begin with `$`)."""
+    return hashlib.blake2s(value.encode(), digest_size=8).hexdigest()
 
 
 def kept_for(kept: timedelta, now: datetime | None = None) -> int:

@@ -57,3 +57,22 @@ async def test_live_codes_over_grpc(stack: Stack, tenant: Tenant) -> None:
         empty = pb.CreateLiveCodeRequest(code=f"{code}-2")
         code_, details = await refused(stub.CreateLiveCode(empty, metadata=operator))
         assert code_ == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("groups:")
+
+
+async def test_broadcasts_over_grpc(stack: Stack, tenant: Tenant) -> None:
+    operator, viewer = grpc_auth(tenant.operator), grpc_auth(tenant.viewer)
+    async with grpc.aio.insecure_channel(stack.grpc("campaign")) as channel:
+        stub = campaign_pb2_grpc.CampaignServiceStub(channel)
+        ask = pb.BroadcastRequest(client_id="c-1", text="早安", groups=["g-never"])
+        sent = await stub.Broadcast(ask, metadata=operator)
+        assert [(s.group_id, s.reason) for s in sent.skipped] == [
+            ("g-never", "no event of this group has been seen")
+        ]
+        assert (await stub.Broadcast(ask, metadata=operator)).broadcast_id == sent.broadcast_id
+        read = await stub.GetBroadcast(
+            pb.GetBroadcastRequest(broadcast_id=sent.broadcast_id), metadata=viewer
+        )
+        assert dict(read.counts)["pending"] == 0 and len(read.skipped) == 1
+        neither = pb.BroadcastRequest(text="早安")
+        code, _ = await refused(stub.Broadcast(neither, metadata=operator))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT

@@ -11,12 +11,15 @@ from typing import Any
 
 import httpx
 
+from services.campaign.blacklist import Blacklist
 from services.campaign.coupon import Coupon
 from services.campaign.coupons import CODES, ISSUES, Coupons
+from services.gen.shequn.v1 import decisions_pb2
 from services.runtime.instants import stamp
 from services.runtime.store import Store
 from tests.clients import joined, post_events
 from tests.conftest import Stack, Tenant, create_tenant
+from tests.kafka import produce
 from tests.waiting import eventually, stays
 
 
@@ -91,7 +94,7 @@ async def test_an_issue_left_without_its_code_is_finished_by_the_next_ask(stack:
     """The process died after taking a code and before writing it into the issue: asking again
     answers that code, and takes no other."""
     store = Store(stack.mongo, f"shequn_test_coupons_{uuid.uuid4().hex[:8]}")
-    coupons = Coupons(store)
+    coupons = Coupons(store, Blacklist(store))
     try:
         coupon_id = await coupons.create("t-1", Coupon(name="券", value=1, stock=3))
         key = f"t-1:{coupon_id}"
@@ -139,3 +142,32 @@ async def test_newcomers_welcomed_get_the_entry_coupon_once(
 
 async def _issued(http: httpx.AsyncClient, stack: Stack, tenant: Tenant, coupon: str) -> int:
     return int((await _read(http, stack, tenant, coupon))["issued"])
+
+
+async def test_a_blacklisted_member_gets_no_coupon_until_unbanned(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    """Campaign learns the blacklist from moderation's decisions (its own projection)."""
+    coupon = await _coupon(http, stack, tenant, stock=500)  # for asks before the list has it
+    url = stack.http("campaign") + f"/v1/coupons/{coupon}/issues"
+    member, now = f"u-{uuid.uuid4().hex[:6]}", datetime.now(UTC)
+
+    async def decide(blacklisted: bool, at: datetime, rule: str) -> None:
+        decision = decisions_pb2.Decision(
+            decision_id=f"d-{uuid.uuid4().hex}", tenant_id=tenant.id, group_id="g-1",
+            member_id=member, rule=rule, blacklisted=blacklisted,
+        )  # fmt: skip
+        decision.decided_at.FromDatetime(at)
+        key = f"{tenant.id}:g-1".encode()
+        await produce(stack.kafka, [("shequn.decisions.v1", key, decision.SerializeToString())])
+
+    async def ask() -> httpx.Response:
+        return await http.post(url, json={"member_id": member}, headers=tenant.headers("operator"))
+
+    await decide(True, now, "ad")
+    refused = await eventually(ask, lambda a: a.status_code == 409)
+    assert refused.json() == {"error": "member_id: blacklisted", "field": "member_id"}
+    await decide(False, now + timedelta(minutes=1), "unban")
+    await decide(True, now - timedelta(minutes=1), "ad")  # late, older: changes nothing
+    given = await eventually(ask, lambda a: a.status_code == 200)
+    assert given.json()["member_id"] == member

@@ -161,11 +161,12 @@ async def test_a_pool_running_low_is_said_once_on_the_events_topic(
         items = await timeline(http, stack, tenant, group)
         return [i for i in items if i["type"] == "livecode_low"]
 
+    async def scanned() -> int:
+        items = await timeline(http, stack, tenant, group)
+        return sum(1 for i in items if i["type"] == "livecode_scanned")
+
+    await eventually(scanned, lambda n: n == 10)
     await eventually(lows, lambda found: len(found) == 1)
-    scanned = [
-        i for i in await timeline(http, stack, tenant, group) if i["type"] == "livecode_scanned"
-    ]
-    assert len(scanned) == 10
     await stays(lambda: _len(lows), 1, for_seconds=2)
 
 

@@ -40,6 +40,6 @@ async def test_the_reaction_path_fetches_at_once_and_rollups_wait_longest() -> N
         "moderation": at_once, "ingestion-delivery": at_once,
         "ingestion": fuller, "engagement": fuller, "campaign": fuller,
         "analytics-decisions": fuller, "engagement-decisions": fuller,
-        "engagement-results": fuller,
+        "engagement-results": fuller, "campaign-results": fuller, "campaign-decisions": fuller,
         "analytics": fullest, "engagement-profiles": fullest,
     }  # fmt: skip

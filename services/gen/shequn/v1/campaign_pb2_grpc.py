@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class CampaignServiceStub:
-    """Campaign's live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
+    """Campaign's broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
     the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
     field; a coupon with no code left, or an issue_id used for another member, is
     FAILED_PRECONDITION.
@@ -38,6 +38,16 @@ class CampaignServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.Broadcast = channel.unary_unary(
+                '/shequn.v1.CampaignService/Broadcast',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.BroadcastRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.BroadcastReply.FromString,
+                _registered_method=True)
+        self.GetBroadcast = channel.unary_unary(
+                '/shequn.v1.CampaignService/GetBroadcast',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.GetBroadcastRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.BroadcastCountsReply.FromString,
+                _registered_method=True)
         self.CreateLiveCode = channel.unary_unary(
                 '/shequn.v1.CampaignService/CreateLiveCode',
                 request_serializer=shequn_dot_v1_dot_campaign__pb2.CreateLiveCodeRequest.SerializeToString,
@@ -66,11 +76,25 @@ class CampaignServiceStub:
 
 
 class CampaignServiceServicer:
-    """Campaign's live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
+    """Campaign's broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
     the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
     field; a coupon with no code left, or an issue_id used for another member, is
     FAILED_PRECONDITION.
     """
+
+    def Broadcast(self, request, context):
+        """operator
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBroadcast(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def CreateLiveCode(self, request, context):
         """operator
@@ -110,6 +134,16 @@ class CampaignServiceServicer:
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'Broadcast': grpc.unary_unary_rpc_method_handler(
+                    servicer.Broadcast,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.BroadcastRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.BroadcastReply.SerializeToString,
+            ),
+            'GetBroadcast': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBroadcast,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.GetBroadcastRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.BroadcastCountsReply.SerializeToString,
+            ),
             'CreateLiveCode': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateLiveCode,
                     request_deserializer=shequn_dot_v1_dot_campaign__pb2.CreateLiveCodeRequest.FromString,
@@ -144,11 +178,65 @@ def add_CampaignServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CampaignService:
-    """Campaign's live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
+    """Campaign's broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
     the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
     field; a coupon with no code left, or an issue_id used for another member, is
     FAILED_PRECONDITION.
     """
+
+    @staticmethod
+    def Broadcast(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/Broadcast',
+            shequn_dot_v1_dot_campaign__pb2.BroadcastRequest.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.BroadcastReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBroadcast(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/GetBroadcast',
+            shequn_dot_v1_dot_campaign__pb2.GetBroadcastRequest.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.BroadcastCountsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def CreateLiveCode(request,

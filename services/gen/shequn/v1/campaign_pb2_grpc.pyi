@@ -27,7 +27,7 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CampaignServiceStub:
-    """Campaign's live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
+    """Campaign's broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
     the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
     field; a coupon with no code left, or an issue_id used for another member, is
     FAILED_PRECONDITION.
@@ -37,6 +37,10 @@ class CampaignServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> CampaignServiceAsyncStub: ...
+    Broadcast: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.BroadcastRequest, _campaign_pb2.BroadcastReply]
+    """operator"""
+    GetBroadcast: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.GetBroadcastRequest, _campaign_pb2.BroadcastCountsReply]
+    """viewer"""
     CreateLiveCode: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.CreateLiveCodeRequest, _campaign_pb2.LiveCodeReply]
     """operator"""
     GetLiveCode: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.GetLiveCodeRequest, _campaign_pb2.LiveCodeReply]
@@ -50,13 +54,17 @@ class CampaignServiceStub:
 
 @_typing.type_check_only
 class CampaignServiceAsyncStub(CampaignServiceStub):
-    """Campaign's live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
+    """Campaign's broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
     the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
     field; a coupon with no code left, or an issue_id used for another member, is
     FAILED_PRECONDITION.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    Broadcast: _aio.UnaryUnaryMultiCallable[_campaign_pb2.BroadcastRequest, _campaign_pb2.BroadcastReply]  # type: ignore[assignment]
+    """operator"""
+    GetBroadcast: _aio.UnaryUnaryMultiCallable[_campaign_pb2.GetBroadcastRequest, _campaign_pb2.BroadcastCountsReply]  # type: ignore[assignment]
+    """viewer"""
     CreateLiveCode: _aio.UnaryUnaryMultiCallable[_campaign_pb2.CreateLiveCodeRequest, _campaign_pb2.LiveCodeReply]  # type: ignore[assignment]
     """operator"""
     GetLiveCode: _aio.UnaryUnaryMultiCallable[_campaign_pb2.GetLiveCodeRequest, _campaign_pb2.LiveCodeReply]  # type: ignore[assignment]
@@ -69,11 +77,27 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     """operator"""
 
 class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Campaign's live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
+    """Campaign's broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
     the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
     field; a coupon with no code left, or an issue_id used for another member, is
     FAILED_PRECONDITION.
     """
+
+    @_abc_1.abstractmethod
+    def Broadcast(
+        self,
+        request: _campaign_pb2.BroadcastRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.BroadcastReply, _abc.Awaitable[_campaign_pb2.BroadcastReply]]:
+        """operator"""
+
+    @_abc_1.abstractmethod
+    def GetBroadcast(
+        self,
+        request: _campaign_pb2.GetBroadcastRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.BroadcastCountsReply, _abc.Awaitable[_campaign_pb2.BroadcastCountsReply]]:
+        """viewer"""
 
     @_abc_1.abstractmethod
     def CreateLiveCode(
