@@ -4,16 +4,54 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.protobuf import json_format
+
 from services.campaign.operations import Operations
 from services.gen.shequn.v1 import campaign_pb2 as pb
 from services.gen.shequn.v1 import campaign_pb2_grpc
 from services.runtime.auth import Authenticator, Role
-from services.runtime.rpc import Context, GrpcService, answers_refusals, authenticate
+from services.runtime.rpc import (
+    Context,
+    GrpcService,
+    answers_refusals,
+    authenticate,
+    struct_of,
+)
 
 
 class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     def __init__(self, ops: Operations, auth: Authenticator) -> None:
         self.ops, self.auth = ops, auth
+
+    @answers_refusals
+    async def CreateSchedule(
+        self, request: pb.CreateScheduleRequest, context: Context
+    ) -> pb.ScheduleReply:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        body = json_format.MessageToDict(request.schedule)
+        made = await self.ops.create_schedule(principal.tenant_id, body)
+        return await self._schedule(principal.tenant_id, made["schedule_id"])
+
+    @answers_refusals
+    async def GetSchedule(
+        self, request: pb.GetScheduleRequest, context: Context
+    ) -> pb.ScheduleReply:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        return await self._schedule(principal.tenant_id, request.schedule_id)
+
+    async def _schedule(self, tenant_id: str, schedule_id: str) -> pb.ScheduleReply:
+        found = await self.ops.schedule(tenant_id, schedule_id)
+        return pb.ScheduleReply(schedule_id=schedule_id, schedule=struct_of(found))
+
+    @answers_refusals
+    async def ListScheduleRuns(
+        self, request: pb.ListScheduleRunsRequest, context: Context
+    ) -> pb.ScheduleRunsReply:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.ops.schedule_runs(
+            principal.tenant_id, request.schedule_id, request.limit or 50
+        )
+        return pb.ScheduleRunsReply(runs=[struct_of(r) for r in found["runs"]])
 
     @answers_refusals
     async def Broadcast(self, request: pb.BroadcastRequest, context: Context) -> pb.BroadcastReply:

@@ -24,7 +24,8 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from services.campaign.livecode import LiveCode, crossed_low, free_places
 from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime import metrics
-from services.runtime.bus import Producer, group_key, outgoing
+from services.runtime.bus import Outgoing, Producer, group_key, outgoing
+from services.runtime.coalesce import Coalesced
 from services.runtime.envelope import new_event
 from services.runtime.instants import stamp
 from services.runtime.refusals import Conflict, NotFound
@@ -36,6 +37,7 @@ PLACES = "livecode_places"
 INDEXES = [Indexes(PLACES, [IndexModel([("next_expiry", ASCENDING)])])]
 _SWEEP_MAX = 500
 _CODES_KEPT, _CODE_SECONDS = 10_000, 5.0  # scans read their code from here
+_FULL_KEPT, _FULL_SECONDS = 100_000, 1.0
 
 
 def _now() -> datetime:
@@ -49,6 +51,10 @@ class LiveCodes:
         self.hold = timedelta(minutes=settings.livecode_reservation_minutes)
         self.low = settings.livecode_low_free
         self._read: TTLCache[str, tuple[Document | None]] = TTLCache(_CODES_KEPT, _CODE_SECONDS)
+        # Groups found full, not tried again for a second (a place freed waits that long):
+        # scans of a full pool cost the database nothing.
+        self._full: TTLCache[str, bool] = TTLCache(_FULL_KEPT, _FULL_SECONDS)
+        self._send = Coalesced(self._send_all)  # the scans of a moment in one produce
 
     async def create(self, tenant_id: str, code: LiveCode) -> dict[str, Any]:
         # The groups' places first: a code is found only once all of its groups are.
@@ -95,8 +101,11 @@ class LiveCodes:
         tenant_id, capacity, now = doc["tenant_id"], doc["capacity"], _now()
         token, until = secrets.token_urlsafe(12), stamp(now + self.hold)
         for i, group_id in enumerate(doc["groups"]):
+            place = f"{tenant_id}:{group_id}"
+            if self._full.get(f"{doc['_id']}:{place}"):
+                continue
             took = await self.places.find_one_and_update(
-                {"$and": [{"_id": f"{tenant_id}:{group_id}"}, {"taken": {"$lt": capacity}}]},
+                {"$and": [{"_id": place}, {"taken": {"$lt": capacity}}]},
                 {
                     "$inc": {"taken": 1},
                     "$set": {f"reservations.{token}": until},
@@ -105,7 +114,9 @@ class LiveCodes:
                 projection={"taken": 1},
                 return_document=ReturnDocument.AFTER,
             )
-            if took is not None:
+            if took is None:
+                self._full[f"{doc['_id']}:{place}"] = True
+            else:
                 metrics.LIVECODE_SCANS.labels("reserved").inc()
                 await self._scanned(doc, group_id, token, scanner_id, took["taken"], i, now)
                 return {"group_id": group_id, "join_token": token}
@@ -141,7 +152,11 @@ class LiveCodes:
                 low.livecode_low.livecode, low.livecode_low.free = doc["_id"], free
                 out.append(low)
         key = group_key(tenant_id, group_id)
-        await self.producer.send_many(outgoing(self.topic, key, e) for e in out)
+        await self._send([outgoing(self.topic, key, e) for e in out])
+
+    async def _send_all(self, batches: list[list[Outgoing]]) -> list[None]:
+        await self.producer.send_many(o for batch in batches for o in batch)
+        return [None] * len(batches)
 
     async def follow(self, events: Sequence[events_pb2.Event]) -> None:
         """Joins and leaves of the pools' groups (of other groups: no document, no change)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 
 import grpc
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
 
 from services.gen.shequn.v1 import campaign_pb2 as pb
 from services.gen.shequn.v1 import campaign_pb2_grpc
@@ -76,3 +78,31 @@ async def test_broadcasts_over_grpc(stack: Stack, tenant: Tenant) -> None:
         neither = pb.BroadcastRequest(text="早安")
         code, _ = await refused(stub.Broadcast(neither, metadata=operator))
         assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_sop_schedules_over_grpc(stack: Stack, tenant: Tenant) -> None:
+    operator, viewer = grpc_auth(tenant.operator), grpc_auth(tenant.viewer)
+    schedule = Struct()
+    schedule.update({"name": "早安", "cron": "30 7 * * *", "groups": ["g-1"], "text": "早上好"})
+    async with grpc.aio.insecure_channel(stack.grpc("campaign")) as channel:
+        stub = campaign_pb2_grpc.CampaignServiceStub(channel)
+        made = await stub.CreateSchedule(
+            pb.CreateScheduleRequest(schedule=schedule), metadata=operator
+        )
+        fields = json_format.MessageToDict(made.schedule)
+        assert (fields["cron"], fields["groups"]) == ("30 7 * * *", ["g-1"])
+        assert "T23:30:00" in fields["next_slot"]  # 07:30 in Shanghai
+        read = await stub.GetSchedule(
+            pb.GetScheduleRequest(schedule_id=made.schedule_id), metadata=viewer
+        )
+        assert read == made
+        runs = await stub.ListScheduleRuns(
+            pb.ListScheduleRunsRequest(schedule_id=made.schedule_id), metadata=viewer
+        )
+        assert list(runs.runs) == []
+        wrong = Struct()
+        wrong.update({"name": "x", "cron": "every day", "groups": ["g-1"], "text": "x"})
+        code, details = await refused(
+            stub.CreateSchedule(pb.CreateScheduleRequest(schedule=wrong), metadata=operator)
+        )
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("cron:")

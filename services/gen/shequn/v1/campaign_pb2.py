@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18shequn/v1/campaign.proto\x12\tshequn.v1\"_\n\x10\x42roadcastRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0e\n\x06groups\x18\x03 \x03(\t\x12\x0b\n\x03tag\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\"+\n\x07Skipped\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"K\n\x0e\x42roadcastReply\x12\x14\n\x0c\x62roadcast_id\x18\x01 \x01(\t\x12#\n\x07skipped\x18\x02 \x03(\x0b\x32\x12.shequn.v1.Skipped\"+\n\x13GetBroadcastRequest\x12\x14\n\x0c\x62roadcast_id\x18\x01 \x01(\t\"\xbd\x01\n\x14\x42roadcastCountsReply\x12\x14\n\x0c\x62roadcast_id\x18\x01 \x01(\t\x12;\n\x06\x63ounts\x18\x02 \x03(\x0b\x32+.shequn.v1.BroadcastCountsReply.CountsEntry\x12#\n\x07skipped\x18\x03 \x03(\x0b\x32\x12.shequn.v1.Skipped\x1a-\n\x0b\x43ountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"X\n\x15\x43reateLiveCodeRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0e\n\x06groups\x18\x02 \x03(\t\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\"\"\n\x12GetLiveCodeRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"P\n\x0bGroupPlaces\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x0f\n\x07members\x18\x02 \x01(\x05\x12\x10\n\x08reserved\x18\x03 \x01(\x05\x12\x0c\n\x04\x66ree\x18\x04 \x01(\x05\"v\n\rLiveCodeReply\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x02 \x01(\x05\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0c\n\x04\x66ree\x18\x04 \x01(\x05\x12&\n\x06groups\x18\x05 \x03(\x0b\x32\x16.shequn.v1.GroupPlaces\"U\n\x13\x43reateCouponRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\r\n\x05stock\x18\x03 \x01(\x05\x12\x12\n\nvalid_days\x18\x04 \x01(\x05\"&\n\x11\x43reateCouponReply\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\"%\n\x10GetCouponRequest\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\"\x95\x01\n\x0b\x43ouponReply\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12\r\n\x05stock\x18\x04 \x01(\x05\x12\x12\n\nvalid_days\x18\x05 \x01(\x05\x12\x0e\n\x06issued\x18\x06 \x01(\x05\x12\x11\n\tremaining\x18\x07 \x01(\x05\x12\x10\n\x08redeemed\x18\x08 \x01(\x05\"L\n\x12IssueCouponRequest\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x10\n\x08issue_id\x18\x03 \x01(\t\"h\n\x0cIssuedCoupon\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\x12\x10\n\x08issue_id\x18\x05 \x01(\t2\x94\x04\n\x0f\x43\x61mpaignService\x12\x43\n\tBroadcast\x12\x1b.shequn.v1.BroadcastRequest\x1a\x19.shequn.v1.BroadcastReply\x12O\n\x0cGetBroadcast\x12\x1e.shequn.v1.GetBroadcastRequest\x1a\x1f.shequn.v1.BroadcastCountsReply\x12L\n\x0e\x43reateLiveCode\x12 .shequn.v1.CreateLiveCodeRequest\x1a\x18.shequn.v1.LiveCodeReply\x12\x46\n\x0bGetLiveCode\x12\x1d.shequn.v1.GetLiveCodeRequest\x1a\x18.shequn.v1.LiveCodeReply\x12L\n\x0c\x43reateCoupon\x12\x1e.shequn.v1.CreateCouponRequest\x1a\x1c.shequn.v1.CreateCouponReply\x12@\n\tGetCoupon\x12\x1b.shequn.v1.GetCouponRequest\x1a\x16.shequn.v1.CouponReply\x12\x45\n\x0bIssueCoupon\x12\x1d.shequn.v1.IssueCouponRequest\x1a\x17.shequn.v1.IssuedCouponb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18shequn/v1/campaign.proto\x12\tshequn.v1\x1a\x1cgoogle/protobuf/struct.proto\"B\n\x15\x43reateScheduleRequest\x12)\n\x08schedule\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\")\n\x12GetScheduleRequest\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\"O\n\rScheduleReply\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\x12)\n\x08schedule\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"=\n\x17ListScheduleRunsRequest\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\":\n\x11ScheduleRunsReply\x12%\n\x04runs\x18\x01 \x03(\x0b\x32\x17.google.protobuf.Struct\"_\n\x10\x42roadcastRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0e\n\x06groups\x18\x03 \x03(\t\x12\x0b\n\x03tag\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\"+\n\x07Skipped\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"K\n\x0e\x42roadcastReply\x12\x14\n\x0c\x62roadcast_id\x18\x01 \x01(\t\x12#\n\x07skipped\x18\x02 \x03(\x0b\x32\x12.shequn.v1.Skipped\"+\n\x13GetBroadcastRequest\x12\x14\n\x0c\x62roadcast_id\x18\x01 \x01(\t\"\xbd\x01\n\x14\x42roadcastCountsReply\x12\x14\n\x0c\x62roadcast_id\x18\x01 \x01(\t\x12;\n\x06\x63ounts\x18\x02 \x03(\x0b\x32+.shequn.v1.BroadcastCountsReply.CountsEntry\x12#\n\x07skipped\x18\x03 \x03(\x0b\x32\x12.shequn.v1.Skipped\x1a-\n\x0b\x43ountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"X\n\x15\x43reateLiveCodeRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0e\n\x06groups\x18\x02 \x03(\t\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\"\"\n\x12GetLiveCodeRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"P\n\x0bGroupPlaces\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x0f\n\x07members\x18\x02 \x01(\x05\x12\x10\n\x08reserved\x18\x03 \x01(\x05\x12\x0c\n\x04\x66ree\x18\x04 \x01(\x05\"v\n\rLiveCodeReply\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x02 \x01(\x05\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0c\n\x04\x66ree\x18\x04 \x01(\x05\x12&\n\x06groups\x18\x05 \x03(\x0b\x32\x16.shequn.v1.GroupPlaces\"U\n\x13\x43reateCouponRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\r\n\x05stock\x18\x03 \x01(\x05\x12\x12\n\nvalid_days\x18\x04 \x01(\x05\"&\n\x11\x43reateCouponReply\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\"%\n\x10GetCouponRequest\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\"\x95\x01\n\x0b\x43ouponReply\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12\r\n\x05stock\x18\x04 \x01(\x05\x12\x12\n\nvalid_days\x18\x05 \x01(\x05\x12\x0e\n\x06issued\x18\x06 \x01(\x05\x12\x11\n\tremaining\x18\x07 \x01(\x05\x12\x10\n\x08redeemed\x18\x08 \x01(\x05\"L\n\x12IssueCouponRequest\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x10\n\x08issue_id\x18\x03 \x01(\t\"h\n\x0cIssuedCoupon\x12\x11\n\tcoupon_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\x12\x10\n\x08issue_id\x18\x05 \x01(\t2\x80\x06\n\x0f\x43\x61mpaignService\x12L\n\x0e\x43reateSchedule\x12 .shequn.v1.CreateScheduleRequest\x1a\x18.shequn.v1.ScheduleReply\x12\x46\n\x0bGetSchedule\x12\x1d.shequn.v1.GetScheduleRequest\x1a\x18.shequn.v1.ScheduleReply\x12T\n\x10ListScheduleRuns\x12\".shequn.v1.ListScheduleRunsRequest\x1a\x1c.shequn.v1.ScheduleRunsReply\x12\x43\n\tBroadcast\x12\x1b.shequn.v1.BroadcastRequest\x1a\x19.shequn.v1.BroadcastReply\x12O\n\x0cGetBroadcast\x12\x1e.shequn.v1.GetBroadcastRequest\x1a\x1f.shequn.v1.BroadcastCountsReply\x12L\n\x0e\x43reateLiveCode\x12 .shequn.v1.CreateLiveCodeRequest\x1a\x18.shequn.v1.LiveCodeReply\x12\x46\n\x0bGetLiveCode\x12\x1d.shequn.v1.GetLiveCodeRequest\x1a\x18.shequn.v1.LiveCodeReply\x12L\n\x0c\x43reateCoupon\x12\x1e.shequn.v1.CreateCouponRequest\x1a\x1c.shequn.v1.CreateCouponReply\x12@\n\tGetCoupon\x12\x1b.shequn.v1.GetCouponRequest\x1a\x16.shequn.v1.CouponReply\x12\x45\n\x0bIssueCoupon\x12\x1d.shequn.v1.IssueCouponRequest\x1a\x17.shequn.v1.IssuedCouponb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,38 +34,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BROADCASTCOUNTSREPLY_COUNTSENTRY']._loaded_options = None
   _globals['_BROADCASTCOUNTSREPLY_COUNTSENTRY']._serialized_options = b'8\001'
-  _globals['_BROADCASTREQUEST']._serialized_start=39
-  _globals['_BROADCASTREQUEST']._serialized_end=134
-  _globals['_SKIPPED']._serialized_start=136
-  _globals['_SKIPPED']._serialized_end=179
-  _globals['_BROADCASTREPLY']._serialized_start=181
-  _globals['_BROADCASTREPLY']._serialized_end=256
-  _globals['_GETBROADCASTREQUEST']._serialized_start=258
-  _globals['_GETBROADCASTREQUEST']._serialized_end=301
-  _globals['_BROADCASTCOUNTSREPLY']._serialized_start=304
-  _globals['_BROADCASTCOUNTSREPLY']._serialized_end=493
-  _globals['_BROADCASTCOUNTSREPLY_COUNTSENTRY']._serialized_start=448
-  _globals['_BROADCASTCOUNTSREPLY_COUNTSENTRY']._serialized_end=493
-  _globals['_CREATELIVECODEREQUEST']._serialized_start=495
-  _globals['_CREATELIVECODEREQUEST']._serialized_end=583
-  _globals['_GETLIVECODEREQUEST']._serialized_start=585
-  _globals['_GETLIVECODEREQUEST']._serialized_end=619
-  _globals['_GROUPPLACES']._serialized_start=621
-  _globals['_GROUPPLACES']._serialized_end=701
-  _globals['_LIVECODEREPLY']._serialized_start=703
-  _globals['_LIVECODEREPLY']._serialized_end=821
-  _globals['_CREATECOUPONREQUEST']._serialized_start=823
-  _globals['_CREATECOUPONREQUEST']._serialized_end=908
-  _globals['_CREATECOUPONREPLY']._serialized_start=910
-  _globals['_CREATECOUPONREPLY']._serialized_end=948
-  _globals['_GETCOUPONREQUEST']._serialized_start=950
-  _globals['_GETCOUPONREQUEST']._serialized_end=987
-  _globals['_COUPONREPLY']._serialized_start=990
-  _globals['_COUPONREPLY']._serialized_end=1139
-  _globals['_ISSUECOUPONREQUEST']._serialized_start=1141
-  _globals['_ISSUECOUPONREQUEST']._serialized_end=1217
-  _globals['_ISSUEDCOUPON']._serialized_start=1219
-  _globals['_ISSUEDCOUPON']._serialized_end=1323
-  _globals['_CAMPAIGNSERVICE']._serialized_start=1326
-  _globals['_CAMPAIGNSERVICE']._serialized_end=1858
+  _globals['_CREATESCHEDULEREQUEST']._serialized_start=69
+  _globals['_CREATESCHEDULEREQUEST']._serialized_end=135
+  _globals['_GETSCHEDULEREQUEST']._serialized_start=137
+  _globals['_GETSCHEDULEREQUEST']._serialized_end=178
+  _globals['_SCHEDULEREPLY']._serialized_start=180
+  _globals['_SCHEDULEREPLY']._serialized_end=259
+  _globals['_LISTSCHEDULERUNSREQUEST']._serialized_start=261
+  _globals['_LISTSCHEDULERUNSREQUEST']._serialized_end=322
+  _globals['_SCHEDULERUNSREPLY']._serialized_start=324
+  _globals['_SCHEDULERUNSREPLY']._serialized_end=382
+  _globals['_BROADCASTREQUEST']._serialized_start=384
+  _globals['_BROADCASTREQUEST']._serialized_end=479
+  _globals['_SKIPPED']._serialized_start=481
+  _globals['_SKIPPED']._serialized_end=524
+  _globals['_BROADCASTREPLY']._serialized_start=526
+  _globals['_BROADCASTREPLY']._serialized_end=601
+  _globals['_GETBROADCASTREQUEST']._serialized_start=603
+  _globals['_GETBROADCASTREQUEST']._serialized_end=646
+  _globals['_BROADCASTCOUNTSREPLY']._serialized_start=649
+  _globals['_BROADCASTCOUNTSREPLY']._serialized_end=838
+  _globals['_BROADCASTCOUNTSREPLY_COUNTSENTRY']._serialized_start=793
+  _globals['_BROADCASTCOUNTSREPLY_COUNTSENTRY']._serialized_end=838
+  _globals['_CREATELIVECODEREQUEST']._serialized_start=840
+  _globals['_CREATELIVECODEREQUEST']._serialized_end=928
+  _globals['_GETLIVECODEREQUEST']._serialized_start=930
+  _globals['_GETLIVECODEREQUEST']._serialized_end=964
+  _globals['_GROUPPLACES']._serialized_start=966
+  _globals['_GROUPPLACES']._serialized_end=1046
+  _globals['_LIVECODEREPLY']._serialized_start=1048
+  _globals['_LIVECODEREPLY']._serialized_end=1166
+  _globals['_CREATECOUPONREQUEST']._serialized_start=1168
+  _globals['_CREATECOUPONREQUEST']._serialized_end=1253
+  _globals['_CREATECOUPONREPLY']._serialized_start=1255
+  _globals['_CREATECOUPONREPLY']._serialized_end=1293
+  _globals['_GETCOUPONREQUEST']._serialized_start=1295
+  _globals['_GETCOUPONREQUEST']._serialized_end=1332
+  _globals['_COUPONREPLY']._serialized_start=1335
+  _globals['_COUPONREPLY']._serialized_end=1484
+  _globals['_ISSUECOUPONREQUEST']._serialized_start=1486
+  _globals['_ISSUECOUPONREQUEST']._serialized_end=1562
+  _globals['_ISSUEDCOUPON']._serialized_start=1564
+  _globals['_ISSUEDCOUPON']._serialized_end=1668
+  _globals['_CAMPAIGNSERVICE']._serialized_start=1671
+  _globals['_CAMPAIGNSERVICE']._serialized_end=2439
 # @@protoc_insertion_point(module_scope)

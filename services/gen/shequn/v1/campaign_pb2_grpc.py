@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class CampaignServiceStub:
-    """Campaign's broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
+    """Campaign's SOP schedules, broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
     the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
     field; a coupon with no code left, or an issue_id used for another member, is
     FAILED_PRECONDITION.
@@ -38,6 +38,21 @@ class CampaignServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateSchedule = channel.unary_unary(
+                '/shequn.v1.CampaignService/CreateSchedule',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.CreateScheduleRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.ScheduleReply.FromString,
+                _registered_method=True)
+        self.GetSchedule = channel.unary_unary(
+                '/shequn.v1.CampaignService/GetSchedule',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.GetScheduleRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.ScheduleReply.FromString,
+                _registered_method=True)
+        self.ListScheduleRuns = channel.unary_unary(
+                '/shequn.v1.CampaignService/ListScheduleRuns',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.ListScheduleRunsRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.ScheduleRunsReply.FromString,
+                _registered_method=True)
         self.Broadcast = channel.unary_unary(
                 '/shequn.v1.CampaignService/Broadcast',
                 request_serializer=shequn_dot_v1_dot_campaign__pb2.BroadcastRequest.SerializeToString,
@@ -76,11 +91,33 @@ class CampaignServiceStub:
 
 
 class CampaignServiceServicer:
-    """Campaign's broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
+    """Campaign's SOP schedules, broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
     the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
     field; a coupon with no code left, or an issue_id used for another member, is
     FAILED_PRECONDITION.
     """
+
+    def CreateSchedule(self, request, context):
+        """A schedule is the JSON of POST /v1/sop/schedules.
+        operator
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSchedule(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListScheduleRuns(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def Broadcast(self, request, context):
         """operator
@@ -134,6 +171,21 @@ class CampaignServiceServicer:
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSchedule,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.CreateScheduleRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.ScheduleReply.SerializeToString,
+            ),
+            'GetSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchedule,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.GetScheduleRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.ScheduleReply.SerializeToString,
+            ),
+            'ListScheduleRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListScheduleRuns,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.ListScheduleRunsRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.ScheduleRunsReply.SerializeToString,
+            ),
             'Broadcast': grpc.unary_unary_rpc_method_handler(
                     servicer.Broadcast,
                     request_deserializer=shequn_dot_v1_dot_campaign__pb2.BroadcastRequest.FromString,
@@ -178,11 +230,92 @@ def add_CampaignServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CampaignService:
-    """Campaign's broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
+    """Campaign's SOP schedules, broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
     the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
     field; a coupon with no code left, or an issue_id used for another member, is
     FAILED_PRECONDITION.
     """
+
+    @staticmethod
+    def CreateSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/CreateSchedule',
+            shequn_dot_v1_dot_campaign__pb2.CreateScheduleRequest.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.ScheduleReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/GetSchedule',
+            shequn_dot_v1_dot_campaign__pb2.GetScheduleRequest.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.ScheduleReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListScheduleRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/ListScheduleRuns',
+            shequn_dot_v1_dot_campaign__pb2.ListScheduleRunsRequest.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.ScheduleRunsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def Broadcast(request,

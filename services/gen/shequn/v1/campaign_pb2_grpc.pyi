@@ -27,7 +27,7 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CampaignServiceStub:
-    """Campaign's broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
+    """Campaign's SOP schedules, broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
     the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
     field; a coupon with no code left, or an issue_id used for another member, is
     FAILED_PRECONDITION.
@@ -37,6 +37,14 @@ class CampaignServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> CampaignServiceAsyncStub: ...
+    CreateSchedule: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.CreateScheduleRequest, _campaign_pb2.ScheduleReply]
+    """A schedule is the JSON of POST /v1/sop/schedules.
+    operator
+    """
+    GetSchedule: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.GetScheduleRequest, _campaign_pb2.ScheduleReply]
+    """viewer"""
+    ListScheduleRuns: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.ListScheduleRunsRequest, _campaign_pb2.ScheduleRunsReply]
+    """viewer"""
     Broadcast: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.BroadcastRequest, _campaign_pb2.BroadcastReply]
     """operator"""
     GetBroadcast: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.GetBroadcastRequest, _campaign_pb2.BroadcastCountsReply]
@@ -54,13 +62,21 @@ class CampaignServiceStub:
 
 @_typing.type_check_only
 class CampaignServiceAsyncStub(CampaignServiceStub):
-    """Campaign's broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
+    """Campaign's SOP schedules, broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
     the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
     field; a coupon with no code left, or an issue_id used for another member, is
     FAILED_PRECONDITION.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    CreateSchedule: _aio.UnaryUnaryMultiCallable[_campaign_pb2.CreateScheduleRequest, _campaign_pb2.ScheduleReply]  # type: ignore[assignment]
+    """A schedule is the JSON of POST /v1/sop/schedules.
+    operator
+    """
+    GetSchedule: _aio.UnaryUnaryMultiCallable[_campaign_pb2.GetScheduleRequest, _campaign_pb2.ScheduleReply]  # type: ignore[assignment]
+    """viewer"""
+    ListScheduleRuns: _aio.UnaryUnaryMultiCallable[_campaign_pb2.ListScheduleRunsRequest, _campaign_pb2.ScheduleRunsReply]  # type: ignore[assignment]
+    """viewer"""
     Broadcast: _aio.UnaryUnaryMultiCallable[_campaign_pb2.BroadcastRequest, _campaign_pb2.BroadcastReply]  # type: ignore[assignment]
     """operator"""
     GetBroadcast: _aio.UnaryUnaryMultiCallable[_campaign_pb2.GetBroadcastRequest, _campaign_pb2.BroadcastCountsReply]  # type: ignore[assignment]
@@ -77,11 +93,37 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     """operator"""
 
 class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Campaign's broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
+    """Campaign's SOP schedules, broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
     the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
     field; a coupon with no code left, or an issue_id used for another member, is
     FAILED_PRECONDITION.
     """
+
+    @_abc_1.abstractmethod
+    def CreateSchedule(
+        self,
+        request: _campaign_pb2.CreateScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.ScheduleReply, _abc.Awaitable[_campaign_pb2.ScheduleReply]]:
+        """A schedule is the JSON of POST /v1/sop/schedules.
+        operator
+        """
+
+    @_abc_1.abstractmethod
+    def GetSchedule(
+        self,
+        request: _campaign_pb2.GetScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.ScheduleReply, _abc.Awaitable[_campaign_pb2.ScheduleReply]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def ListScheduleRuns(
+        self,
+        request: _campaign_pb2.ListScheduleRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.ScheduleRunsReply, _abc.Awaitable[_campaign_pb2.ScheduleRunsReply]]:
+        """viewer"""
 
     @_abc_1.abstractmethod
     def Broadcast(
