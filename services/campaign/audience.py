@@ -1,18 +1,14 @@
 """Whom a broadcast or an SOP schedule reaches, pure: the groups named, or every active group of
-a series tag or of an owner; and what the delivery results of its messages count as."""
+a series tag or of an owner."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from services.gen.shequn.v1 import actions_pb2, common_pb2
 from services.runtime.wellformed import KeyPart
-
-OUTCOMES = ("pending", "delivered", "failed", "unsupported", "awaiting_confirmation")
 
 
 class Audience(BaseModel):
@@ -51,18 +47,3 @@ def skipped_reason(doc: Mapping[str, Any] | None) -> str | None:
     if doc.get("status") == "dismissed":
         return "dismissed"
     return None
-
-
-def outcome_of(result: actions_pb2.ActionResult) -> str:
-    if result.status == actions_pb2.DELIVERY_STATUS_DELIVERED:
-        # On WeCom a group message is a task that waits for the owner to confirm it.
-        wecom = result.platform == common_pb2.PLATFORM_WECOM
-        return "awaiting_confirmation" if wecom else "delivered"
-    if result.status == actions_pb2.DELIVERY_STATUS_UNSUPPORTED:
-        return "unsupported"
-    return "failed"
-
-
-def counts(groups: int, outcomes: Mapping[str, str]) -> dict[str, int]:
-    found = Counter(outcomes.values())
-    return {"pending": groups - len(outcomes), **{o: found[o] for o in OUTCOMES[1:]}}

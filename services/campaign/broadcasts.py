@@ -16,20 +16,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pymongo.errors import DuplicateKeyError
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 
-from services.campaign.audience import counts, outcome_of
 from services.campaign.broadcast import Broadcast
 from services.campaign.groups import Groups
+from services.campaign.messages import messages, outcome_of, outcome_writes, outcomes_of
 from services.gen.shequn.v1 import actions_pb2, common_pb2
 from services.runtime import metrics
-from services.runtime.bus import Producer, group_key, outgoing
-from services.runtime.envelope import new_action
+from services.runtime.bus import Producer
 from services.runtime.instants import stamp
 from services.runtime.refusals import NotFound
 from services.runtime.settings import Settings
 from services.runtime.store import (
     DELETE_AFTER,
+    DUPLICATE_KEY,
     Document,
     Indexes,
     Store,
@@ -94,34 +95,34 @@ class Broadcasts:
 
     async def _over_quota(self, tenant_id: str, broadcast_id: str, groups: list[str]) -> set[str]:
         """The WeCom groups whose quota today is used up by other broadcasts; takes one of
-        the others' (once per broadcast, asked again or not)."""
+        the others' (once per broadcast, asked again or not), all in one bulk write."""
+        if not groups:
+            return set()
         day = datetime.now(UTC).astimezone(self.tz).date().isoformat()
-        mine, over = f"sent.{field_key(broadcast_id)}", set()
-        for group_id in groups:
-            quota_id = f"{tenant_id}:{group_id}:{day}"
-            try:
-                await self.quotas.update_one(
-                    {"$and": [{"_id": quota_id}, {mine: {"$exists": False}},
-                              {"count": {"$lt": self.quota}}]},
-                    {"$set": {mine: True, DELETE_AFTER: kept_for(timedelta(days=2))},
-                     "$inc": {"count": 1}},
-                    upsert=True,
-                )  # fmt: skip
-            except DuplicateKeyError:  # not matched: taken by this broadcast before, or full
-                if not await self.quotas.find_one({"$and": [{"_id": quota_id}, {mine: True}]}):
-                    over.add(group_id)
-        return over
+        mine, ids = f"sent.{field_key(broadcast_id)}", [f"{tenant_id}:{g}:{day}" for g in groups]
+        room = {"count": {"$lt": self.quota}}
+        claim = {
+            "$set": {mine: True, DELETE_AFTER: kept_for(timedelta(days=2))},
+            "$inc": {"count": 1},
+        }
+        claims = [
+            UpdateOne({"$and": [{"_id": i}, {mine: {"$exists": False}}, room]}, claim, upsert=True)
+            for i in ids
+        ]
+        try:
+            await self.quotas.bulk_write(claims, ordered=False)
+            return set()
+        except BulkWriteError as exc:  # not matched: taken by this broadcast before, or full
+            errors = exc.details.get("writeErrors", [])
+            if any(e["code"] != DUPLICATE_KEY for e in errors):
+                raise
+        unmatched = [ids[e["index"]] for e in errors]
+        taken = self.quotas.find({"_id": {"$in": unmatched}}, {"sent": 1})
+        before = {d["_id"] async for d in taken if d.get("sent", {}).get(field_key(broadcast_id))}
+        return {g for g, i in zip(groups, ids, strict=True) if i in unmatched and i not in before}
 
     async def _produce(self, doc: Document) -> None:
-        tenant_id, broadcast_id = doc["tenant_id"], doc["broadcast_id"]
-        out = []
-        for i, group in enumerate(doc["groups"]):
-            platform = common_pb2.Platform.Value(group["platform"])
-            action_id = f"{_ACTION}{tenant_id}:{broadcast_id}:{i}"
-            action = new_action(action_id, tenant_id, group["group_id"], platform, "campaign")
-            action.send_text.text = doc["text"]
-            out.append(outgoing(self.topic, group_key(tenant_id, group["group_id"]), action))
-        await self.producer.send_many(out)
+        await self.producer.send_many(messages(self.topic, _ACTION, doc))
         await self.broadcasts.update_one({"_id": doc["_id"]}, {"$set": {"state": "sent"}})
         metrics.BROADCASTS.inc()
 
@@ -129,27 +130,17 @@ class Broadcasts:
         doc = await self.broadcasts.find_one({"_id": f"{tenant_id}:{broadcast_id}"})
         if doc is None:
             raise NotFound("no broadcast of this id", "broadcast_id")
-        outcomes = doc.get("outcomes", {})
-        groups = [
-            {"group_id": g["group_id"], "outcome": outcomes.get(str(i), "pending")}
-            for i, g in enumerate(doc["groups"])
-        ]
         return {
             "broadcast_id": broadcast_id,
             "text": doc["text"],
-            "counts": counts(len(doc["groups"]), outcomes),
-            "groups": groups,
+            **outcomes_of(doc),
             "skipped": doc["skipped"],
         }
 
     async def delivered(self, results: Sequence[actions_pb2.ActionResult]) -> None:
-        """The outcome of each broadcast action, counted once (the last result wins)."""
+        """The outcome of each broadcast message, in one bulk write (the last result wins)."""
+        if writes := outcome_writes(results, _ACTION):
+            await self.broadcasts.bulk_write(writes, ordered=True)
         for r in results:
-            if not r.action_id.startswith(_ACTION):
-                continue
-            tenant_id, broadcast_id, i = r.action_id.removeprefix(_ACTION).split(":")
-            outcome = outcome_of(r)
-            metrics.BROADCAST_DELIVERIES.labels(outcome).inc()
-            await self.broadcasts.update_one(
-                {"_id": f"{tenant_id}:{broadcast_id}"}, {"$set": {f"outcomes.{i}": outcome}}
-            )
+            if r.action_id.startswith(_ACTION):
+                metrics.BROADCAST_DELIVERIES.labels(outcome_of(r)).inc()

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from services.campaign.broadcast import Broadcast
 from services.campaign.broadcasts import Broadcasts
@@ -19,7 +17,7 @@ from services.campaign.livecodes import LiveCodes
 from services.campaign.sop import Schedule
 from services.campaign.sops import Schedules
 from services.runtime.ratelimit import RateLimited, TokenBuckets
-from services.runtime.refusals import Invalid, invalid
+from services.runtime.refusals import Invalid, valid
 from services.runtime.settings import Settings
 from services.runtime.wellformed import key_part
 
@@ -36,14 +34,14 @@ class Operations:
     per_address: TokenBuckets
 
     async def create_schedule(self, tenant_id: str, body: Any) -> dict[str, str]:
-        return await self.schedules.create(tenant_id, _valid(Schedule, body))
+        return await self.schedules.create(tenant_id, valid(Schedule, body))
 
     async def schedule(self, tenant_id: str, schedule_id: str) -> dict[str, Any]:
         return await self.schedules.get(tenant_id, key_part("schedule_id", schedule_id))
 
     async def replace_schedule(self, tenant_id: str, schedule_id: str, body: Any) -> dict[str, Any]:
         key_part("schedule_id", schedule_id)
-        return await self.schedules.replace(tenant_id, schedule_id, _valid(Schedule, body))
+        return await self.schedules.replace(tenant_id, schedule_id, valid(Schedule, body))
 
     async def delete_schedule(self, tenant_id: str, schedule_id: str) -> None:
         await self.schedules.delete(tenant_id, key_part("schedule_id", schedule_id))
@@ -56,7 +54,7 @@ class Operations:
 
     async def broadcast(self, tenant_id: str, body: Any) -> dict[str, Any]:
         """Send one message to the groups chosen; the groups skipped, with why."""
-        return await self.broadcasts.send(tenant_id, _valid(Broadcast, body))
+        return await self.broadcasts.send(tenant_id, valid(Broadcast, body))
 
     async def directory(
         self, tenant_id: str, tag: str | None, owner: str | None, limit: int, after: str | None
@@ -69,7 +67,7 @@ class Operations:
         return await self.broadcasts.get(tenant_id, key_part("broadcast_id", broadcast_id))
 
     async def create_livecode(self, tenant_id: str, body: Any) -> dict[str, Any]:
-        return await self.livecodes.create(tenant_id, _valid(LiveCode, body))
+        return await self.livecodes.create(tenant_id, valid(LiveCode, body))
 
     async def livecode(self, tenant_id: str, code: str) -> dict[str, Any]:
         return await self.livecodes.get(tenant_id, key_part("code", code))
@@ -83,7 +81,7 @@ class Operations:
         return await self.livecodes.scan(code, scanner_id)
 
     async def create_coupon(self, tenant_id: str, body: Any) -> dict[str, Any]:
-        return {"coupon_id": await self.coupons.create(tenant_id, _valid(Coupon, body))}
+        return {"coupon_id": await self.coupons.create(tenant_id, valid(Coupon, body))}
 
     async def coupon(self, tenant_id: str, coupon_id: str) -> dict[str, Any]:
         """A coupon with its codes `issued`, `remaining` and `redeemed`."""
@@ -98,15 +96,3 @@ class Operations:
         chosen = key_part("issue_id", issue_id) if issue_id else f"i-{secrets.token_hex(8)}"
         found = await self.coupons.issue(tenant_id, coupon_id, member_id, f"api:{chosen}")
         return {**found, "issue_id": chosen}
-
-
-V = TypeVar("V", bound=BaseModel)
-
-
-def _valid(model: type[V], body: Any) -> V:
-    if isinstance(body, model):
-        return body
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise invalid(exc.errors()) from None

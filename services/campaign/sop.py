@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from pydantic import Field, field_validator
 
 from services.campaign.audience import Audience
+from services.runtime.instants import TimeZoneName, zone_of
 
 MAX_CATCH_UP = 100  # slots one sweep records for a schedule; the rest are skipped over
 
@@ -27,7 +28,7 @@ class Schedule(Audience):
         description='minute hour day month weekday ("30 7 * * *": 07:30 every day), and an'
         " optional sixth field for seconds",
     )
-    timezone: str | None = Field(None, description="IANA; none: the deployment's default")
+    timezone: TimeZoneName = Field(None, description="IANA; none: the deployment's default")
     text: str = Field(min_length=1, max_length=2000, description="{group_name} is the group's name")
 
     @field_validator("cron")
@@ -37,18 +38,8 @@ class Schedule(Audience):
             raise ValueError(f"not a cron rule: {value!r}")
         return value
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"not a time zone: {value!r}") from None
-        return value
-
     def zone(self, default: ZoneInfo) -> ZoneInfo:
-        return ZoneInfo(self.timezone) if self.timezone else default
+        return zone_of(self.timezone, default)
 
 
 def slots_after(schedule: Schedule, after: datetime, default: ZoneInfo) -> Iterator[datetime]:

@@ -19,13 +19,12 @@ from zoneinfo import ZoneInfo
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from services.campaign.audience import counts, outcome_of
 from services.campaign.groups import Groups
+from services.campaign.messages import messages, outcome_writes, outcomes_of
 from services.campaign.sop import Schedule, due, rendered, slots_after
-from services.gen.shequn.v1 import actions_pb2, common_pb2
+from services.gen.shequn.v1 import actions_pb2
 from services.runtime import metrics
-from services.runtime.bus import Producer, group_key, outgoing
-from services.runtime.envelope import new_action
+from services.runtime.bus import Producer
 from services.runtime.instants import stamp
 from services.runtime.refusals import Invalid, NotFound
 from services.runtime.settings import Settings
@@ -150,39 +149,22 @@ class Schedules:
         )
 
     async def _produce(self, slot: Document) -> None:
-        tenant_id, key = slot["tenant_id"], f"{slot['schedule_id']}:{slot['slot']}"
-        out = []
-        for i, group in enumerate(slot["groups"]):
-            platform = common_pb2.Platform.Value(group["platform"])
-            action_id = f"{_ACTION}{tenant_id}:{key}:{i}"
-            action = new_action(action_id, tenant_id, group["group_id"], platform, "campaign")
-            action.send_text.text = group["text"]
-            out.append(outgoing(self.topic, group_key(tenant_id, group["group_id"]), action))
-        await self.producer.send_many(out)
+        await self.producer.send_many(messages(self.topic, _ACTION, slot))
         await self.slots.update_one(
             {"_id": slot["_id"]}, {"$set": {"state": "fired"}, "$unset": {"refire_at": ""}}
         )
 
     async def delivered(self, results: Sequence[actions_pb2.ActionResult]) -> None:
-        for r in results:
-            if r.action_id.startswith(_ACTION):
-                tenant_id, schedule_id, slot, i = r.action_id.removeprefix(_ACTION).split(":")
-                await self.slots.update_one(
-                    {"_id": f"{tenant_id}:{schedule_id}:{slot}"},
-                    {"$set": {f"outcomes.{i}": outcome_of(r)}},
-                )
+        """The outcome of each slot's messages, in one bulk write (the last result wins)."""
+        if writes := outcome_writes(results, _ACTION):
+            await self.slots.bulk_write(writes, ordered=True)
 
 
 def _run(doc: Document) -> dict[str, Any]:
-    outcomes = doc.get("outcomes", {})
     return {
         "slot": _iso(doc["slot"]),
         "state": doc["state"],
         "reason": doc.get("reason", ""),
-        "counts": counts(len(doc["groups"]), outcomes),
-        "groups": [
-            {"group_id": g["group_id"], "outcome": outcomes.get(str(i), "pending")}
-            for i, g in enumerate(doc["groups"])
-        ],
+        **outcomes_of(doc),
         "skipped": doc["skipped"],
     }

@@ -6,9 +6,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.engagement.asked import Questions
@@ -23,11 +23,10 @@ from services.engagement.questions import Poll, Quiz
 from services.engagement.settings import EngagementSettings, TenantSettings
 from services.engagement.templates import Templates
 from services.runtime.overrides import merged
-from services.runtime.refusals import Conflict, Invalid, NotFound, invalid
+from services.runtime.refusals import Conflict, Invalid, NotFound, invalid, valid
 from services.runtime.store import Document
 from services.runtime.wellformed import key_part
 
-V = TypeVar("V", bound=BaseModel)
 MAX_GRANT = 1_000_000
 MAX_REASON = 200
 
@@ -80,7 +79,7 @@ class Operations:
 
     async def ask(self, tenant_id: str, kind: str, body: Any) -> dict[str, Any]:
         """Put a quiz or a poll to its group."""
-        asked: Quiz | Poll = _valid(Quiz, body) if kind == "quiz" else _valid(Poll, body)
+        asked: Quiz | Poll = valid(Quiz, body) if kind == "quiz" else valid(Poll, body)
         key_part("group_id", asked.group_id)
         if asked.closes_at <= datetime.now(UTC):
             raise Invalid("closes_at", "must be in the future")
@@ -92,7 +91,7 @@ class Operations:
         return await self.questions.get(tenant_id, kind, key_part(f"{kind}_id", question_id))
 
     async def create_lottery(self, tenant_id: str, body: Any) -> dict[str, Any]:
-        lottery = _valid(Lottery, body)
+        lottery = valid(Lottery, body)
         return {"lottery_id": await self.lotteries.create(tenant_id, lottery)}
 
     async def lottery(self, tenant_id: str, lottery_id: str) -> dict[str, Any]:
@@ -133,12 +132,12 @@ class Operations:
 
     async def create_autoreply(self, tenant_id: str, body: Any) -> dict[str, Any]:
         """A new rule, and the rules it overlaps (a message would trigger both)."""
-        rule_id, overlapping = await self.autoreplies.create(tenant_id, _valid(Rule, body))
+        rule_id, overlapping = await self.autoreplies.create(tenant_id, valid(Rule, body))
         return {"rule_id": rule_id, "overlaps": overlapping}
 
     async def replace_autoreply(self, tenant_id: str, rule_id: str, body: Any) -> dict[str, Any]:
         key_part("rule_id", rule_id)
-        overlapping = await self.autoreplies.replace(tenant_id, rule_id, _valid(Rule, body))
+        overlapping = await self.autoreplies.replace(tenant_id, rule_id, valid(Rule, body))
         return {"rule_id": rule_id, "overlaps": overlapping}
 
     async def delete_autoreply(self, tenant_id: str, rule_id: str) -> None:
@@ -172,7 +171,7 @@ class Operations:
         return {"group_id": group_id, "override": override or {}, "effective": effective}
 
     async def put_settings(self, tenant_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        value = _valid(EngagementSettings, body)
+        value = valid(EngagementSettings, body)
         await self.configured.put_tenant(tenant_id, value)
         await self.templates.resync(tenant_id)
         return value.model_dump()
@@ -231,10 +230,3 @@ class Operations:
         if not result.booked:
             raise Conflict("insufficient_points")
         return {"grant_id": grant_id, "member_id": member_id, "balance": result.balance}
-
-
-def _valid(model: type[V], body: Any) -> V:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise invalid(exc.errors()) from None

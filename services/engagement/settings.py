@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.engagement.checkin import CheckinRules
 from services.engagement.redpackets import RedPacketRules
 from services.engagement.tiers import TierRules
 from services.engagement.welcome import WelcomeRules
+from services.runtime.instants import TimeZoneName, zone_of
 from services.runtime.overrides import Overridable
 from services.runtime.store import Document
 
@@ -29,22 +30,12 @@ class EngagementSettings(BaseModel):
         description="who the assistant is in a message's mentions: its member ids and"
         ' @usernames (Telegram: the bot\'s "@username")',
     )
-    timezone: str | None = Field(
+    timezone: TimeZoneName = Field(
         None, description="an IANA time zone for the tenant's days; none: the deployment's"
     )
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"not a time zone: {value!r}") from None
-        return value
-
     def zone(self, default: ZoneInfo) -> ZoneInfo:
-        return ZoneInfo(self.timezone) if self.timezone else default
+        return zone_of(self.timezone, default)
 
 
 class TenantSettings(Overridable[EngagementSettings]):

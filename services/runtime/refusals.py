@@ -4,7 +4,11 @@ and `{"error", "field"}`, gRPC with the matching status code and the same messag
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Refused(Exception):
@@ -61,3 +65,14 @@ def invalid(errors: Sequence[Mapping[str, Any]], body: Any = None) -> Invalid:
     if len(loc) > 1 and loc[0] == tag:
         loc = loc[1:]
     return Invalid(".".join(loc) or "body", error["msg"])
+
+
+def valid(model: type[M], body: Any) -> M:
+    """`body` as the model (the edges' JSON or Structs), or the refusal naming its first fault;
+    a body that is the model already (an HTTP route's, validated by FastAPI) as it is."""
+    if isinstance(body, model):
+        return body
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise invalid(exc.errors()) from None
