@@ -97,9 +97,10 @@ TOKEN, AES_KEY, CORP_ID = (
 
 @dataclass
 class FakeWecom:
-    """A local stand-in for the WeCom server API: gettoken, groupchat/get, add_msg_template and
-    group welcome templates (kept in `templates`), with scripted error answers (errcode/errmsg,
-    HTTP 200 as WeCom does)."""
+    """A local stand-in for the WeCom server API: gettoken, groupchat/get, add_msg_template,
+    group welcome templates (kept in `templates`), join ways (`join_ways`), group transfers
+    (groups in `refuse` are on the failed list that many times) and application messages, with
+    scripted error answers (errcode/errmsg, HTTP 200 as WeCom does)."""
 
     url: str = ""
     calls: list[Call] = field(default_factory=list)
@@ -107,6 +108,8 @@ class FakeWecom:
     scripts: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     tokens_issued: int = 0
     templates: dict[str, str] = field(default_factory=dict)  # template id: its text
+    join_ways: dict[str, dict[str, Any]] = field(default_factory=dict)  # config id: its body
+    refuse: dict[str, int] = field(default_factory=dict)  # chat id: transfers to refuse
 
     def answer(self, path: str, *answers: dict[str, Any]) -> None:
         self.scripts[path].extend(answers)
@@ -142,6 +145,40 @@ class FakeWecom:
                 "errmsg": "ok",
                 "group_chat": {"chat_id": body["chat_id"], **group},
             }
+
+        @app.post("/cgi-bin/externalcontact/groupchat/{verb}")
+        async def groupchat(verb: str, access_token: str, request: Request) -> Any:
+            body, name = await request.json(), f"groupchat/{verb}"
+            self.calls.append(Call(access_token, name, body, time.monotonic()))
+            if self.scripts.get(name):
+                return self.scripts[name].pop(0)
+            ok = {"errcode": 0, "errmsg": "ok"}
+            if verb == "transfer":
+                refused = [c for c in body["chat_id_list"] if self.refuse.get(c, 0) > 0]
+                for chat in refused:
+                    self.refuse[chat] -= 1
+                failed = [{"chat_id": c, "errcode": 90500, "errmsg": "the owner has not resigned"}
+                          for c in refused]  # fmt: skip
+                return {**ok, "failed_chat_list": failed}
+            if verb == "add_join_way":
+                config_id = f"config-{len(self.join_ways) + 1}"
+                self.join_ways[config_id] = body
+                return {**ok, "config_id": config_id}
+            if verb == "update_join_way" and body.get("config_id") in self.join_ways:
+                self.join_ways[body["config_id"]] = body
+                return ok
+            if verb == "get_join_way" and body.get("config_id") in self.join_ways:
+                way = self.join_ways[body["config_id"]]
+                qr_code = f"https://wework.qpic.cn/wwpic/{body['config_id']}"
+                return {**ok, "join_way": {**way, "config_id": body["config_id"],
+                                           "qr_code": qr_code}}  # fmt: skip
+            return {"errcode": 41044, "errmsg": "invalid config_id"}
+
+        @app.post("/cgi-bin/message/send")
+        async def message_send(access_token: str, request: Request) -> Any:
+            body = await request.json()
+            self.calls.append(Call(access_token, "message/send", body, time.monotonic()))
+            return {"errcode": 0, "errmsg": "ok", "msgid": f"m{len(self.calls)}"}
 
         @app.post("/cgi-bin/externalcontact/group_welcome_template/{verb}")
         async def welcome_template(verb: str, access_token: str, request: Request) -> Any:

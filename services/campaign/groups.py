@@ -11,7 +11,7 @@ from pymongo import ASCENDING, IndexModel
 from services.campaign.audience import Audience, chosen, skipped_reason
 from services.gen.shequn.v1 import events_pb2
 from services.runtime.projections import directory_changes, group_doc_id
-from services.runtime.refusals import Invalid
+from services.runtime.refusals import Invalid, NotFound
 from services.runtime.store import Document, Indexes, Store, write_latest
 
 GROUPS = "groups"
@@ -25,6 +25,33 @@ class Groups:
 
     async def record(self, events: Sequence[events_pb2.Event]) -> None:
         await write_latest(self.groups, directory_changes(events))
+
+    async def of(self, tenant_id: str, group_ids: list[str]) -> dict[str, Document]:
+        """The directory's documents of the tenant's groups (those seen), by group id."""
+        ids = sorted({group_doc_id(tenant_id, g) for g in group_ids})
+        return {d["group_id"]: d async for d in self.groups.find({"_id": {"$in": ids}})}
+
+    async def known(self, tenant_id: str, group_id: str) -> Document:
+        """The group's document, or 404 naming `group_id` when no event of it was seen."""
+        doc = (await self.of(tenant_id, [group_id])).get(group_id)
+        if doc is None:
+            raise NotFound("no event of this group has been seen", "group_id")
+        return doc
+
+    async def all_of(self, tenant_id: str) -> list[Document]:
+        """Every group of the tenant campaign knows (an operator's query, not a hot path)."""
+        return [d async for d in self.groups.find({"tenant_id": tenant_id})]
+
+    async def owned(self, tenant_id: str, owner: str, most: int) -> list[Document]:
+        """Up to `most` active groups the staff member owns, by id."""
+        found = self.groups.find({"tenant_id": tenant_id}).sort("_id", ASCENDING)
+        owned = []
+        async for d in found:
+            if d.get("owner_id") == owner and d.get("status") != "dismissed":
+                owned.append(d)
+                if len(owned) >= most:
+                    break
+        return owned
 
     async def audience(
         self, tenant_id: str, audience: Audience, most: int

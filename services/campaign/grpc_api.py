@@ -6,6 +6,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from services.campaign.group_operations import GroupOperations
 from services.campaign.operations import Operations
 from services.gen.shequn.v1 import campaign_pb2 as pb
 from services.gen.shequn.v1 import campaign_pb2_grpc
@@ -20,8 +21,8 @@ from services.runtime.rpc import (
 
 
 class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
-    def __init__(self, ops: Operations, auth: Authenticator) -> None:
-        self.ops, self.auth = ops, auth
+    def __init__(self, ops: Operations, groups: GroupOperations, auth: Authenticator) -> None:
+        self.ops, self.groups, self.auth = ops, groups, auth
 
     @answers_refusals
     async def CreateSchedule(
@@ -89,6 +90,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             "groups": list(request.groups),
             "capacity": request.capacity or 200,
             "channel": request.channel,
+            "room_base_name": request.room_base_name,
         }
         return _livecode(await self.ops.create_livecode(principal.tenant_id, body))
 
@@ -118,6 +120,94 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         return pb.CouponReply(**await self.ops.coupon(principal.tenant_id, request.coupon_id))
 
     @answers_refusals
+    async def CreateFissionTask(self, request: pb.Body, context: Context) -> pb.Record:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        return _record(await self.ops.create_fission_task(principal.tenant_id, _body(request)))
+
+    @answers_refusals
+    async def GetFissionTask(self, request: pb.Body, context: Context) -> pb.Record:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        return _record(await self.ops.fission_task(principal.tenant_id, request.id))
+
+    @answers_refusals
+    async def IssueInviteCode(self, request: pb.Body, context: Context) -> pb.Record:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        body = _body(request)
+        found = await self.ops.invite_code(
+            principal.tenant_id,
+            request.id,
+            str(body.get("member_id", "")),
+            str(body["group_id"]) if body.get("group_id") else None,
+        )
+        return _record(found)
+
+    @answers_refusals
+    async def GetFissionFunnel(self, request: pb.Body, context: Context) -> pb.Record:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        return _record(await self.ops.fission_funnel(principal.tenant_id, request.id))
+
+    @answers_refusals
+    async def ListInviters(self, request: pb.Page, context: Context) -> pb.Records:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.ops.inviters(
+            principal.tenant_id, request.id, request.limit or 100, request.after or None
+        )
+        return _records(found["inviters"], found["next"])
+
+    @answers_refusals
+    async def SetActivityGroup(self, request: pb.Body, context: Context) -> pb.Record:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        found = await self.groups.set_activity(principal.tenant_id, request.id, _body(request))
+        return _record(found)
+
+    @answers_refusals
+    async def GetActivityGroup(self, request: pb.Body, context: Context) -> pb.Record:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        return _record(await self.groups.activity(principal.tenant_id, request.id))
+
+    @answers_refusals
+    async def ListActivityGroups(self, request: pb.Page, context: Context) -> pb.Records:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.groups.activities_page(
+            principal.tenant_id, request.limit or 100, request.after or None
+        )
+        return _records(found["groups"], found["next"])
+
+    @answers_refusals
+    async def StartHandover(self, request: pb.Body, context: Context) -> pb.Record:
+        principal = await authenticate(context, self.auth, Role.ADMIN)
+        return _record(await self.groups.start_handover(principal.tenant_id, _body(request)))
+
+    @answers_refusals
+    async def GetHandover(self, request: pb.Body, context: Context) -> pb.Record:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        return _record(await self.groups.handover(principal.tenant_id, request.id))
+
+    @answers_refusals
+    async def PutNotice(self, request: pb.Body, context: Context) -> pb.Record:
+        principal = await authenticate(context, self.auth, Role.OPERATOR)
+        found = await self.groups.put_notice(principal.tenant_id, request.id, _body(request))
+        return _record(found)
+
+    @answers_refusals
+    async def ListNoticeDrift(self, request: pb.Page, context: Context) -> pb.Records:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.groups.drift(
+            principal.tenant_id, request.limit or 100, request.after or None
+        )
+        return _records(found["groups"], found["next"])
+
+    @answers_refusals
+    async def PutTierLadder(self, request: pb.Body, context: Context) -> pb.Record:
+        principal = await authenticate(context, self.auth, Role.ADMIN)
+        return _record(await self.groups.put_ladder(principal.tenant_id, _body(request)))
+
+    @answers_refusals
+    async def GetTierLadder(self, request: pb.Body, context: Context) -> pb.Record:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        return _record(await self.groups.ladder(principal.tenant_id))
+
+    @answers_refusals
     async def IssueCoupon(
         self, request: pb.IssueCouponRequest, context: Context
     ) -> pb.IssuedCoupon:
@@ -128,14 +218,29 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         return pb.IssuedCoupon(**issued)
 
 
+def _body(request: pb.Body) -> dict[str, Any]:
+    return json_format.MessageToDict(request.body)
+
+
+def _record(found: dict[str, Any]) -> pb.Record:
+    return pb.Record(record=struct_of(found))
+
+
+def _records(items: list[dict[str, Any]], more: str | None) -> pb.Records:
+    return pb.Records(items=[struct_of(i) for i in items], next=more or "")
+
+
 def _livecode(found: dict[str, Any]) -> pb.LiveCodeReply:
     groups = [pb.GroupPlaces(**g) for g in found["groups"]]
-    return pb.LiveCodeReply(**{**found, "groups": groups})
+    way = found.get("wecom_join_way")
+    return pb.LiveCodeReply(
+        **{**found, "groups": groups, "wecom_join_way": struct_of(way) if way else None}
+    )
 
 
-def service(ops: Operations, auth: Authenticator) -> GrpcService:
+def service(ops: Operations, groups: GroupOperations, auth: Authenticator) -> GrpcService:
     return GrpcService(
-        CampaignServicer(ops, auth),
+        CampaignServicer(ops, groups, auth),
         campaign_pb2_grpc.add_CampaignServiceServicer_to_server,
         pb.DESCRIPTOR.services_by_name["CampaignService"].full_name,
     )

@@ -20,14 +20,15 @@ OUTCOMES = ("pending", "delivered", "failed", "unsupported", "awaiting_confirmat
 
 
 def messages(topic: str, prefix: str, doc: Mapping[str, Any]) -> list[Outgoing]:
-    """A `send_text` to each of the document's groups: the group's own `text`, or the
-    document's."""
+    """A `send_text` to each of the document's groups: the group's own `text` (and `mentions`),
+    or the document's."""
     tenant_id, out = doc["tenant_id"], []
     for i, group in enumerate(doc["groups"]):
         platform = common_pb2.Platform.Value(group["platform"])
         action_id = f"{prefix}{doc['_id']}:{i}"
         action = new_action(action_id, tenant_id, group["group_id"], platform, "campaign")
         action.send_text.text = group.get("text", doc.get("text", ""))
+        action.send_text.mentions.extend(group.get("mentions", []))
         out.append(outgoing(topic, group_key(tenant_id, group["group_id"]), action))
     return out
 

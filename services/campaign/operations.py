@@ -11,6 +11,8 @@ from services.campaign.broadcast import Broadcast
 from services.campaign.broadcasts import Broadcasts
 from services.campaign.coupon import Coupon
 from services.campaign.coupons import Coupons
+from services.campaign.fission import FissionTask
+from services.campaign.fissions import Fissions
 from services.campaign.groups import Groups
 from services.campaign.livecode import LiveCode
 from services.campaign.livecodes import LiveCodes
@@ -29,6 +31,7 @@ class Operations:
     livecodes: LiveCodes
     broadcasts: Broadcasts
     schedules: Schedules
+    fissions: Fissions
     settings: Settings
     per_code: TokenBuckets
     per_address: TokenBuckets
@@ -78,7 +81,10 @@ class Operations:
             raise RateLimited("too many scans from this address", wait)
         if wait := self.per_code.take(code):
             raise RateLimited("too many scans of this code", wait)
-        return await self.livecodes.scan(code, scanner_id)
+        scanned = await self.livecodes.scan(code, scanner_id)
+        if scanned.invite is not None:
+            await self.fissions.scanned(scanned)
+        return {"group_id": scanned.group_id, "join_token": scanned.join_token}
 
     async def create_coupon(self, tenant_id: str, body: Any) -> dict[str, Any]:
         return {"coupon_id": await self.coupons.create(tenant_id, valid(Coupon, body))}
@@ -96,3 +102,32 @@ class Operations:
         chosen = key_part("issue_id", issue_id) if issue_id else f"i-{secrets.token_hex(8)}"
         found = await self.coupons.issue(tenant_id, coupon_id, member_id, f"api:{chosen}")
         return {**found, "issue_id": chosen}
+
+    async def create_fission_task(self, tenant_id: str, body: Any) -> dict[str, Any]:
+        task = valid(FissionTask, body)
+        return await self.fissions.create(tenant_id, task, f"f-{secrets.token_hex(6)}")
+
+    async def fission_task(self, tenant_id: str, task_id: str) -> dict[str, Any]:
+        return await self.fissions.get(tenant_id, key_part("task_id", task_id))
+
+    async def invite_code(
+        self, tenant_id: str, task_id: str, member_id: str, group_id: str | None
+    ) -> dict[str, Any]:
+        """The member's personal invite code (the same one when asked again)."""
+        key_part("task_id", task_id)
+        key_part("member_id", member_id)
+        if group_id:
+            key_part("group_id", group_id)
+        return await self.fissions.code(tenant_id, task_id, member_id, group_id)
+
+    async def fission_funnel(self, tenant_id: str, task_id: str) -> dict[str, Any]:
+        return await self.fissions.funnel(tenant_id, key_part("task_id", task_id))
+
+    async def inviters(
+        self, tenant_id: str, task_id: str, limit: int, after: str | None
+    ) -> dict[str, Any]:
+        if not 1 <= limit <= 500:
+            raise Invalid("limit", "1 to 500")
+        if after:
+            key_part("after", after)
+        return await self.fissions.inviters(tenant_id, key_part("task_id", task_id), limit, after)

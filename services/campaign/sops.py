@@ -19,9 +19,10 @@ from zoneinfo import ZoneInfo
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from services.campaign.groups import Groups
+from services.campaign.groups import Groups, Reached
+from services.campaign.members import Members
 from services.campaign.messages import messages, outcome_writes, outcomes_of
-from services.campaign.sop import Schedule, due, rendered, slots_after
+from services.campaign.sop import Schedule, day_span, due, rendered, slots_after
 from services.gen.shequn.v1 import actions_pb2
 from services.runtime import metrics
 from services.runtime.bus import Producer
@@ -39,6 +40,7 @@ INDEXES = [
 _ACTION = "campaign:sop:"
 _LEASE = timedelta(seconds=30)
 _SWEEP_MAX = 200
+MENTIONS_MOST = 50  # members one message @mentions; more get another message
 
 
 def _at(micros: int) -> datetime:
@@ -51,9 +53,15 @@ def _iso(micros: int) -> str:
 
 class Schedules:
     def __init__(
-        self, store: Store, producer: Producer, settings: Settings, directory: Groups
+        self,
+        store: Store,
+        producer: Producer,
+        settings: Settings,
+        directory: Groups,
+        members: Members,
     ) -> None:
         self.schedules, self.slots, self.directory = store[SCHEDULES], store[SLOTS], directory
+        self.members = members
         self.producer, self.topic = producer, settings.topic_actions
         self.grace = timedelta(minutes=settings.sop_grace_minutes)
         self.most, self.tz = settings.sop_max_groups, ZoneInfo(settings.default_timezone)
@@ -69,7 +77,7 @@ class Schedules:
             "_id": f"{tenant_id}:{schedule_id}",
             "tenant_id": tenant_id,
             "schedule_id": schedule_id,
-            **schedule.model_dump(),
+            **schedule.model_dump(mode="json"),
             "next_slot": self._next(schedule, datetime.now(UTC)),
         }
         await self.schedules.insert_one(doc)
@@ -79,12 +87,15 @@ class Schedules:
         doc = await self.schedules.find_one({"_id": f"{tenant_id}:{schedule_id}"})
         if doc is None:
             raise NotFound("no schedule of this id", "schedule_id")
-        fields = {k: doc[k] for k in Schedule.model_fields}
+        fields = Schedule.model_validate(_fields(doc)).model_dump(mode="json")
         return {"schedule_id": schedule_id, **fields, "next_slot": _iso(doc["next_slot"])}
 
     async def replace(self, tenant_id: str, schedule_id: str, schedule: Schedule) -> dict[str, Any]:
         """The schedule edited: its slots from now on are those of the new rule."""
-        fields = {**schedule.model_dump(), "next_slot": self._next(schedule, datetime.now(UTC))}
+        fields = {
+            **schedule.model_dump(mode="json"),
+            "next_slot": self._next(schedule, datetime.now(UTC)),
+        }
         done = await self.schedules.update_one(
             {"_id": f"{tenant_id}:{schedule_id}"}, {"$set": fields}
         )
@@ -116,7 +127,7 @@ class Schedules:
             await self._fire_due(doc, now)
 
     async def _fire_due(self, doc: Document, now: datetime) -> None:
-        schedule = Schedule.model_validate({k: doc[k] for k in Schedule.model_fields})
+        schedule = Schedule.model_validate(_fields(doc))
         tenant_id, schedule_id = doc["tenant_id"], doc["schedule_id"]
         found, following = due(schedule, _at(doc["next_slot"]), now, self.grace, self.tz)
         for slot, fate in found:
@@ -137,7 +148,7 @@ class Schedules:
                     reached, skipped = await self.directory.audience(tenant_id, schedule, self.most)
                 except Invalid as exc:  # a tag grown past the limit
                     reached, skipped = [], [{"group_id": "", "reason": str(exc)}]
-                groups = [{**g, "text": rendered(schedule.text, g["name"])} for g in reached]
+                groups = await self._messages(tenant_id, schedule, slot, reached)
                 slot_doc |= {"state": "firing", "groups": groups, "skipped": skipped,
                              "refire_at": stamp(now + _LEASE)}  # fmt: skip
             if not await insert_new(self.slots, [slot_doc]) and fate == "fire":
@@ -147,6 +158,38 @@ class Schedules:
             {"$and": [{"_id": doc["_id"]}, {"next_slot": doc["next_slot"]}]},
             {"$set": {"next_slot": stamp(following)}},
         )
+
+    async def _messages(
+        self, tenant_id: str, schedule: Schedule, slot: datetime, reached: list[Reached]
+    ) -> list[dict[str, Any]]:
+        """The slot's message to each group: every group's for a cron rule; for a step after
+        a creation, the groups created on the step's day; after a join, to each group the
+        members who joined on the step's day and are there still, @mentioned."""
+        step = schedule.after
+        if step is None:
+            return [{**g, "text": rendered(schedule.text, g["name"])} for g in reached]
+        zone = schedule.zone(self.tz)
+        start, end = (stamp(t) for t in day_span(step.anchored(slot.astimezone(zone)), zone))
+        if step.event == "group_created":
+            docs = await self.directory.of(tenant_id, [g["group_id"] for g in reached])
+            return [
+                {**g, "text": rendered(schedule.text, g["name"])}
+                for g in reached
+                if start <= docs.get(g["group_id"], {}).get("created_at", -1) < end
+            ]
+        ids = {g["group_id"] for g in reached}
+        newcomers: dict[str, list[Document]] = {}
+        for m in await self.members.joined_between(tenant_id, start, end, ids):
+            newcomers.setdefault(m["group_id"], []).append(m)
+        out = []
+        for g in reached:
+            found = sorted(newcomers.get(g["group_id"], []), key=lambda m: m["member_id"])
+            for i in range(0, len(found), MENTIONS_MOST):
+                chunk = found[i : i + MENTIONS_MOST]
+                names = " ".join(f"@{m.get('name') or m['member_id']}" for m in chunk)
+                out.append({**g, "text": rendered(schedule.text, g["name"], names),
+                            "mentions": [m["member_id"] for m in chunk]})  # fmt: skip
+        return out
 
     async def _produce(self, slot: Document) -> None:
         await self.producer.send_many(messages(self.topic, _ACTION, slot))
@@ -168,3 +211,8 @@ def _run(doc: Document) -> dict[str, Any]:
         **outcomes_of(doc),
         "skipped": doc["skipped"],
     }
+
+
+def _fields(doc: Document) -> dict[str, Any]:
+    """The schedule's fields (a schedule stored before relative steps has no `after`)."""
+    return {k: doc[k] for k in Schedule.model_fields if k in doc}

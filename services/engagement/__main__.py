@@ -26,6 +26,7 @@ from services.engagement.operations import Operations
 from services.engagement.payouts import Payouts
 from services.engagement.points import Points
 from services.engagement.purchases import Purchases
+from services.engagement.rewards import Rewards
 from services.engagement.settings import SETTINGS, TenantSettings
 from services.engagement.templates import Templates, occasions
 from services.engagement.welcomes import Welcomes
@@ -41,7 +42,7 @@ def build(rt: Runtime) -> ServiceParts:
     ledger = Points(rt.store)
     configured = TenantSettings(rt.store[SETTINGS])
     checkins = Checkins(rt.store, ledger, rt.producer, rt.settings, configured)
-    purchases = Purchases(rt.store, configured)
+    purchases = Purchases(rt.store, configured, rt.producer, rt.settings.topic_events)
     autoreplies = AutoReplies(rt.store, rt.producer, rt.settings, configured)
     welcomes = Welcomes(rt.store, rt.producer, rt.settings, configured)
     templates = Templates(rt.store, rt.producer, rt.settings, configured)
@@ -49,6 +50,7 @@ def build(rt: Runtime) -> ServiceParts:
     questions = Questions(rt.store, ledger, rt.producer, rt.settings, configured)
     conversations = Conversations(rt.store, rt.settings, configured)
     payouts = Payouts(rt.store, rt.producer, rt.settings, configured)
+    rewards = Rewards(ledger, payouts)
 
     async def engage(records: Sequence[Record[Event]]) -> None:
         """What people in the group wait for: replies, welcomes, points, questions."""
@@ -69,6 +71,7 @@ def build(rt: Runtime) -> ServiceParts:
             welcome(),
             questions.handle(said),
             payouts.handle(said),
+            rewards.handle(events),
         )
         await add_tags(rt.store[PROFILES], replied)
 

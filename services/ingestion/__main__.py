@@ -35,8 +35,9 @@ def build(rt: Runtime) -> ServiceParts:
     shared = SharedWindows(rt.store[PACING])
     wecom = WecomApi(credentials, http, settings, shared)
 
-    async def sim_reports(events: list[Event]) -> object:
-        # What the sim platform reports back is a platform's doing, not the tenant's sending.
+    async def platform_reports(events: list[Event]) -> object:
+        # What a platform reports back (the sim platform's doings, WeCom's transfers) is the
+        # platform's doing, not the tenant's sending.
         return await intake.accept(events, rate_limited=False)
 
     # The timeline, written for every event, on a server of its own where one is given.
@@ -49,9 +50,9 @@ def build(rt: Runtime) -> ServiceParts:
         rt.producer,
         settings,
         {
-            common_pb2.PLATFORM_SIM: SimAdapter(rt.store, sim_reports),
+            common_pb2.PLATFORM_SIM: SimAdapter(rt.store, platform_reports),
             common_pb2.PLATFORM_TELEGRAM: TelegramAdapter(credentials, http, settings, shared),
-            common_pb2.PLATFORM_WECOM: WecomAdapter(wecom),
+            common_pb2.PLATFORM_WECOM: WecomAdapter(wecom, platform_reports),
         },
     )
 

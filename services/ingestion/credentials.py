@@ -46,6 +46,9 @@ class WecomCredentials(_Credentials):
     secret: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     # A private deployment of WeCom (私有化) or a proxy answers at another address.
     api_base_url: BaseUrl | None = None
+    agent_id: int | None = Field(
+        None, ge=1, description="the application's AgentId: staff reminders are its messages"
+    )
     SECRETS: ClassVar[tuple[str, ...]] = ("token", "encoding_aes_key", "secret")
 
 

@@ -70,6 +70,9 @@ def event_entry(event: events_pb2.Event, delete_after: int) -> Document:
         member = _member(payload.actor)
     elif kind == "member_welcomed":
         text = "、".join(m.name or m.id for m in payload.members)
+    elif kind in ("reward_earned", "member_tier_changed"):
+        member = _member(payload.member)
+        text = payload.reason if kind == "reward_earned" else payload.tier
     at = occurred_at(event)
     key = entry_id(event.tenant_id, event.group_id, at, "e", event.event_id)
     return {
@@ -104,6 +107,13 @@ def action_text(action: actions_pb2.Action) -> tuple[str, dict[str, str] | None]
         return action.delete_message.message_id, None
     if kind == "sync_welcome_template":
         return action.sync_welcome_template.text, None
+    if kind == "transfer_groups":
+        moved = action.transfer_groups
+        return f"{len(moved.group_ids)} groups to {moved.new_owner_id}", None
+    if kind == "sync_join_way":
+        return "、".join(action.sync_join_way.group_ids), None
+    if kind == "remind_staff":
+        return action.remind_staff.text, {"id": action.remind_staff.staff_id, "name": ""}
     return "", None
 
 

@@ -3,7 +3,9 @@ code, no I/O: decryption happens at the edge, enrichment (names the callback doe
 is passed in.
 
 `change_external_chat` (客户群变更): create; update with add_member (JoinScene 3 = QR code,
-otherwise an invitation), del_member (QuitScene 1 = removed by the owner or an admin),
+otherwise an invitation; a member who came through a join way with a state — a live code's —
+joins through that live code, read off the group's details), del_member (QuitScene 1 =
+removed by the owner or an admin),
 change_name, change_owner, change_notice; dismiss. WeCom repeats a callback it got no timely
 answer for, so event ids are made from the callback's own content: a repeat is a duplicate."""
 
@@ -64,9 +66,14 @@ class Callback:
 
     @property
     def needs_group_details(self) -> bool:
-        """True when the event means a group value that the callback does not carry."""
+        """True when the event means a group value that the callback does not carry: a new
+        group, a changed name, owner or notice, or members who scanned a QR code (a join way's
+        state says which live code)."""
+        detail = self.get("UpdateDetail")
         return self.get("Event") == GROUP_CHANGE and (
-            self.get("ChangeType") == "create" or self.get("UpdateDetail") in _CHANGES
+            self.get("ChangeType") == "create"
+            or detail in _CHANGES
+            or (detail == "add_member" and self.get("JoinScene") == "3")
         )
 
 
@@ -120,11 +127,15 @@ def group_change_events(
             if callback.get("JoinScene") == "3"
             else events_pb2.JOIN_SCENE_INVITE
         )
+        states = _join_states(group)
         events = []
         for member in callback.members:
             event = envelope("add_member", member)
             event.member_joined.member.CopyFrom(common_pb2.Member(id=member))
             event.member_joined.scene = scene
+            if state := states.get(member):  # came through a live code's join way
+                event.member_joined.scene = events_pb2.JOIN_SCENE_LIVECODE
+                event.member_joined.livecode = state
             events.append(event)
         return events
     if detail == "del_member":
@@ -144,6 +155,18 @@ def group_change_events(
         event.group_updated.changes.append(_CHANGES[detail])
         return [event]
     return []
+
+
+def _join_states(group: Mapping[str, Any] | None) -> dict[str, str]:
+    """The join-way state of each member of the group's details who has one (groupchat/get:
+    `member_list[].state`, for members who joined through a join way that set one)."""
+    found: dict[str, str] = {}
+    for m in (group or {}).get("member_list") or []:
+        if isinstance(m, dict) and isinstance(m.get("userid"), str):
+            state = m.get("state")
+            if isinstance(state, str) and state and KEY_PART.fullmatch(state):
+                found[m["userid"]] = state
+    return found
 
 
 def archive_events(

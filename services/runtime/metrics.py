@@ -106,3 +106,23 @@ BROADCAST_DELIVERIES = Counter(
 SOP_SLOTS = Counter(
     "shequn_sop_slots_total", "SOP slots come due: fire, or missed (after the grace).", ["fate"]
 )
+FISSION_INVITEES = Counter(
+    "shequn_fission_invitees_total",
+    "Joins through fission invite codes: joined (counting once they stay), counted, left, or "
+    "not counted (self_invite, blacklisted, inviter_blacklisted, returning, ended).",
+    ["outcome"],
+)
+FISSION_REWARDS = Counter(
+    "shequn_fission_rewards_total",
+    "Fission tasks completed, by what became of the reward: given, refused (blacklisted).",
+    ["outcome"],
+)
+REWARDS_EARNED = Counter(
+    "shequn_rewards_earned_total",
+    "Rewards engagement booked for campaign (reward_earned): points, red_packet, or "
+    "red_packet_refused (off, over the budget).",
+    ["kind"],
+)
+TIER_INVITATIONS = Counter(
+    "shequn_tier_invitations_total", "Invitations up the tier ladder sent (each once)."
+)

@@ -79,9 +79,12 @@ def directory_changes(events: Iterable[events_pb2.Event]) -> list[LatestWins]:
         kind = event.WhichOneof("payload")
         if kind == "group_created":
             info = event.group_created.group
-            changes.append(_group_change(event, "status_at", at, {"status": "active"}))
+            created = {"status": "active", "created_at": stamp(at)}
+            changes.append(_group_change(event, "status_at", at, created))
             changes.append(_group_change(event, "name_at", at, {"name": info.name}))
             changes.append(_group_change(event, "owner_at", at, {"owner_id": info.owner_id}))
+            if info.notice:  # none reported is unknown, not blank
+                changes.append(_group_change(event, "notice_at", at, {"notice": info.notice}))
             # Platforms report creation without tags: none given are unknown, not cleared.
             if info.tags:
                 changes.append(_group_change(event, "tags_at", at, {"tags": _tags(info)}))

@@ -166,6 +166,19 @@ class Settings(BaseSettings):
         1, ge=1, description="group messages a WeCom customer group receives a day (its quota)"
     )
 
+    # Campaign: short-term activity groups (短期活动群)
+    activity_dismiss_days: int = Field(
+        3, ge=0, le=90, description="days after an activity group's end day that it is dismissed"
+    )
+
+    # Campaign: group handover (离职继承)
+    wecom_transfers_per_day: int = Field(
+        300, ge=1, description="a resigned staff member's groups WeCom transfers a day"
+    )
+    handover_attempts: int = Field(
+        3, ge=1, description="tries of a group the platform refused to transfer, then failed"
+    )
+
     # Campaign: group live codes (群活码)
     livecode_reservation_minutes: float = Field(
         10, gt=0, description="a scan holds a place in its group this long, waiting for the join"
@@ -178,6 +191,12 @@ class Settings(BaseSettings):
     )
     livecode_scans_per_address: float = Field(
         5, gt=0, description="public scans from one client address a second (bursts of 20)"
+    )
+    public_url: str = Field(
+        "",
+        max_length=500,
+        description="where people reach the public routes (the ingress): links in invitations"
+        " start with it",
     )
     trusted_proxies: list[str] = Field(
         ["127.0.0.1", "::1"],

@@ -4,6 +4,7 @@ is refused."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import grpc
 from google.protobuf import json_format
@@ -11,6 +12,7 @@ from google.protobuf.struct_pb2 import Struct
 
 from services.gen.shequn.v1 import campaign_pb2 as pb
 from services.gen.shequn.v1 import campaign_pb2_grpc
+from services.runtime.rpc import struct_of
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.moderation.test_moderation import grpc_auth, refused
 
@@ -106,3 +108,52 @@ async def test_sop_schedules_over_grpc(stack: Stack, tenant: Tenant) -> None:
             stub.CreateSchedule(pb.CreateScheduleRequest(schedule=wrong), metadata=operator)
         )
         assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("cron:")
+
+
+def _struct(value: dict[str, Any]) -> Struct:
+    return struct_of(value)
+
+
+async def test_fission_activity_handover_notices_and_tiers_over_grpc(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """The operations that answer the HTTP API's JSON as Structs: made, read, refused."""
+    admin, viewer = grpc_auth(tenant.admin), grpc_auth(tenant.viewer)
+    code = f"lc-{uuid.uuid4().hex[:8]}"
+    async with grpc.aio.insecure_channel(stack.grpc("campaign")) as channel:
+        stub = campaign_pb2_grpc.CampaignServiceStub(channel)
+        await stub.CreateLiveCode(pb.CreateLiveCodeRequest(code=code, groups=["g-1"]),
+                                  metadata=admin)  # fmt: skip
+        task = {"name": "邀请", "goal": 2, "livecode": code, "reward": {"points": 5}}
+        made = await stub.CreateFissionTask(pb.Body(body=_struct(task)), metadata=admin)
+        task_id = str(made.record["task_id"])
+        asked = pb.Body(id=task_id, body=_struct({"member_id": "u-1"}))
+        invite = await stub.IssueInviteCode(asked, metadata=admin)
+        assert (await stub.IssueInviteCode(asked, metadata=admin)).record == invite.record
+        funnel = await stub.GetFissionFunnel(pb.Body(id=task_id), metadata=viewer)
+        assert json_format.MessageToDict(funnel.record)["codes_issued"] == 1
+        page = await stub.ListInviters(pb.Page(id=task_id), metadata=viewer)
+        assert (list(page.items), page.next) == ([], "")
+        bad = pb.Body(body=_struct({**task, "goal": 0}))
+        code_, details = await refused(stub.CreateFissionTask(bad, metadata=admin))
+        assert code_ == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("goal:")
+        code_, _ = await refused(stub.GetFissionTask(pb.Body(id="f-none"), metadata=viewer))
+        assert code_ == grpc.StatusCode.NOT_FOUND
+
+        never = pb.Body(id="g-never", body=_struct({"ends_on": "2030-01-01"}))
+        code_, details = await refused(stub.SetActivityGroup(never, metadata=admin))
+        assert code_ == grpc.StatusCode.NOT_FOUND and details.startswith("group_id:")
+        handover = pb.Body(body=_struct({"from_owner": "s-none", "to_owner": "s-2"}))
+        code_, details = await refused(stub.StartHandover(handover, metadata=admin))
+        assert code_ == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("from_owner:")
+        code_, _ = await refused(stub.StartHandover(handover, metadata=viewer))
+        assert code_ == grpc.StatusCode.PERMISSION_DENIED
+
+        notice = pb.Body(id="spring", body=_struct({"text": "群规"}))
+        assert (await stub.PutNotice(notice, metadata=admin)).record["text"] == "群规"
+        drift = await stub.ListNoticeDrift(pb.Page(), metadata=viewer)
+        assert list(drift.items) == []
+        ladder = {"rungs": [{"tag": "鱼塘群", "livecode": code}]}
+        await stub.PutTierLadder(pb.Body(body=_struct(ladder)), metadata=admin)
+        read = await stub.GetTierLadder(pb.Body(), metadata=viewer)
+        assert json_format.MessageToDict(read.record)["rungs"][0]["livecode"] == code

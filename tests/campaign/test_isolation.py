@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 
+from tests.clients import post_events
 from tests.conftest import Stack, Tenant, create_tenant
+from tests.waiting import eventually
 
 
 async def test_no_route_reaches_another_tenants_campaign(
@@ -25,9 +27,27 @@ async def test_no_route_reaches_another_tenants_campaign(
                            headers=admin)  # fmt: skip
     schedule = {"name": "s", "cron": "0 0 1 1 *", "groups": ["g-1"], "text": "x"}
     planned = await http.post(f"{url}/v1/sop/schedules", json=schedule, headers=admin)
+    task = {"name": "t", "goal": 1, "livecode": code, "reward": {"points": 1}}
+    fission = await http.post(f"{url}/v1/fission/tasks", json=task, headers=admin)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    created = {"event_id": f"ev-{uuid.uuid4().hex}", "type": "group_created", "group_id": group,
+               "group": {"name": "x", "owner_id": "s-1", "tags": ["t"]}}  # fmt: skip
+    await post_events(http, stack, tenant, created)
+    activity = {"ends_on": "2030-01-01"}
+    await eventually(
+        lambda: http.put(f"{url}/v1/activity-groups/{group}", json=activity, headers=admin),
+        lambda a: a.status_code == 200,
+    )
+    handover = {"from_owner": "s-1", "to_owner": "s-2", "groups": [group]}
+    handed = await http.post(f"{url}/v1/handovers", json=handover, headers=admin)
+    notice = {"text": "群规"}
+    await http.put(f"{url}/v1/notices/t", json=notice, headers=admin)
+    ladder = {"rungs": [{"tag": "t", "livecode": code}]}
+    assert (await http.put(f"{url}/v1/tiers", json=ladder, headers=admin)).status_code == 200
     ids = {"coupon_id": made.json()["coupon_id"], "code": code,
            "broadcast_id": sent.json()["broadcast_id"],
-           "schedule_id": planned.json()["schedule_id"]}  # fmt: skip
+           "schedule_id": planned.json()["schedule_id"], "task_id": fission.json()["task_id"],
+           "group_id": group, "handover_id": handed.json()["handover_id"], "tag": "t"}  # fmt: skip
 
     theirs = (await create_tenant(stack)).headers("admin")
     not_found = 404
@@ -47,6 +67,22 @@ async def test_no_route_reaches_another_tenants_campaign(
         ("GET", "/v1/livecodes/{code}", None, not_found),
         # Public: the group to join and a token, nothing else of the tenant's.
         ("POST", "/v1/livecodes/{code}/scan", {}, lambda b: set(b) == {"group_id", "join_token"}),
+        ("POST", "/v1/fission/tasks", task, not_found),  # the live code is not theirs
+        ("GET", "/v1/fission/tasks/{task_id}", None, not_found),
+        ("POST", "/v1/fission/tasks/{task_id}/codes", {"member_id": "u-1"}, not_found),
+        ("GET", "/v1/fission/tasks/{task_id}/funnel", None, not_found),
+        ("GET", "/v1/fission/tasks/{task_id}/inviters", None, not_found),
+        ("PUT", "/v1/activity-groups/{group_id}", activity, not_found),  # not a group of theirs
+        ("GET", "/v1/activity-groups/{group_id}", None, not_found),
+        ("DELETE", "/v1/activity-groups/{group_id}", None, not_found),
+        ("GET", "/v1/activity-groups", None, lambda b: b["groups"] == []),
+        ("POST", "/v1/handovers", handover, 422),  # nothing of theirs is named
+        ("GET", "/v1/handovers/{handover_id}", None, not_found),
+        ("PUT", "/v1/notices/{tag}", {"text": "theirs"}, lambda b: b["text"] == "theirs"),
+        ("GET", "/v1/notices/{tag}", None, lambda b: b["text"] == "theirs"),
+        ("GET", "/v1/notice-drift", None, lambda b: b["groups"] == []),
+        ("PUT", "/v1/tiers", ladder, not_found),  # the live code is not theirs
+        ("GET", "/v1/tiers", None, not_found),
     ]
     for method, path, body, wanted in expected:
         answer = await http.request(method, url + path.format(**ids), json=body, headers=theirs)
@@ -57,6 +93,8 @@ async def test_no_route_reaches_another_tenants_campaign(
             assert wanted(answer.json()), (method, path, answer.text)
     mine = await http.get(f"{url}/v1/coupons/{ids['coupon_id']}", headers=admin)
     assert mine.json()["issued"] == 0, "nothing of the first tenant's changed"
+    kept = await http.get(f"{url}/v1/notices/t", headers=admin)
+    assert kept.json()["text"] == "群规"
 
     spec = (await http.get(f"{url}/openapi.json")).json()
     routes = {

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from services.campaign.groups import Groups
+from services.campaign.joinways import JoinWays
 from services.campaign.livecode import LiveCode
 from services.campaign.livecodes import LiveCodes
 from services.gen.shequn.v1 import common_pb2, events_pb2
@@ -99,13 +101,13 @@ async def test_a_reservation_not_joined_in_time_gives_its_place_back(stack: Stac
     store = Store(stack.mongo, f"shequn_test_livecodes_{uuid.uuid4().hex[:8]}")
     producer = Producer(settings)
     await producer.start()
-    codes = LiveCodes(store, producer, settings)
+    codes = LiveCodes(store, producer, settings, JoinWays(store, producer, settings, Groups(store)))
     try:
         code = f"lc-{uuid.uuid4().hex[:8]}"
         await codes.create("t-1", LiveCode(code=code, groups=["g-1"], capacity=2))
         first = await codes.scan(code, "")
         await codes.scan(code, "")
-        await codes.follow([_joined("g-1", "u-1", code, first["join_token"])])
+        await codes.follow([_joined("g-1", "u-1", code, first.join_token)])
         await asyncio.sleep(1)  # past the hold
         await codes.expire()
         found = (await codes.get("t-1", code))["groups"][0]

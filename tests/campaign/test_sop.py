@@ -156,3 +156,69 @@ async def test_two_replicas_and_a_restart_send_every_slot_once(
 async def _fired_through(slots: Any, at: datetime) -> bool:
     latest = await slots.find_one({}, sort=[("slot", -1)])
     return bool(latest) and latest["slot"] >= int(at.timestamp() * 1e6) - 1_000_000
+
+
+async def test_steps_relative_to_a_groups_creation_and_a_members_join(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    """ "Day 0 after creation" reaches the groups created on the slot's day; "day 1 after
+    joining" @mentions the members who joined the day before and are still there."""
+    tag = f"sop-{uuid.uuid4().hex[:6]}"
+    slot = (datetime.now(UTC) + timedelta(seconds=10)).replace(microsecond=0)
+    new, old = f"g-new-{uuid.uuid4().hex[:4]}", f"g-old-{uuid.uuid4().hex[:4]}"
+
+    def at(shift: timedelta) -> str:
+        return (slot + shift).isoformat()
+
+    def event(kind: str, group_id: str, when: str, **body: Any) -> dict[str, Any]:
+        return {"event_id": f"ev-{uuid.uuid4().hex}", "type": kind, "group_id": group_id,
+                "occurred_at": when, **body}  # fmt: skip
+
+    def info(name: str) -> dict[str, Any]:
+        return {"name": name, "tags": [tag]}
+
+    day = timedelta(days=1)
+    await post_events(http, stack, tenant, [
+        event("group_created", new, at(-timedelta(seconds=5)), group=info("新群")),
+        event("group_created", old, at(-2 * day), group=info("老群")),
+        event("member_joined", old, at(-day), member={"id": "u-yday", "name": "小李"}),
+        event("member_joined", old, at(-day), member={"id": "u-gone", "name": "小走"}),
+        event("member_left", old, at(-day + timedelta(hours=1)), member={"id": "u-gone"}),
+        event("member_joined", old, at(-timedelta(seconds=5)), member={"id": "u-today"}),
+        event("member_joined", old, at(-2 * day), member={"id": "u-older"}),
+    ])  # fmt: skip
+    url = stack.http("campaign") + "/v1/sop/schedules"
+
+    async def directory() -> Any:
+        found = await http.get(stack.http("campaign") + "/v1/directory/groups",
+                               params={"tag": tag}, headers=tenant.headers())  # fmt: skip
+        return found.json()["groups"]
+
+    await eventually(directory, lambda d: len(d) == 2)
+    when = {"at": slot.time().isoformat(), "event": "group_created", "days": 0}
+    welcome = {"name": "建群当天", "tag": tag, "timezone": "UTC", "after": when,
+               "text": "欢迎来到{group_name}"}  # fmt: skip
+    third = {"name": "入群次日", "tag": tag, "timezone": "UTC",
+             "after": {**when, "event": "member_joined", "days": 1},
+             "text": "{members} 入群第二天，来领新人券吧"}  # fmt: skip
+    made = [
+        await http.post(url, json=s, headers=tenant.headers("operator")) for s in (welcome, third)
+    ]
+    assert [m.status_code for m in made] == [201, 201], [m.text for m in made]
+    both = {**welcome, "cron": "* * * * *"}
+    refused = await http.post(url, json=both, headers=tenant.headers("operator"))
+    assert refused.status_code == 422 and "exactly one of cron and after" in refused.text
+
+    async def sent() -> list[Any]:
+        return [*await actions_in(http, stack, tenant, new, source="campaign"),
+                *await actions_in(http, stack, tenant, old, source="campaign")]  # fmt: skip
+
+    found = await eventually(sent, lambda a: len(a) >= 2, within=30)
+    await stays(lambda: _texts(sent), sorted(a["text"] for a in found), for_seconds=2)
+    assert sorted(a["text"] for a in found) == ["@小李 入群第二天，来领新人券吧", "欢迎来到新群"]
+    runs = await _runs(http, stack, tenant, made[1].json()["schedule_id"])
+    assert [g["group_id"] for g in runs[0]["groups"]] == [old]
+
+
+async def _texts(sent: Any) -> list[str]:
+    return sorted(a["text"] for a in await sent())

@@ -3,7 +3,7 @@ grace window and missed after it, the catch-up bounded, texts per group."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -54,3 +54,16 @@ def test_a_schedule_is_checked_when_saved() -> None:
     with pytest.raises(ValidationError, match="exactly one of groups, tag and owner"):
         Schedule(name="x", cron="* * * * *", text="x")
     assert rendered("{group_name} 早上好", "福利群") == "福利群 早上好"
+
+
+def test_a_step_after_a_join_is_a_slot_every_day_at_its_time() -> None:
+    step = Schedule.model_validate({
+        "name": "x", "groups": ["g"], "text": "{members}",
+        "after": {"event": "member_joined", "days": 3, "at": "10:00:05"},
+    })  # fmt: skip
+    zone = ZoneInfo("Asia/Shanghai")
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=zone)
+    slots = slots_after(step, start, zone)
+    first, second = next(slots), next(slots)
+    assert (first, second - first) == (datetime(2026, 12, 1, 10, 0, 5, tzinfo=zone), timedelta(1))
+    assert step.after is not None and step.after.anchored(first) == date(2026, 11, 28)

@@ -89,6 +89,21 @@ def test_group_details_fill_what_the_callback_lacks() -> None:
     assert list(event.group_updated.changes) == [events_pb2.GROUP_CHANGE_NAME]
 
 
+def test_a_member_who_came_through_a_join_way_joins_through_its_live_code() -> None:
+    callback = Callback(_xml("update_add_member_qrcode"))
+    assert callback.needs_group_details
+    member = "wmxUBwDQAAO-Hn5_wFJz4wvo5TxLFibw"
+    details = {"member_list": [{"userid": member, "join_scene": 3, "state": "lc-spring"},
+                               {"userid": "other", "join_scene": 3}]}  # fmt: skip
+    [event] = group_change_events(callback, tenant_id="t", received_at=NOW, group=details)
+    joined = event.member_joined
+    assert (joined.scene, joined.livecode) == (events_pb2.JOIN_SCENE_LIVECODE, "lc-spring")
+    [plain] = group_change_events(callback, tenant_id="t", received_at=NOW, group=None)
+    assert (plain.member_joined.scene, plain.member_joined.livecode) == (
+        events_pb2.JOIN_SCENE_QR, ""
+    )  # fmt: skip
+
+
 def test_archive_records() -> None:
     group_text = json.loads((DATA / "archive_group_text.json").read_text())
     recall = json.loads((DATA / "archive_revoke.json").read_text())

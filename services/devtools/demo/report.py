@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from services.devtools.demo import engage
+from services.devtools.demo import convert, engage
 from services.devtools.demo.cast import TZ, Body, Scenario
+from services.devtools.demo.convert import Converted
 from services.devtools.demo.engage import Played
 from services.devtools.demo.sender import DevStack, Tally
 
@@ -58,6 +59,7 @@ def summary(
     counted: tuple[int, float],
     outcomes: Outcomes | None = None,
     played: Played | None = None,
+    converted: Converted | None = None,
 ) -> str:
     events = scenario.events
     kinds = Counter(e["type"] for e in events)
@@ -110,6 +112,7 @@ def summary(
             f"below: {outcomes.checkins['first']} the day's first, "
             f"{outcomes.checkins['already']} told they had checked in already",
             *(engage.lines(played, outcomes.welcomes, outcomes.autoreplies) if played else []),
+            *(convert.lines(converted) if converted else []),
             "",
             f"The end of {first.name}'s timeline:",
             *(f"  {line}" for line in outcomes.excerpt),

@@ -14,7 +14,7 @@ from typing import TextIO
 
 import httpx
 
-from services.devtools.demo import engage
+from services.devtools.demo import convert, engage
 from services.devtools.demo.cast import TZ, WAIT_SECONDS, Scenario
 from services.devtools.demo.report import Dedupe, Outcomes, stats_window, summary
 from services.devtools.demo.scenario import build_scenario
@@ -178,11 +178,15 @@ async def run_demo(
                 await sender.send_action(action)
             deduped = await dedupe(sender, scenario.series, out)
             played = await engage.play(sender, scenario)
+            converted = await convert.play(sender, scenario)
             outcomes = await wait_for_outcomes(sender, scenario, deduped)
     except (DemoError, ValueError) as exc:
         print(f"shequn demo: {exc}", file=err)
         return 1
-    print(summary(scenario, tally, stack, dev_file, seconds, counted, outcomes, played), file=out)
+    print(
+        summary(scenario, tally, stack, dev_file, seconds, counted, outcomes, played, converted),
+        file=out,
+    )
     if not counted[0]:
         print("shequn demo: analytics counted nothing within a minute; is it running?", file=err)
         return 1

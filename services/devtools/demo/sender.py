@@ -63,6 +63,7 @@ class DevStack:
     analytics: str
     moderation: str
     engagement: str
+    campaign: str
     docs: dict[str, str]
 
     @classmethod
@@ -76,6 +77,7 @@ class DevStack:
                 analytics=services["analytics"]["http"],
                 moderation=services["moderation"]["http"],
                 engagement=services["engagement"]["http"],
+                campaign=services["campaign"]["http"],
                 docs={name: ends["http"] + "/docs" for name, ends in services.items()},
             )
         except FileNotFoundError:

@@ -27,6 +27,8 @@ class Outcome:
     transient: bool = False  # a failure worth another try
     retry_after: float | None = None  # seconds the platform asked us to wait
     message_id: str = ""  # the platform's id of the message posted, when it says
+    failed_items: tuple[tuple[str, str], ...] = ()  # (id, reason): parts the platform refused
+    link: str = ""  # a URL the action made (a join way's QR code)
 
     def result_of(self, action: actions_pb2.Action, attempts: int) -> actions_pb2.ActionResult:
         """The action's result as shequn.action-results.v1 carries it, finished now."""
@@ -41,7 +43,10 @@ class Outcome:
             reason=self.reason,
             attempts=attempts,
             message_id=self.message_id,
+            link=self.link,
         )
+        for item, reason in self.failed_items:
+            result.failed_items.add(id=item, reason=shortened(reason, REASON_CHARACTERS))
         result.finished_at.GetCurrentTime()
         return result
 
@@ -62,6 +67,8 @@ REASON_CHARACTERS = 300
 
 # What the platforms that post welcomes as they happen answer a welcome template.
 ONLY_WECOM = "only WeCom keeps a group welcome template; here welcomes are posted as they happen"
+# What the platforms without join ways answer one: their live codes are Shequn's scan page.
+NO_JOIN_WAYS = "only WeCom keeps join ways (加入群聊); here a live code is Shequn's scan page"
 
 
 def failed(reason: str, *, transient: bool = False, retry_after: float | None = None) -> Outcome:

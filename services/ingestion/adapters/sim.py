@@ -13,6 +13,7 @@ from pymongo import UpdateOne
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.ingestion.adapters import (
     DELIVERED,
+    NO_JOIN_WAYS,
     ONLY_WECOM,
     Outcome,
     delivered,
@@ -154,19 +155,41 @@ class SimAdapter:
             dismissed.group_dismissed.actor.CopyFrom(BOT)
             await self._sent_back(dismissed)
             return DELIVERED
+        if kind == "transfer_groups":
+            # The sim platform lets the bot change any owner: each group, as a group_updated.
+            transfer = action.transfer_groups
+            for n, moved_id in enumerate(transfer.group_ids):
+                moved = self._event(action, "group_updated", n)
+                moved.group_id = moved_id
+                moved.group_updated.group.owner_id = transfer.new_owner_id
+                moved.group_updated.changes.append(events_pb2.GROUP_CHANGE_OWNER)
+                moved.group_updated.actor.CopyFrom(BOT)
+                await self._sent_back(moved)
+            return Outcome("delivered", f"{len(transfer.group_ids)} groups transferred")
+        if kind == "remind_staff":
+            note = {"action_id": action.action_id, "to": action.remind_staff.staff_id,
+                    "text": action.remind_staff.text, "at": stamp(_now())}  # fmt: skip
+            await self._group_writes(UpdateOne(
+                {"_id": group_id},
+                {"$push": {"staff_notes": {"$each": [note], "$slice": -_BOT_MESSAGES_KEPT}}},
+                upsert=True,
+            ))  # fmt: skip
+            return DELIVERED
+        if kind == "sync_join_way":
+            return unsupported(NO_JOIN_WAYS)
         if kind == "sync_welcome_template":
             return unsupported(ONLY_WECOM)
         return failed(f"unknown action {kind!r}")
 
     @staticmethod
-    def _event(action: actions_pb2.Action, kind: str) -> events_pb2.Event:
-        """The event the platform sends back; its id follows from the action's, so a repeated
-        delivery sends the same event, which ingestion's dedupe absorbs."""
+    def _event(action: actions_pb2.Action, kind: str, n: int = 0) -> events_pb2.Event:
+        """The (n-th) event the platform sends back; its id follows from the action's, so a
+        repeated delivery sends the same event, which ingestion's dedupe absorbs."""
         now = _now()
+        event_id = natural_id("sim", action.action_id, *([str(n)] if n else []))
         event = new_event(
-            natural_id("sim", action.action_id), action.tenant_id, action.group_id,
-            common_pb2.PLATFORM_SIM, now, now,
-        )  # fmt: skip
+            event_id, action.tenant_id, action.group_id, common_pb2.PLATFORM_SIM, now, now
+        )
         getattr(event, kind).SetInParent()
         return event
 

@@ -12,7 +12,14 @@ from typing import Any
 import httpx
 
 from services.gen.shequn.v1 import actions_pb2
-from services.ingestion.adapters import ONLY_WECOM, Outcome, delivered, failed, unsupported
+from services.ingestion.adapters import (
+    NO_JOIN_WAYS,
+    ONLY_WECOM,
+    Outcome,
+    delivered,
+    failed,
+    unsupported,
+)
 from services.ingestion.credentials import CredentialStore
 from services.ingestion.pacing import SharedWindows, SlidingWindow
 from services.runtime.outbound import NotPublic
@@ -62,6 +69,17 @@ def bot_request(action: actions_pb2.Action) -> tuple[str, dict[str, Any]] | str:
         return "a Telegram bot cannot delete a group"
     if kind == "sync_welcome_template":
         return ONLY_WECOM
+    if kind == "sync_join_way":
+        return NO_JOIN_WAYS
+    if kind == "transfer_groups":
+        return "a Telegram bot cannot transfer a group's ownership"
+    if kind == "remind_staff":
+        # A bot writes to a person who has started a chat with it, by their user id.
+        if not action.remind_staff.staff_id.isdigit():
+            return "a Telegram user id is a number"
+        text = html.escape(action.remind_staff.text)
+        return "sendMessage", {"chat_id": int(action.remind_staff.staff_id), "text": text,
+                               "parse_mode": "HTML"}  # fmt: skip
     return f"unknown action {kind!r}"
 
 

@@ -4,7 +4,11 @@ WeCom lets an application do little in a customer group: a message to a group is
 `add_msg_template` task that the group owner confirms in the WeCom client, so `send_text` and
 `send_link_card` are delivered as such tasks (the result says so); kicking, renaming, deleting a
 message, red packets and dismissing are not in the API and are reported unsupported. A welcome
-is WeCom's own: the group welcome template, which `sync_welcome_template` adds or edits.
+is WeCom's own: the group welcome template, which `sync_welcome_template` adds or edits. A live
+code's groups are a join way (加入群聊, `sync_join_way`); a resigned staff member's groups pass
+to a colleague by `groupchat/transfer` (`transfer_groups`, its failed list in the result; WeCom
+sends no callback for it, so the owner changes are reported as events here); a reminder to a
+staff member is the application's message (`remind_staff`, needs the app's `agent_id`).
 
 Access tokens are fetched per corp and reused until shortly before they expire; an answer that
 the token is invalid or expired (40014, 41001, 42001) fetches a new one and tries once more;
@@ -13,15 +17,18 @@ WeCom's frequency limits (45009, 45033) and system-busy (-1) are transient failu
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from cachetools import TLRUCache
 
-from services.gen.shequn.v1 import actions_pb2
+from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.ingestion.adapters import Outcome, delivered, failed, unsupported
 from services.ingestion.credentials import CredentialStore, WecomCredentials
 from services.ingestion.pacing import SharedWindows
+from services.runtime.envelope import natural_id, new_event
 from services.runtime.outbound import NotPublic
 from services.runtime.settings import Settings
 from services.runtime.wellformed import shortened
@@ -46,6 +53,9 @@ IN_REPLY = (
     "owner to confirm it (welcomes go through the group welcome template instead)"
 )
 _TOKENS_KEPT = 10_000
+TRANSFER_MOST = 100  # groups one groupchat/transfer call takes
+JOIN_WAY_MOST = 5  # groups one join way holds
+Reports = Callable[[list[events_pb2.Event]], Awaitable[object]]
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:
@@ -143,6 +153,10 @@ class WecomApi:
             return 0.0
         return await self.shared.wait(_corp(tenant_id, credentials), self.per_corp_limit, 1.0)
 
+    async def agent_id(self, tenant_id: str) -> int | None:
+        credentials = await self.credentials.wecom(tenant_id)
+        return credentials.agent_id if credentials else None
+
     def _base(self, credentials: WecomCredentials) -> str:
         return (credentials.api_base_url or self.default_base).rstrip("/")
 
@@ -161,8 +175,8 @@ class WecomApi:
 
 
 class WecomAdapter:
-    def __init__(self, api: WecomApi) -> None:
-        self.api = api
+    def __init__(self, api: WecomApi, reports: Reports) -> None:
+        self.api, self.reports = api, reports
 
     async def wait(self, action: actions_pb2.Action) -> float:
         if refusal(action) is not None:
@@ -175,6 +189,12 @@ class WecomAdapter:
             return unsupported(why)
         if kind == "sync_welcome_template":
             return await self._sync_welcome_template(action)
+        if kind == "transfer_groups":
+            return await self._transfer(action)
+        if kind == "sync_join_way":
+            return await self._sync_join_way(action)
+        if kind == "remind_staff":
+            return await self._remind(action)
         group, problem = await self.api.group_details(action.tenant_id, action.group_id)
         if group is None or not group.get("owner"):
             return problem or failed(
@@ -225,6 +245,90 @@ class WecomAdapter:
         if not isinstance(template_id, str) or not 0 < len(template_id) <= 200:
             return failed("WeCom answered no template_id (group_welcome_template/add)")
         return delivered(template_id)
+
+    async def _transfer(self, action: actions_pb2.Action) -> Outcome:
+        """A resigned staff member's groups to the new owner, 100 at most a call; the groups
+        WeCom refused come back as failed items, the others as owner changes."""
+        wanted = action.transfer_groups
+        if not 0 < len(wanted.group_ids) <= TRANSFER_MOST:
+            return failed(f"1 to {TRANSFER_MOST} groups a transfer")
+        body = {"chat_id_list": list(wanted.group_ids), "new_owner": wanted.new_owner_id}
+        answer, problem = await self.api.call(
+            action.tenant_id, "/cgi-bin/externalcontact/groupchat/transfer", body
+        )
+        if problem is not None:
+            return problem
+        refused = {}
+        for item in answer.get("failed_chat_list") or []:
+            if isinstance(item, dict) and item.get("chat_id") in wanted.group_ids:
+                code, message = item.get("errcode"), str(item.get("errmsg", ""))[:200]
+                refused[str(item["chat_id"])] = f"wecom {code}: {message}".strip()
+        moved = [g for g in wanted.group_ids if g not in refused]
+        await self.reports([_owner_changed(action, g) for g in moved])
+        return Outcome(
+            "delivered",
+            f"{len(moved)} of {len(wanted.group_ids)} groups transferred",
+            failed_items=tuple(refused.items()),
+        )
+
+    async def _sync_join_way(self, action: actions_pb2.Action) -> Outcome:
+        wanted = action.sync_join_way
+        if not 0 < len(wanted.group_ids) <= JOIN_WAY_MOST:
+            return failed(f"1 to {JOIN_WAY_MOST} groups a join way")
+        body: dict[str, Any] = {
+            "scene": 2,  # a QR code
+            "remark": wanted.remark[:30],
+            "auto_create_room": int(wanted.auto_create_room),
+            "chat_id_list": list(wanted.group_ids),
+            "state": wanted.state,
+        }
+        if wanted.auto_create_room:
+            body |= {"room_base_name": wanted.room_base_name, "room_base_id": wanted.room_base_id}
+        path = "/cgi-bin/externalcontact/groupchat/"
+        if wanted.config_id:
+            body["config_id"] = wanted.config_id
+        answer, problem = await self.api.call(
+            action.tenant_id, path + ("update_join_way" if wanted.config_id else "add_join_way"),
+            body,
+        )  # fmt: skip
+        if problem is not None:
+            return problem
+        config_id = wanted.config_id or answer.get("config_id")
+        if not isinstance(config_id, str) or not 0 < len(config_id) <= 200:
+            return failed("WeCom answered no config_id (groupchat/add_join_way)")
+        found, problem = await self.api.call(
+            action.tenant_id, path + "get_join_way", {"config_id": config_id}
+        )
+        way = found.get("join_way") if problem is None else None
+        qr_code = way.get("qr_code") if isinstance(way, dict) else None
+        link = qr_code if isinstance(qr_code, str) and len(qr_code) <= 2048 else ""
+        return Outcome("delivered", message_id=config_id, link=link)
+
+    async def _remind(self, action: actions_pb2.Action) -> Outcome:
+        agent_id = await self.api.agent_id(action.tenant_id)
+        if agent_id is None:
+            return failed("set agent_id in the WeCom credentials to remind staff")
+        body = {
+            "touser": action.remind_staff.staff_id,
+            "msgtype": "text",
+            "agentid": agent_id,
+            "text": {"content": action.remind_staff.text},
+        }
+        _, problem = await self.api.call(action.tenant_id, "/cgi-bin/message/send", body)
+        return problem or Outcome("delivered")
+
+
+def _owner_changed(action: actions_pb2.Action, group_id: str) -> events_pb2.Event:
+    now = datetime.now(UTC)
+    event = new_event(
+        natural_id("wecom", action.action_id, group_id),
+        action.tenant_id, group_id, common_pb2.PLATFORM_WECOM, now, now,
+    )  # fmt: skip
+    changed = event.group_updated
+    changed.group.owner_id = action.transfer_groups.new_owner_id
+    changed.changes.append(events_pb2.GROUP_CHANGE_OWNER)
+    changed.actor.id = action.transfer_groups.previous_owner_id
+    return event
 
 
 def refusal(action: actions_pb2.Action) -> str | None:

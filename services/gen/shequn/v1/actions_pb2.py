@@ -27,33 +27,41 @@ from services.gen.shequn.v1 import common_pb2 as shequn_dot_v1_dot_common__pb2
 from services.gen.shequn.v1 import events_pb2 as shequn_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17shequn/v1/actions.proto\x12\tshequn.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16shequn/v1/common.proto\x1a\x16shequn/v1/events.proto\"\xe6\x04\n\x06\x41\x63tion\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12%\n\x08platform\x18\x04 \x01(\x0e\x32\x13.shequn.v1.Platform\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0esource_service\x18\x06 \x01(\t\x12\x16\n\x0e\x63\x61use_event_id\x18\x07 \x01(\t\x12(\n\tsend_text\x18\n \x01(\x0b\x32\x13.shequn.v1.SendTextH\x00\x12\x31\n\x0esend_link_card\x18\x0b \x01(\x0b\x32\x17.shequn.v1.SendLinkCardH\x00\x12\x32\n\x0e\x64\x65lete_message\x18\x0c \x01(\x0b\x32\x18.shequn.v1.DeleteMessageH\x00\x12,\n\x0bkick_member\x18\r \x01(\x0b\x32\x15.shequn.v1.KickMemberH\x00\x12.\n\x0crename_group\x18\x0e \x01(\x0b\x32\x16.shequn.v1.RenameGroupH\x00\x12\x33\n\x0fsend_red_packet\x18\x0f \x01(\x0b\x32\x18.shequn.v1.SendRedPacketH\x00\x12\x30\n\rdismiss_group\x18\x10 \x01(\x0b\x32\x17.shequn.v1.DismissGroupH\x00\x12?\n\x15sync_welcome_template\x18\x11 \x01(\x0b\x32\x1e.shequn.v1.SyncWelcomeTemplateH\x00\x42\x06\n\x04kind\"*\n\x08SendText\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08mentions\x18\x02 \x03(\t\"R\n\x0cSendLinkCard\x12\r\n\x05title\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x11\n\timage_url\x18\x04 \x01(\t\"#\n\rDeleteMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"/\n\nKickMember\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x1b\n\x0bRenameGroup\x12\x0c\n\x04name\x18\x01 \x01(\t\"d\n\rSendRedPacket\x12\x1f\n\x05total\x18\x01 \x01(\x0b\x32\x10.shequn.v1.Money\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x10\n\x08greeting\x18\x03 \x01(\t\x12\x11\n\tmember_id\x18\x04 \x01(\t\" \n\x0c\x44ismissGroup\x12\x10\n\x08\x66\x61rewell\x18\x01 \x01(\t\"8\n\x13SyncWelcomeTemplate\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x13\n\x0btemplate_id\x18\x02 \x01(\t\"\xac\x02\n\x0c\x41\x63tionResult\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12%\n\x08platform\x18\x04 \x01(\x0e\x32\x13.shequn.v1.Platform\x12\x13\n\x0b\x61\x63tion_type\x18\x05 \x01(\t\x12\x16\n\x0esource_service\x18\x06 \x01(\t\x12)\n\x06status\x18\x07 \x01(\x0e\x32\x19.shequn.v1.DeliveryStatus\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x10\n\x08\x61ttempts\x18\t \x01(\x05\x12/\n\x0b\x66inished_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nmessage_id\x18\x0b \x01(\t*\x8d\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44\x45LIVERY_STATUS_DELIVERED\x10\x01\x12\x1a\n\x16\x44\x45LIVERY_STATUS_FAILED\x10\x02\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSUPPORTED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17shequn/v1/actions.proto\x12\tshequn.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16shequn/v1/common.proto\x1a\x16shequn/v1/events.proto\"\xfd\x05\n\x06\x41\x63tion\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12%\n\x08platform\x18\x04 \x01(\x0e\x32\x13.shequn.v1.Platform\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0esource_service\x18\x06 \x01(\t\x12\x16\n\x0e\x63\x61use_event_id\x18\x07 \x01(\t\x12(\n\tsend_text\x18\n \x01(\x0b\x32\x13.shequn.v1.SendTextH\x00\x12\x31\n\x0esend_link_card\x18\x0b \x01(\x0b\x32\x17.shequn.v1.SendLinkCardH\x00\x12\x32\n\x0e\x64\x65lete_message\x18\x0c \x01(\x0b\x32\x18.shequn.v1.DeleteMessageH\x00\x12,\n\x0bkick_member\x18\r \x01(\x0b\x32\x15.shequn.v1.KickMemberH\x00\x12.\n\x0crename_group\x18\x0e \x01(\x0b\x32\x16.shequn.v1.RenameGroupH\x00\x12\x33\n\x0fsend_red_packet\x18\x0f \x01(\x0b\x32\x18.shequn.v1.SendRedPacketH\x00\x12\x30\n\rdismiss_group\x18\x10 \x01(\x0b\x32\x17.shequn.v1.DismissGroupH\x00\x12?\n\x15sync_welcome_template\x18\x11 \x01(\x0b\x32\x1e.shequn.v1.SyncWelcomeTemplateH\x00\x12\x34\n\x0ftransfer_groups\x18\x12 \x01(\x0b\x32\x19.shequn.v1.TransferGroupsH\x00\x12/\n\rsync_join_way\x18\x13 \x01(\x0b\x32\x16.shequn.v1.SyncJoinWayH\x00\x12.\n\x0cremind_staff\x18\x14 \x01(\x0b\x32\x16.shequn.v1.RemindStaffH\x00\x42\x06\n\x04kind\"*\n\x08SendText\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08mentions\x18\x02 \x03(\t\"R\n\x0cSendLinkCard\x12\r\n\x05title\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x11\n\timage_url\x18\x04 \x01(\t\"#\n\rDeleteMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"/\n\nKickMember\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x1b\n\x0bRenameGroup\x12\x0c\n\x04name\x18\x01 \x01(\t\"d\n\rSendRedPacket\x12\x1f\n\x05total\x18\x01 \x01(\x0b\x32\x10.shequn.v1.Money\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x10\n\x08greeting\x18\x03 \x01(\t\x12\x11\n\tmember_id\x18\x04 \x01(\t\" \n\x0c\x44ismissGroup\x12\x10\n\x08\x66\x61rewell\x18\x01 \x01(\t\"8\n\x13SyncWelcomeTemplate\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x13\n\x0btemplate_id\x18\x02 \x01(\t\"T\n\x0eTransferGroups\x12\x11\n\tgroup_ids\x18\x01 \x03(\t\x12\x14\n\x0cnew_owner_id\x18\x02 \x01(\t\x12\x19\n\x11previous_owner_id\x18\x03 \x01(\t\"\x9a\x01\n\x0bSyncJoinWay\x12\x11\n\tconfig_id\x18\x01 \x01(\t\x12\x11\n\tgroup_ids\x18\x02 \x03(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x18\n\x10\x61uto_create_room\x18\x04 \x01(\x08\x12\x16\n\x0eroom_base_name\x18\x05 \x01(\t\x12\x14\n\x0croom_base_id\x18\x06 \x01(\x05\x12\x0e\n\x06remark\x18\x07 \x01(\t\"-\n\x0bRemindStaff\x12\x10\n\x08staff_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xe7\x02\n\x0c\x41\x63tionResult\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12%\n\x08platform\x18\x04 \x01(\x0e\x32\x13.shequn.v1.Platform\x12\x13\n\x0b\x61\x63tion_type\x18\x05 \x01(\t\x12\x16\n\x0esource_service\x18\x06 \x01(\t\x12)\n\x06status\x18\x07 \x01(\x0e\x32\x19.shequn.v1.DeliveryStatus\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x10\n\x08\x61ttempts\x18\t \x01(\x05\x12/\n\x0b\x66inished_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nmessage_id\x18\x0b \x01(\t\x12+\n\x0c\x66\x61iled_items\x18\x0c \x03(\x0b\x32\x15.shequn.v1.FailedItem\x12\x0c\n\x04link\x18\r \x01(\t\"(\n\nFailedItem\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t*\x8d\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44\x45LIVERY_STATUS_DELIVERED\x10\x01\x12\x1a\n\x16\x44\x45LIVERY_STATUS_FAILED\x10\x02\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSUPPORTED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shequn.v1.actions_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERYSTATUS']._serialized_start=1477
-  _globals['_DELIVERYSTATUS']._serialized_end=1618
+  _globals['_DELIVERYSTATUS']._serialized_start=2019
+  _globals['_DELIVERYSTATUS']._serialized_end=2160
   _globals['_ACTION']._serialized_start=120
-  _globals['_ACTION']._serialized_end=734
-  _globals['_SENDTEXT']._serialized_start=736
-  _globals['_SENDTEXT']._serialized_end=778
-  _globals['_SENDLINKCARD']._serialized_start=780
-  _globals['_SENDLINKCARD']._serialized_end=862
-  _globals['_DELETEMESSAGE']._serialized_start=864
-  _globals['_DELETEMESSAGE']._serialized_end=899
-  _globals['_KICKMEMBER']._serialized_start=901
-  _globals['_KICKMEMBER']._serialized_end=948
-  _globals['_RENAMEGROUP']._serialized_start=950
-  _globals['_RENAMEGROUP']._serialized_end=977
-  _globals['_SENDREDPACKET']._serialized_start=979
-  _globals['_SENDREDPACKET']._serialized_end=1079
-  _globals['_DISMISSGROUP']._serialized_start=1081
-  _globals['_DISMISSGROUP']._serialized_end=1113
-  _globals['_SYNCWELCOMETEMPLATE']._serialized_start=1115
-  _globals['_SYNCWELCOMETEMPLATE']._serialized_end=1171
-  _globals['_ACTIONRESULT']._serialized_start=1174
-  _globals['_ACTIONRESULT']._serialized_end=1474
+  _globals['_ACTION']._serialized_end=885
+  _globals['_SENDTEXT']._serialized_start=887
+  _globals['_SENDTEXT']._serialized_end=929
+  _globals['_SENDLINKCARD']._serialized_start=931
+  _globals['_SENDLINKCARD']._serialized_end=1013
+  _globals['_DELETEMESSAGE']._serialized_start=1015
+  _globals['_DELETEMESSAGE']._serialized_end=1050
+  _globals['_KICKMEMBER']._serialized_start=1052
+  _globals['_KICKMEMBER']._serialized_end=1099
+  _globals['_RENAMEGROUP']._serialized_start=1101
+  _globals['_RENAMEGROUP']._serialized_end=1128
+  _globals['_SENDREDPACKET']._serialized_start=1130
+  _globals['_SENDREDPACKET']._serialized_end=1230
+  _globals['_DISMISSGROUP']._serialized_start=1232
+  _globals['_DISMISSGROUP']._serialized_end=1264
+  _globals['_SYNCWELCOMETEMPLATE']._serialized_start=1266
+  _globals['_SYNCWELCOMETEMPLATE']._serialized_end=1322
+  _globals['_TRANSFERGROUPS']._serialized_start=1324
+  _globals['_TRANSFERGROUPS']._serialized_end=1408
+  _globals['_SYNCJOINWAY']._serialized_start=1411
+  _globals['_SYNCJOINWAY']._serialized_end=1565
+  _globals['_REMINDSTAFF']._serialized_start=1567
+  _globals['_REMINDSTAFF']._serialized_end=1612
+  _globals['_ACTIONRESULT']._serialized_start=1615
+  _globals['_ACTIONRESULT']._serialized_end=1974
+  _globals['_FAILEDITEM']._serialized_start=1976
+  _globals['_FAILEDITEM']._serialized_end=2016
 # @@protoc_insertion_point(module_scope)

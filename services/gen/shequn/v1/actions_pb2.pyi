@@ -66,6 +66,9 @@ class Action(_message.Message):
     SEND_RED_PACKET_FIELD_NUMBER: _builtins.int
     DISMISS_GROUP_FIELD_NUMBER: _builtins.int
     SYNC_WELCOME_TEMPLATE_FIELD_NUMBER: _builtins.int
+    TRANSFER_GROUPS_FIELD_NUMBER: _builtins.int
+    SYNC_JOIN_WAY_FIELD_NUMBER: _builtins.int
+    REMIND_STAFF_FIELD_NUMBER: _builtins.int
     action_id: _builtins.str
     """unique; the idempotency key of the delivery"""
     tenant_id: _builtins.str
@@ -93,6 +96,12 @@ class Action(_message.Message):
     def dismiss_group(self) -> Global___DismissGroup: ...
     @_builtins.property
     def sync_welcome_template(self) -> Global___SyncWelcomeTemplate: ...
+    @_builtins.property
+    def transfer_groups(self) -> Global___TransferGroups: ...
+    @_builtins.property
+    def sync_join_way(self) -> Global___SyncJoinWay: ...
+    @_builtins.property
+    def remind_staff(self) -> Global___RemindStaff: ...
     def __init__(
         self,
         *,
@@ -111,12 +120,15 @@ class Action(_message.Message):
         send_red_packet: Global___SendRedPacket | None = ...,
         dismiss_group: Global___DismissGroup | None = ...,
         sync_welcome_template: Global___SyncWelcomeTemplate | None = ...,
+        transfer_groups: Global___TransferGroups | None = ...,
+        sync_join_way: Global___SyncJoinWay | None = ...,
+        remind_staff: Global___RemindStaff | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delete_message", b"delete_message", "dismiss_group", b"dismiss_group", "kick_member", b"kick_member", "kind", b"kind", "rename_group", b"rename_group", "send_link_card", b"send_link_card", "send_red_packet", b"send_red_packet", "send_text", b"send_text", "sync_welcome_template", b"sync_welcome_template"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delete_message", b"delete_message", "dismiss_group", b"dismiss_group", "kick_member", b"kick_member", "kind", b"kind", "remind_staff", b"remind_staff", "rename_group", b"rename_group", "send_link_card", b"send_link_card", "send_red_packet", b"send_red_packet", "send_text", b"send_text", "sync_join_way", b"sync_join_way", "sync_welcome_template", b"sync_welcome_template", "transfer_groups", b"transfer_groups"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "cause_event_id", b"cause_event_id", "created_at", b"created_at", "delete_message", b"delete_message", "dismiss_group", b"dismiss_group", "group_id", b"group_id", "kick_member", b"kick_member", "kind", b"kind", "platform", b"platform", "rename_group", b"rename_group", "send_link_card", b"send_link_card", "send_red_packet", b"send_red_packet", "send_text", b"send_text", "source_service", b"source_service", "sync_welcome_template", b"sync_welcome_template", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "cause_event_id", b"cause_event_id", "created_at", b"created_at", "delete_message", b"delete_message", "dismiss_group", b"dismiss_group", "group_id", b"group_id", "kick_member", b"kick_member", "kind", b"kind", "platform", b"platform", "remind_staff", b"remind_staff", "rename_group", b"rename_group", "send_link_card", b"send_link_card", "send_red_packet", b"send_red_packet", "send_text", b"send_text", "source_service", b"source_service", "sync_join_way", b"sync_join_way", "sync_welcome_template", b"sync_welcome_template", "tenant_id", b"tenant_id", "transfer_groups", b"transfer_groups"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["send_text", "send_link_card", "delete_message", "kick_member", "rename_group", "send_red_packet", "dismiss_group", "sync_welcome_template"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["send_text", "send_link_card", "delete_message", "kick_member", "rename_group", "send_red_packet", "dismiss_group", "sync_welcome_template", "transfer_groups", "sync_join_way", "remind_staff"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -313,6 +325,109 @@ class SyncWelcomeTemplate(_message.Message):
 Global___SyncWelcomeTemplate: _TypeAlias = SyncWelcomeTemplate  # noqa: Y015
 
 @_typing.final
+class TransferGroups(_message.Message):
+    """Groups pass to a new owner (离职继承): on WeCom one groupchat/transfer call for up to 100 of a
+    resigned staff member's groups, whose failed list comes back as the result's failed_items;
+    elsewhere the owner is changed where the platform lets a bot. The action's group_id is the
+    first of group_ids (its Kafka key).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUP_IDS_FIELD_NUMBER: _builtins.int
+    NEW_OWNER_ID_FIELD_NUMBER: _builtins.int
+    PREVIOUS_OWNER_ID_FIELD_NUMBER: _builtins.int
+    new_owner_id: _builtins.str
+    previous_owner_id: _builtins.str
+    @_builtins.property
+    def group_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        group_ids: _abc.Iterable[_builtins.str] | None = ...,
+        new_owner_id: _builtins.str = ...,
+        previous_owner_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_ids", b"group_ids", "new_owner_id", b"new_owner_id", "previous_owner_id", b"previous_owner_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransferGroups: _TypeAlias = TransferGroups  # noqa: Y015
+
+@_typing.final
+class SyncJoinWay(_message.Message):
+    """A live code's WeCom join way (「加入群聊」, groupchat/add_join_way): a QR code for up to 5
+    groups, WeCom making a new group when they are full (auto_create_room). Added when config_id
+    is empty, else updated; the result's message_id is the config_id and its link the QR code.
+    Other platforms: unsupported. The action's group_id is the first of group_ids.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONFIG_ID_FIELD_NUMBER: _builtins.int
+    GROUP_IDS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    AUTO_CREATE_ROOM_FIELD_NUMBER: _builtins.int
+    ROOM_BASE_NAME_FIELD_NUMBER: _builtins.int
+    ROOM_BASE_ID_FIELD_NUMBER: _builtins.int
+    REMARK_FIELD_NUMBER: _builtins.int
+    config_id: _builtins.str
+    state: _builtins.str
+    """comes back as the joining members' state: the code's name"""
+    auto_create_room: _builtins.bool
+    room_base_name: _builtins.str
+    room_base_id: _builtins.int
+    remark: _builtins.str
+    @_builtins.property
+    def group_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        config_id: _builtins.str = ...,
+        group_ids: _abc.Iterable[_builtins.str] | None = ...,
+        state: _builtins.str = ...,
+        auto_create_room: _builtins.bool = ...,
+        room_base_name: _builtins.str = ...,
+        room_base_id: _builtins.int = ...,
+        remark: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_create_room", b"auto_create_room", "config_id", b"config_id", "group_ids", b"group_ids", "remark", b"remark", "room_base_id", b"room_base_id", "room_base_name", b"room_base_name", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncJoinWay: _TypeAlias = SyncJoinWay  # noqa: Y015
+
+@_typing.final
+class RemindStaff(_message.Message):
+    """A private reminder to a staff member (a group's owner): WeCom's application message, a
+    Telegram bot's direct message, the sim platform's note.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAFF_ID_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    staff_id: _builtins.str
+    text: _builtins.str
+    def __init__(
+        self,
+        *,
+        staff_id: _builtins.str = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["staff_id", b"staff_id", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemindStaff: _TypeAlias = RemindStaff  # noqa: Y015
+
+@_typing.final
 class ActionResult(_message.Message):
     """The outcome of delivering one Action, on shequn.action-results.v1."""
 
@@ -329,6 +444,8 @@ class ActionResult(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    FAILED_ITEMS_FIELD_NUMBER: _builtins.int
+    LINK_FIELD_NUMBER: _builtins.int
     action_id: _builtins.str
     tenant_id: _builtins.str
     group_id: _builtins.str
@@ -342,8 +459,18 @@ class ActionResult(_message.Message):
     attempts: _builtins.int
     message_id: _builtins.str
     """the platform's id of the message the action posted, if it posted"""
+    link: _builtins.str
+    """groups of a transfer WeCom refused)
+    a URL the action made (a join way's QR code)
+    """
     @_builtins.property
     def finished_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def failed_items(self) -> _containers.RepeatedCompositeFieldContainer[Global___FailedItem]:
+        """one and the platform says (what a delete_message names later)
+        the parts of a delivered action that failed (the
+        """
+
     def __init__(
         self,
         *,
@@ -358,11 +485,35 @@ class ActionResult(_message.Message):
         attempts: _builtins.int = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         message_id: _builtins.str = ...,
+        failed_items: _abc.Iterable[Global___FailedItem] | None = ...,
+        link: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "action_type", b"action_type", "attempts", b"attempts", "finished_at", b"finished_at", "group_id", b"group_id", "message_id", b"message_id", "platform", b"platform", "reason", b"reason", "source_service", b"source_service", "status", b"status", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "action_type", b"action_type", "attempts", b"attempts", "failed_items", b"failed_items", "finished_at", b"finished_at", "group_id", b"group_id", "link", b"link", "message_id", b"message_id", "platform", b"platform", "reason", b"reason", "source_service", b"source_service", "status", b"status", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ActionResult: _TypeAlias = ActionResult  # noqa: Y015
+
+@_typing.final
+class FailedItem(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FailedItem: _TypeAlias = FailedItem  # noqa: Y015

@@ -20,6 +20,106 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class Body(_message.Message):
+    """A request as the HTTP API takes it: the id in its path, and its JSON body."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    @_builtins.property
+    def body(self) -> _struct_pb2.Struct: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        body: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Body: _TypeAlias = Body  # noqa: Y015
+
+@_typing.final
+class Record(_message.Message):
+    """An answer as the HTTP API gives it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def record(self) -> _struct_pb2.Struct: ...
+    def __init__(
+        self,
+        *,
+        record: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Record: _TypeAlias = Record  # noqa: Y015
+
+@_typing.final
+class Page(_message.Message):
+    """A page of a list: whose (an id, when the list belongs to one), how many, and after what."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    limit: _builtins.int
+    """1 to 500; 0: 100"""
+    after: _builtins.str
+    """the `next` of the page before"""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        limit: _builtins.int = ...,
+        after: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "id", b"id", "limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Page: _TypeAlias = Page  # noqa: Y015
+
+@_typing.final
+class Records(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    NEXT_FIELD_NUMBER: _builtins.int
+    next: _builtins.str
+    """empty: the last page"""
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]: ...
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[_struct_pb2.Struct] | None = ...,
+        next: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "next", b"next"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Records: _TypeAlias = Records  # noqa: Y015
+
+@_typing.final
 class CreateScheduleRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -284,12 +384,15 @@ class CreateLiveCodeRequest(_message.Message):
     GROUPS_FIELD_NUMBER: _builtins.int
     CAPACITY_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
+    ROOM_BASE_NAME_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """its public name, unique across tenants"""
     capacity: _builtins.int
     """0: 200"""
     channel: _builtins.str
     """渠道: the tag of the members it brings"""
+    room_base_name: _builtins.str
+    """WeCom: the name of the groups WeCom makes once all are full"""
     @_builtins.property
     def groups(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """filled in this order"""
@@ -301,10 +404,11 @@ class CreateLiveCodeRequest(_message.Message):
         groups: _abc.Iterable[_builtins.str] | None = ...,
         capacity: _builtins.int = ...,
         channel: _builtins.str = ...,
+        room_base_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "channel", b"channel", "code", b"code", "groups", b"groups"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "channel", b"channel", "code", b"code", "groups", b"groups", "room_base_name", b"room_base_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -367,12 +471,21 @@ class LiveCodeReply(_message.Message):
     CHANNEL_FIELD_NUMBER: _builtins.int
     FREE_FIELD_NUMBER: _builtins.int
     GROUPS_FIELD_NUMBER: _builtins.int
+    ROOM_BASE_NAME_FIELD_NUMBER: _builtins.int
+    WECOM_JOIN_WAY_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     capacity: _builtins.int
     channel: _builtins.str
     free: _builtins.int
+    room_base_name: _builtins.str
     @_builtins.property
     def groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___GroupPlaces]: ...
+    @_builtins.property
+    def wecom_join_way(self) -> _struct_pb2.Struct:
+        """WeCom's join way of the code (config_id, groups, qr_code, state, reason), when its pool
+        has WeCom groups.
+        """
+
     def __init__(
         self,
         *,
@@ -381,10 +494,12 @@ class LiveCodeReply(_message.Message):
         channel: _builtins.str = ...,
         free: _builtins.int = ...,
         groups: _abc.Iterable[Global___GroupPlaces] | None = ...,
+        room_base_name: _builtins.str = ...,
+        wecom_join_way: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["wecom_join_way", b"wecom_join_way"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "channel", b"channel", "code", b"code", "free", b"free", "groups", b"groups"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "channel", b"channel", "code", b"code", "free", b"free", "groups", b"groups", "room_base_name", b"room_base_name", "wecom_join_way", b"wecom_join_way"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,10 +26,13 @@ if _version_not_supported:
 
 
 class CampaignServiceStub:
-    """Campaign's SOP schedules, broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
-    the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
-    field; a coupon with no code left, or an issue_id used for another member, is
-    FAILED_PRECONDITION.
+    """Campaign's SOP schedules, broadcasts, live codes, coupons, fission tasks, activity groups,
+    handovers, group notices and tier ladders over gRPC, the same operations as its HTTP API.
+    The tenant is the one of the API key (metadata "authorization: Bearer <key>"). Bad input is
+    INVALID_ARGUMENT naming the field; an id the tenant does not have is NOT_FOUND; what the state
+    does not allow (a coupon with no code left, an issue_id used for another member, a
+    blacklisted member, a task ended) is FAILED_PRECONDITION. The newer operations take and
+    answer the HTTP API's JSON as Structs (`Body`, `Record`, `Page`).
     """
 
     def __init__(self, channel):
@@ -88,13 +91,86 @@ class CampaignServiceStub:
                 request_serializer=shequn_dot_v1_dot_campaign__pb2.IssueCouponRequest.SerializeToString,
                 response_deserializer=shequn_dot_v1_dot_campaign__pb2.IssuedCoupon.FromString,
                 _registered_method=True)
+        self.CreateFissionTask = channel.unary_unary(
+                '/shequn.v1.CampaignService/CreateFissionTask',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+                _registered_method=True)
+        self.GetFissionTask = channel.unary_unary(
+                '/shequn.v1.CampaignService/GetFissionTask',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+                _registered_method=True)
+        self.IssueInviteCode = channel.unary_unary(
+                '/shequn.v1.CampaignService/IssueInviteCode',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+                _registered_method=True)
+        self.GetFissionFunnel = channel.unary_unary(
+                '/shequn.v1.CampaignService/GetFissionFunnel',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+                _registered_method=True)
+        self.ListInviters = channel.unary_unary(
+                '/shequn.v1.CampaignService/ListInviters',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+                _registered_method=True)
+        self.SetActivityGroup = channel.unary_unary(
+                '/shequn.v1.CampaignService/SetActivityGroup',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+                _registered_method=True)
+        self.GetActivityGroup = channel.unary_unary(
+                '/shequn.v1.CampaignService/GetActivityGroup',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+                _registered_method=True)
+        self.ListActivityGroups = channel.unary_unary(
+                '/shequn.v1.CampaignService/ListActivityGroups',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+                _registered_method=True)
+        self.StartHandover = channel.unary_unary(
+                '/shequn.v1.CampaignService/StartHandover',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+                _registered_method=True)
+        self.GetHandover = channel.unary_unary(
+                '/shequn.v1.CampaignService/GetHandover',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+                _registered_method=True)
+        self.PutNotice = channel.unary_unary(
+                '/shequn.v1.CampaignService/PutNotice',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+                _registered_method=True)
+        self.ListNoticeDrift = channel.unary_unary(
+                '/shequn.v1.CampaignService/ListNoticeDrift',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+                _registered_method=True)
+        self.PutTierLadder = channel.unary_unary(
+                '/shequn.v1.CampaignService/PutTierLadder',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+                _registered_method=True)
+        self.GetTierLadder = channel.unary_unary(
+                '/shequn.v1.CampaignService/GetTierLadder',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
-    """Campaign's SOP schedules, broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
-    the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
-    field; a coupon with no code left, or an issue_id used for another member, is
-    FAILED_PRECONDITION.
+    """Campaign's SOP schedules, broadcasts, live codes, coupons, fission tasks, activity groups,
+    handovers, group notices and tier ladders over gRPC, the same operations as its HTTP API.
+    The tenant is the one of the API key (metadata "authorization: Bearer <key>"). Bad input is
+    INVALID_ARGUMENT naming the field; an id the tenant does not have is NOT_FOUND; what the state
+    does not allow (a coupon with no code left, an issue_id used for another member, a
+    blacklisted member, a task ended) is FAILED_PRECONDITION. The newer operations take and
+    answer the HTTP API's JSON as Structs (`Body`, `Record`, `Page`).
     """
 
     def CreateSchedule(self, request, context):
@@ -168,6 +244,110 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateFissionTask(self, request, context):
+        """Fission tasks (任务宝): POST /v1/fission/tasks, GET …/{id}, POST …/{id}/codes,
+        GET …/{id}/funnel, GET …/{id}/inviters.
+        operator
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFissionTask(self, request, context):
+        """viewer: id
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueInviteCode(self, request, context):
+        """operator: id, body {member_id, group_id?}
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFissionFunnel(self, request, context):
+        """viewer: id
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInviters(self, request, context):
+        """viewer: id
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetActivityGroup(self, request, context):
+        """Short-term activity groups (短期活动群): PUT/GET/DELETE /v1/activity-groups/{group_id}.
+        operator: id (the group), body
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetActivityGroup(self, request, context):
+        """viewer: id
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListActivityGroups(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartHandover(self, request, context):
+        """Group handover (离职继承): POST /v1/handovers, GET …/{id}.
+        admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHandover(self, request, context):
+        """viewer: id
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutNotice(self, request, context):
+        """Group notices (群公告) per tag: PUT/GET /v1/notices/{tag}, GET /v1/notice-drift.
+        operator: id (the tag), body {text}
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNoticeDrift(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutTierLadder(self, request, context):
+        """Tier ladder (鱼塘群 → 中转群 → 核心群): PUT/GET /v1/tiers.
+        admin: body
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTierLadder(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -221,6 +401,76 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     request_deserializer=shequn_dot_v1_dot_campaign__pb2.IssueCouponRequest.FromString,
                     response_serializer=shequn_dot_v1_dot_campaign__pb2.IssuedCoupon.SerializeToString,
             ),
+            'CreateFissionTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateFissionTask,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Body.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Record.SerializeToString,
+            ),
+            'GetFissionTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFissionTask,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Body.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Record.SerializeToString,
+            ),
+            'IssueInviteCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueInviteCode,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Body.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Record.SerializeToString,
+            ),
+            'GetFissionFunnel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFissionFunnel,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Body.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Record.SerializeToString,
+            ),
+            'ListInviters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInviters,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Page.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Records.SerializeToString,
+            ),
+            'SetActivityGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetActivityGroup,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Body.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Record.SerializeToString,
+            ),
+            'GetActivityGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetActivityGroup,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Body.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Record.SerializeToString,
+            ),
+            'ListActivityGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListActivityGroups,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Page.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Records.SerializeToString,
+            ),
+            'StartHandover': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartHandover,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Body.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Record.SerializeToString,
+            ),
+            'GetHandover': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHandover,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Body.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Record.SerializeToString,
+            ),
+            'PutNotice': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutNotice,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Body.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Record.SerializeToString,
+            ),
+            'ListNoticeDrift': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNoticeDrift,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Page.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Records.SerializeToString,
+            ),
+            'PutTierLadder': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutTierLadder,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Body.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Record.SerializeToString,
+            ),
+            'GetTierLadder': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTierLadder,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Body.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Record.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'shequn.v1.CampaignService', rpc_method_handlers)
@@ -230,10 +480,13 @@ def add_CampaignServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CampaignService:
-    """Campaign's SOP schedules, broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
-    the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
-    field; a coupon with no code left, or an issue_id used for another member, is
-    FAILED_PRECONDITION.
+    """Campaign's SOP schedules, broadcasts, live codes, coupons, fission tasks, activity groups,
+    handovers, group notices and tier ladders over gRPC, the same operations as its HTTP API.
+    The tenant is the one of the API key (metadata "authorization: Bearer <key>"). Bad input is
+    INVALID_ARGUMENT naming the field; an id the tenant does not have is NOT_FOUND; what the state
+    does not allow (a coupon with no code left, an issue_id used for another member, a
+    blacklisted member, a task ended) is FAILED_PRECONDITION. The newer operations take and
+    answer the HTTP API's JSON as Structs (`Body`, `Record`, `Page`).
     """
 
     @staticmethod
@@ -496,6 +749,384 @@ class CampaignService:
             '/shequn.v1.CampaignService/IssueCoupon',
             shequn_dot_v1_dot_campaign__pb2.IssueCouponRequest.SerializeToString,
             shequn_dot_v1_dot_campaign__pb2.IssuedCoupon.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateFissionTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/CreateFissionTask',
+            shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFissionTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/GetFissionTask',
+            shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueInviteCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/IssueInviteCode',
+            shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFissionFunnel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/GetFissionFunnel',
+            shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInviters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/ListInviters',
+            shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetActivityGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/SetActivityGroup',
+            shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetActivityGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/GetActivityGroup',
+            shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListActivityGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/ListActivityGroups',
+            shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartHandover(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/StartHandover',
+            shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHandover(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/GetHandover',
+            shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutNotice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/PutNotice',
+            shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNoticeDrift(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/ListNoticeDrift',
+            shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutTierLadder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/PutTierLadder',
+            shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Record.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTierLadder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/GetTierLadder',
+            shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Record.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,10 +27,13 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CampaignServiceStub:
-    """Campaign's SOP schedules, broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
-    the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
-    field; a coupon with no code left, or an issue_id used for another member, is
-    FAILED_PRECONDITION.
+    """Campaign's SOP schedules, broadcasts, live codes, coupons, fission tasks, activity groups,
+    handovers, group notices and tier ladders over gRPC, the same operations as its HTTP API.
+    The tenant is the one of the API key (metadata "authorization: Bearer <key>"). Bad input is
+    INVALID_ARGUMENT naming the field; an id the tenant does not have is NOT_FOUND; what the state
+    does not allow (a coupon with no code left, an issue_id used for another member, a
+    blacklisted member, a task ended) is FAILED_PRECONDITION. The newer operations take and
+    answer the HTTP API's JSON as Structs (`Body`, `Record`, `Page`).
     """
 
     @_typing.overload
@@ -59,13 +62,55 @@ class CampaignServiceStub:
     """viewer"""
     IssueCoupon: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.IssueCouponRequest, _campaign_pb2.IssuedCoupon]
     """operator"""
+    CreateFissionTask: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]
+    """Fission tasks (任务宝): POST /v1/fission/tasks, GET …/{id}, POST …/{id}/codes,
+    GET …/{id}/funnel, GET …/{id}/inviters.
+    operator
+    """
+    GetFissionTask: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]
+    """viewer: id"""
+    IssueInviteCode: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]
+    """operator: id, body {member_id, group_id?}"""
+    GetFissionFunnel: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]
+    """viewer: id"""
+    ListInviters: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]
+    """viewer: id"""
+    SetActivityGroup: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]
+    """Short-term activity groups (短期活动群): PUT/GET/DELETE /v1/activity-groups/{group_id}.
+    operator: id (the group), body
+    """
+    GetActivityGroup: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]
+    """viewer: id"""
+    ListActivityGroups: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]
+    """viewer"""
+    StartHandover: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]
+    """Group handover (离职继承): POST /v1/handovers, GET …/{id}.
+    admin
+    """
+    GetHandover: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]
+    """viewer: id"""
+    PutNotice: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]
+    """Group notices (群公告) per tag: PUT/GET /v1/notices/{tag}, GET /v1/notice-drift.
+    operator: id (the tag), body {text}
+    """
+    ListNoticeDrift: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]
+    """viewer"""
+    PutTierLadder: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]
+    """Tier ladder (鱼塘群 → 中转群 → 核心群): PUT/GET /v1/tiers.
+    admin: body
+    """
+    GetTierLadder: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]
+    """viewer"""
 
 @_typing.type_check_only
 class CampaignServiceAsyncStub(CampaignServiceStub):
-    """Campaign's SOP schedules, broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
-    the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
-    field; a coupon with no code left, or an issue_id used for another member, is
-    FAILED_PRECONDITION.
+    """Campaign's SOP schedules, broadcasts, live codes, coupons, fission tasks, activity groups,
+    handovers, group notices and tier ladders over gRPC, the same operations as its HTTP API.
+    The tenant is the one of the API key (metadata "authorization: Bearer <key>"). Bad input is
+    INVALID_ARGUMENT naming the field; an id the tenant does not have is NOT_FOUND; what the state
+    does not allow (a coupon with no code left, an issue_id used for another member, a
+    blacklisted member, a task ended) is FAILED_PRECONDITION. The newer operations take and
+    answer the HTTP API's JSON as Structs (`Body`, `Record`, `Page`).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -91,12 +136,54 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     """viewer"""
     IssueCoupon: _aio.UnaryUnaryMultiCallable[_campaign_pb2.IssueCouponRequest, _campaign_pb2.IssuedCoupon]  # type: ignore[assignment]
     """operator"""
+    CreateFissionTask: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]  # type: ignore[assignment]
+    """Fission tasks (任务宝): POST /v1/fission/tasks, GET …/{id}, POST …/{id}/codes,
+    GET …/{id}/funnel, GET …/{id}/inviters.
+    operator
+    """
+    GetFissionTask: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]  # type: ignore[assignment]
+    """viewer: id"""
+    IssueInviteCode: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]  # type: ignore[assignment]
+    """operator: id, body {member_id, group_id?}"""
+    GetFissionFunnel: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]  # type: ignore[assignment]
+    """viewer: id"""
+    ListInviters: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]  # type: ignore[assignment]
+    """viewer: id"""
+    SetActivityGroup: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]  # type: ignore[assignment]
+    """Short-term activity groups (短期活动群): PUT/GET/DELETE /v1/activity-groups/{group_id}.
+    operator: id (the group), body
+    """
+    GetActivityGroup: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]  # type: ignore[assignment]
+    """viewer: id"""
+    ListActivityGroups: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]  # type: ignore[assignment]
+    """viewer"""
+    StartHandover: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]  # type: ignore[assignment]
+    """Group handover (离职继承): POST /v1/handovers, GET …/{id}.
+    admin
+    """
+    GetHandover: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]  # type: ignore[assignment]
+    """viewer: id"""
+    PutNotice: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]  # type: ignore[assignment]
+    """Group notices (群公告) per tag: PUT/GET /v1/notices/{tag}, GET /v1/notice-drift.
+    operator: id (the tag), body {text}
+    """
+    ListNoticeDrift: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]  # type: ignore[assignment]
+    """viewer"""
+    PutTierLadder: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]  # type: ignore[assignment]
+    """Tier ladder (鱼塘群 → 中转群 → 核心群): PUT/GET /v1/tiers.
+    admin: body
+    """
+    GetTierLadder: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]  # type: ignore[assignment]
+    """viewer"""
 
 class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Campaign's SOP schedules, broadcasts, live codes and coupons over gRPC, the same operations as its HTTP API. The tenant is the one of
-    the API key (metadata "authorization: Bearer <key>"). Bad input is INVALID_ARGUMENT naming the
-    field; a coupon with no code left, or an issue_id used for another member, is
-    FAILED_PRECONDITION.
+    """Campaign's SOP schedules, broadcasts, live codes, coupons, fission tasks, activity groups,
+    handovers, group notices and tier ladders over gRPC, the same operations as its HTTP API.
+    The tenant is the one of the API key (metadata "authorization: Bearer <key>"). Bad input is
+    INVALID_ARGUMENT naming the field; an id the tenant does not have is NOT_FOUND; what the state
+    does not allow (a coupon with no code left, an issue_id used for another member, a
+    blacklisted member, a task ended) is FAILED_PRECONDITION. The newer operations take and
+    answer the HTTP API's JSON as Structs (`Body`, `Record`, `Page`).
     """
 
     @_abc_1.abstractmethod
@@ -180,5 +267,128 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_campaign_pb2.IssuedCoupon, _abc.Awaitable[_campaign_pb2.IssuedCoupon]]:
         """operator"""
+
+    @_abc_1.abstractmethod
+    def CreateFissionTask(
+        self,
+        request: _campaign_pb2.Body,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Record, _abc.Awaitable[_campaign_pb2.Record]]:
+        """Fission tasks (任务宝): POST /v1/fission/tasks, GET …/{id}, POST …/{id}/codes,
+        GET …/{id}/funnel, GET …/{id}/inviters.
+        operator
+        """
+
+    @_abc_1.abstractmethod
+    def GetFissionTask(
+        self,
+        request: _campaign_pb2.Body,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Record, _abc.Awaitable[_campaign_pb2.Record]]:
+        """viewer: id"""
+
+    @_abc_1.abstractmethod
+    def IssueInviteCode(
+        self,
+        request: _campaign_pb2.Body,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Record, _abc.Awaitable[_campaign_pb2.Record]]:
+        """operator: id, body {member_id, group_id?}"""
+
+    @_abc_1.abstractmethod
+    def GetFissionFunnel(
+        self,
+        request: _campaign_pb2.Body,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Record, _abc.Awaitable[_campaign_pb2.Record]]:
+        """viewer: id"""
+
+    @_abc_1.abstractmethod
+    def ListInviters(
+        self,
+        request: _campaign_pb2.Page,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Records, _abc.Awaitable[_campaign_pb2.Records]]:
+        """viewer: id"""
+
+    @_abc_1.abstractmethod
+    def SetActivityGroup(
+        self,
+        request: _campaign_pb2.Body,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Record, _abc.Awaitable[_campaign_pb2.Record]]:
+        """Short-term activity groups (短期活动群): PUT/GET/DELETE /v1/activity-groups/{group_id}.
+        operator: id (the group), body
+        """
+
+    @_abc_1.abstractmethod
+    def GetActivityGroup(
+        self,
+        request: _campaign_pb2.Body,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Record, _abc.Awaitable[_campaign_pb2.Record]]:
+        """viewer: id"""
+
+    @_abc_1.abstractmethod
+    def ListActivityGroups(
+        self,
+        request: _campaign_pb2.Page,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Records, _abc.Awaitable[_campaign_pb2.Records]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def StartHandover(
+        self,
+        request: _campaign_pb2.Body,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Record, _abc.Awaitable[_campaign_pb2.Record]]:
+        """Group handover (离职继承): POST /v1/handovers, GET …/{id}.
+        admin
+        """
+
+    @_abc_1.abstractmethod
+    def GetHandover(
+        self,
+        request: _campaign_pb2.Body,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Record, _abc.Awaitable[_campaign_pb2.Record]]:
+        """viewer: id"""
+
+    @_abc_1.abstractmethod
+    def PutNotice(
+        self,
+        request: _campaign_pb2.Body,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Record, _abc.Awaitable[_campaign_pb2.Record]]:
+        """Group notices (群公告) per tag: PUT/GET /v1/notices/{tag}, GET /v1/notice-drift.
+        operator: id (the tag), body {text}
+        """
+
+    @_abc_1.abstractmethod
+    def ListNoticeDrift(
+        self,
+        request: _campaign_pb2.Page,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Records, _abc.Awaitable[_campaign_pb2.Records]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def PutTierLadder(
+        self,
+        request: _campaign_pb2.Body,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Record, _abc.Awaitable[_campaign_pb2.Record]]:
+        """Tier ladder (鱼塘群 → 中转群 → 核心群): PUT/GET /v1/tiers.
+        admin: body
+        """
+
+    @_abc_1.abstractmethod
+    def GetTierLadder(
+        self,
+        request: _campaign_pb2.Body,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Record, _abc.Awaitable[_campaign_pb2.Record]]:
+        """viewer"""
 
 def add_CampaignServiceServicer_to_server(servicer: CampaignServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

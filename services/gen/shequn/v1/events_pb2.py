@@ -26,49 +26,53 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from services.gen.shequn.v1 import common_pb2 as shequn_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shequn/v1/events.proto\x12\tshequn.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16shequn/v1/common.proto\"\x84\x06\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12%\n\x08platform\x18\x04 \x01(\x0e\x32\x13.shequn.v1.Platform\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\rgroup_created\x18\n \x01(\x0b\x32\x17.shequn.v1.GroupCreatedH\x00\x12\x30\n\rgroup_updated\x18\x0b \x01(\x0b\x32\x17.shequn.v1.GroupUpdatedH\x00\x12\x34\n\x0fgroup_dismissed\x18\x0c \x01(\x0b\x32\x19.shequn.v1.GroupDismissedH\x00\x12\x30\n\rmember_joined\x18\r \x01(\x0b\x32\x17.shequn.v1.MemberJoinedH\x00\x12,\n\x0bmember_left\x18\x0e \x01(\x0b\x32\x15.shequn.v1.MemberLeftH\x00\x12\x32\n\x0emessage_posted\x18\x0f \x01(\x0b\x32\x18.shequn.v1.MessagePostedH\x00\x12.\n\x0corder_placed\x18\x10 \x01(\x0b\x32\x16.shequn.v1.OrderPlacedH\x00\x12\x34\n\x0f\x63oupon_redeemed\x18\x11 \x01(\x0b\x32\x19.shequn.v1.CouponRedeemedH\x00\x12\x36\n\x10livecode_scanned\x18\x12 \x01(\x0b\x32\x1a.shequn.v1.LivecodeScannedH\x00\x12\x34\n\x0fmember_welcomed\x18\x13 \x01(\x0b\x32\x19.shequn.v1.MemberWelcomedH\x00\x12.\n\x0clivecode_low\x18\x14 \x01(\x0b\x32\x16.shequn.v1.LivecodeLowH\x00\x42\t\n\x07payload\"I\n\tGroupInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x0e\n\x06notice\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\"U\n\x0cGroupCreated\x12#\n\x05group\x18\x01 \x01(\x0b\x32\x14.shequn.v1.GroupInfo\x12 \n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x11.shequn.v1.Member\"~\n\x0cGroupUpdated\x12#\n\x05group\x18\x01 \x01(\x0b\x32\x14.shequn.v1.GroupInfo\x12 \n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x11.shequn.v1.Member\x12\'\n\x07\x63hanges\x18\x03 \x03(\x0e\x32\x16.shequn.v1.GroupChange\"2\n\x0eGroupDismissed\x12 \n\x05\x61\x63tor\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\"\xc6\x01\n\x0cMemberJoined\x12!\n\x06member\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\x12\"\n\x07inviter\x18\x02 \x01(\x0b\x32\x11.shequn.v1.Member\x12#\n\x05scene\x18\x03 \x01(\x0e\x32\x14.shequn.v1.JoinScene\x12\x10\n\x08livecode\x18\x04 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x12\n\njoin_token\x18\x06 \x01(\t\x12\x13\n\x0binvite_code\x18\x07 \x01(\t\"y\n\nMemberLeft\x12!\n\x06member\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\x12&\n\x06reason\x18\x02 \x01(\x0e\x32\x16.shequn.v1.LeaveReason\x12 \n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x11.shequn.v1.Member\"\x9f\x01\n\x0b\x43hatMessage\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.shequn.v1.MessageKind\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x10\n\x08mentions\x18\x04 \x03(\t\x12\x0c\n\x04urls\x18\x05 \x03(\t\x12\x11\n\tmedia_url\x18\x06 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x07 \x01(\t\x12\r\n\x05title\x18\x08 \x01(\t\"[\n\rMessagePosted\x12!\n\x06member\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\x12\'\n\x07message\x18\x02 \x01(\x0b\x32\x16.shequn.v1.ChatMessage\"(\n\x05Money\x12\r\n\x05minor\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"y\n\x0bOrderPlaced\x12!\n\x06member\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12 \n\x06\x61mount\x18\x03 \x01(\x0b\x32\x10.shequn.v1.Money\x12\x13\n\x0b\x61ttribution\x18\x04 \x01(\t\"g\n\x0e\x43ouponRedeemed\x12!\n\x06member\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\x12\x11\n\tcoupon_id\x18\x02 \x01(\t\x12\x1f\n\x05value\x18\x03 \x01(\x0b\x32\x10.shequn.v1.Money\"M\n\x0eMemberWelcomed\x12\"\n\x07members\x18\x01 \x03(\x0b\x32\x11.shequn.v1.Member\x12\x17\n\x0f\x65ntry_coupon_id\x18\x02 \x01(\t\"-\n\x0bLivecodeLow\x12\x10\n\x08livecode\x18\x01 \x01(\t\x12\x0c\n\x04\x66ree\x18\x02 \x01(\x05\"\\\n\x0fLivecodeScanned\x12\x10\n\x08livecode\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x12\n\nscanner_id\x18\x03 \x01(\t\x12\x12\n\njoin_token\x18\x04 \x01(\t*\x8a\x01\n\x0bGroupChange\x12\x1c\n\x18GROUP_CHANGE_UNSPECIFIED\x10\x00\x12\x15\n\x11GROUP_CHANGE_NAME\x10\x01\x12\x16\n\x12GROUP_CHANGE_OWNER\x10\x02\x12\x17\n\x13GROUP_CHANGE_NOTICE\x10\x03\x12\x15\n\x11GROUP_CHANGE_TAGS\x10\x04*j\n\tJoinScene\x12\x1a\n\x16JOIN_SCENE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOIN_SCENE_INVITE\x10\x01\x12\x11\n\rJOIN_SCENE_QR\x10\x02\x12\x17\n\x13JOIN_SCENE_LIVECODE\x10\x03*[\n\x0bLeaveReason\x12\x1c\n\x18LEAVE_REASON_UNSPECIFIED\x10\x00\x12\x15\n\x11LEAVE_REASON_QUIT\x10\x01\x12\x17\n\x13LEAVE_REASON_KICKED\x10\x02*\xc4\x01\n\x0bMessageKind\x12\x1c\n\x18MESSAGE_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11MESSAGE_KIND_TEXT\x10\x01\x12\x16\n\x12MESSAGE_KIND_IMAGE\x10\x02\x12\x15\n\x11MESSAGE_KIND_LINK\x10\x03\x12\x1d\n\x19MESSAGE_KIND_MINI_PROGRAM\x10\x04\x12\x15\n\x11MESSAGE_KIND_FILE\x10\x05\x12\x1b\n\x17MESSAGE_KIND_RED_PACKET\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shequn/v1/events.proto\x12\tshequn.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16shequn/v1/common.proto\"\xf3\x06\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08group_id\x18\x03 \x01(\t\x12%\n\x08platform\x18\x04 \x01(\x0e\x32\x13.shequn.v1.Platform\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\rgroup_created\x18\n \x01(\x0b\x32\x17.shequn.v1.GroupCreatedH\x00\x12\x30\n\rgroup_updated\x18\x0b \x01(\x0b\x32\x17.shequn.v1.GroupUpdatedH\x00\x12\x34\n\x0fgroup_dismissed\x18\x0c \x01(\x0b\x32\x19.shequn.v1.GroupDismissedH\x00\x12\x30\n\rmember_joined\x18\r \x01(\x0b\x32\x17.shequn.v1.MemberJoinedH\x00\x12,\n\x0bmember_left\x18\x0e \x01(\x0b\x32\x15.shequn.v1.MemberLeftH\x00\x12\x32\n\x0emessage_posted\x18\x0f \x01(\x0b\x32\x18.shequn.v1.MessagePostedH\x00\x12.\n\x0corder_placed\x18\x10 \x01(\x0b\x32\x16.shequn.v1.OrderPlacedH\x00\x12\x34\n\x0f\x63oupon_redeemed\x18\x11 \x01(\x0b\x32\x19.shequn.v1.CouponRedeemedH\x00\x12\x36\n\x10livecode_scanned\x18\x12 \x01(\x0b\x32\x1a.shequn.v1.LivecodeScannedH\x00\x12\x34\n\x0fmember_welcomed\x18\x13 \x01(\x0b\x32\x19.shequn.v1.MemberWelcomedH\x00\x12.\n\x0clivecode_low\x18\x14 \x01(\x0b\x32\x16.shequn.v1.LivecodeLowH\x00\x12\x30\n\rreward_earned\x18\x15 \x01(\x0b\x32\x17.shequn.v1.RewardEarnedH\x00\x12;\n\x13member_tier_changed\x18\x16 \x01(\x0b\x32\x1c.shequn.v1.MemberTierChangedH\x00\x42\t\n\x07payload\"I\n\tGroupInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x0e\n\x06notice\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\"U\n\x0cGroupCreated\x12#\n\x05group\x18\x01 \x01(\x0b\x32\x14.shequn.v1.GroupInfo\x12 \n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x11.shequn.v1.Member\"~\n\x0cGroupUpdated\x12#\n\x05group\x18\x01 \x01(\x0b\x32\x14.shequn.v1.GroupInfo\x12 \n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x11.shequn.v1.Member\x12\'\n\x07\x63hanges\x18\x03 \x03(\x0e\x32\x16.shequn.v1.GroupChange\"2\n\x0eGroupDismissed\x12 \n\x05\x61\x63tor\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\"\xc6\x01\n\x0cMemberJoined\x12!\n\x06member\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\x12\"\n\x07inviter\x18\x02 \x01(\x0b\x32\x11.shequn.v1.Member\x12#\n\x05scene\x18\x03 \x01(\x0e\x32\x14.shequn.v1.JoinScene\x12\x10\n\x08livecode\x18\x04 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x12\n\njoin_token\x18\x06 \x01(\t\x12\x13\n\x0binvite_code\x18\x07 \x01(\t\"y\n\nMemberLeft\x12!\n\x06member\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\x12&\n\x06reason\x18\x02 \x01(\x0e\x32\x16.shequn.v1.LeaveReason\x12 \n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x11.shequn.v1.Member\"\x9f\x01\n\x0b\x43hatMessage\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.shequn.v1.MessageKind\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x10\n\x08mentions\x18\x04 \x03(\t\x12\x0c\n\x04urls\x18\x05 \x03(\t\x12\x11\n\tmedia_url\x18\x06 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x07 \x01(\t\x12\r\n\x05title\x18\x08 \x01(\t\"[\n\rMessagePosted\x12!\n\x06member\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\x12\'\n\x07message\x18\x02 \x01(\x0b\x32\x16.shequn.v1.ChatMessage\"(\n\x05Money\x12\r\n\x05minor\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"y\n\x0bOrderPlaced\x12!\n\x06member\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12 \n\x06\x61mount\x18\x03 \x01(\x0b\x32\x10.shequn.v1.Money\x12\x13\n\x0b\x61ttribution\x18\x04 \x01(\t\"g\n\x0e\x43ouponRedeemed\x12!\n\x06member\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\x12\x11\n\tcoupon_id\x18\x02 \x01(\t\x12\x1f\n\x05value\x18\x03 \x01(\x0b\x32\x10.shequn.v1.Money\"M\n\x0eMemberWelcomed\x12\"\n\x07members\x18\x01 \x03(\x0b\x32\x11.shequn.v1.Member\x12\x17\n\x0f\x65ntry_coupon_id\x18\x02 \x01(\t\"-\n\x0bLivecodeLow\x12\x10\n\x08livecode\x18\x01 \x01(\t\x12\x0c\n\x04\x66ree\x18\x02 \x01(\x05\"q\n\x0fLivecodeScanned\x12\x10\n\x08livecode\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x12\n\nscanner_id\x18\x03 \x01(\t\x12\x12\n\njoin_token\x18\x04 \x01(\t\x12\x13\n\x0binvite_code\x18\x05 \x01(\t\"e\n\x0cRewardEarned\x12!\n\x06member\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x12\n\nred_packet\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\"V\n\x11MemberTierChanged\x12!\n\x06member\x18\x01 \x01(\x0b\x32\x11.shequn.v1.Member\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x10\n\x08previous\x18\x03 \x01(\t*\x8a\x01\n\x0bGroupChange\x12\x1c\n\x18GROUP_CHANGE_UNSPECIFIED\x10\x00\x12\x15\n\x11GROUP_CHANGE_NAME\x10\x01\x12\x16\n\x12GROUP_CHANGE_OWNER\x10\x02\x12\x17\n\x13GROUP_CHANGE_NOTICE\x10\x03\x12\x15\n\x11GROUP_CHANGE_TAGS\x10\x04*j\n\tJoinScene\x12\x1a\n\x16JOIN_SCENE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOIN_SCENE_INVITE\x10\x01\x12\x11\n\rJOIN_SCENE_QR\x10\x02\x12\x17\n\x13JOIN_SCENE_LIVECODE\x10\x03*[\n\x0bLeaveReason\x12\x1c\n\x18LEAVE_REASON_UNSPECIFIED\x10\x00\x12\x15\n\x11LEAVE_REASON_QUIT\x10\x01\x12\x17\n\x13LEAVE_REASON_KICKED\x10\x02*\xc4\x01\n\x0bMessageKind\x12\x1c\n\x18MESSAGE_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11MESSAGE_KIND_TEXT\x10\x01\x12\x16\n\x12MESSAGE_KIND_IMAGE\x10\x02\x12\x15\n\x11MESSAGE_KIND_LINK\x10\x03\x12\x1d\n\x19MESSAGE_KIND_MINI_PROGRAM\x10\x04\x12\x15\n\x11MESSAGE_KIND_FILE\x10\x05\x12\x1b\n\x17MESSAGE_KIND_RED_PACKET\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shequn.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GROUPCHANGE']._serialized_start=2281
-  _globals['_GROUPCHANGE']._serialized_end=2419
-  _globals['_JOINSCENE']._serialized_start=2421
-  _globals['_JOINSCENE']._serialized_end=2527
-  _globals['_LEAVEREASON']._serialized_start=2529
-  _globals['_LEAVEREASON']._serialized_end=2620
-  _globals['_MESSAGEKIND']._serialized_start=2623
-  _globals['_MESSAGEKIND']._serialized_end=2819
+  _globals['_GROUPCHANGE']._serialized_start=2604
+  _globals['_GROUPCHANGE']._serialized_end=2742
+  _globals['_JOINSCENE']._serialized_start=2744
+  _globals['_JOINSCENE']._serialized_end=2850
+  _globals['_LEAVEREASON']._serialized_start=2852
+  _globals['_LEAVEREASON']._serialized_end=2943
+  _globals['_MESSAGEKIND']._serialized_start=2946
+  _globals['_MESSAGEKIND']._serialized_end=3142
   _globals['_EVENT']._serialized_start=95
-  _globals['_EVENT']._serialized_end=867
-  _globals['_GROUPINFO']._serialized_start=869
-  _globals['_GROUPINFO']._serialized_end=942
-  _globals['_GROUPCREATED']._serialized_start=944
-  _globals['_GROUPCREATED']._serialized_end=1029
-  _globals['_GROUPUPDATED']._serialized_start=1031
-  _globals['_GROUPUPDATED']._serialized_end=1157
-  _globals['_GROUPDISMISSED']._serialized_start=1159
-  _globals['_GROUPDISMISSED']._serialized_end=1209
-  _globals['_MEMBERJOINED']._serialized_start=1212
-  _globals['_MEMBERJOINED']._serialized_end=1410
-  _globals['_MEMBERLEFT']._serialized_start=1412
-  _globals['_MEMBERLEFT']._serialized_end=1533
-  _globals['_CHATMESSAGE']._serialized_start=1536
-  _globals['_CHATMESSAGE']._serialized_end=1695
-  _globals['_MESSAGEPOSTED']._serialized_start=1697
-  _globals['_MESSAGEPOSTED']._serialized_end=1788
-  _globals['_MONEY']._serialized_start=1790
-  _globals['_MONEY']._serialized_end=1830
-  _globals['_ORDERPLACED']._serialized_start=1832
-  _globals['_ORDERPLACED']._serialized_end=1953
-  _globals['_COUPONREDEEMED']._serialized_start=1955
-  _globals['_COUPONREDEEMED']._serialized_end=2058
-  _globals['_MEMBERWELCOMED']._serialized_start=2060
-  _globals['_MEMBERWELCOMED']._serialized_end=2137
-  _globals['_LIVECODELOW']._serialized_start=2139
-  _globals['_LIVECODELOW']._serialized_end=2184
-  _globals['_LIVECODESCANNED']._serialized_start=2186
-  _globals['_LIVECODESCANNED']._serialized_end=2278
+  _globals['_EVENT']._serialized_end=978
+  _globals['_GROUPINFO']._serialized_start=980
+  _globals['_GROUPINFO']._serialized_end=1053
+  _globals['_GROUPCREATED']._serialized_start=1055
+  _globals['_GROUPCREATED']._serialized_end=1140
+  _globals['_GROUPUPDATED']._serialized_start=1142
+  _globals['_GROUPUPDATED']._serialized_end=1268
+  _globals['_GROUPDISMISSED']._serialized_start=1270
+  _globals['_GROUPDISMISSED']._serialized_end=1320
+  _globals['_MEMBERJOINED']._serialized_start=1323
+  _globals['_MEMBERJOINED']._serialized_end=1521
+  _globals['_MEMBERLEFT']._serialized_start=1523
+  _globals['_MEMBERLEFT']._serialized_end=1644
+  _globals['_CHATMESSAGE']._serialized_start=1647
+  _globals['_CHATMESSAGE']._serialized_end=1806
+  _globals['_MESSAGEPOSTED']._serialized_start=1808
+  _globals['_MESSAGEPOSTED']._serialized_end=1899
+  _globals['_MONEY']._serialized_start=1901
+  _globals['_MONEY']._serialized_end=1941
+  _globals['_ORDERPLACED']._serialized_start=1943
+  _globals['_ORDERPLACED']._serialized_end=2064
+  _globals['_COUPONREDEEMED']._serialized_start=2066
+  _globals['_COUPONREDEEMED']._serialized_end=2169
+  _globals['_MEMBERWELCOMED']._serialized_start=2171
+  _globals['_MEMBERWELCOMED']._serialized_end=2248
+  _globals['_LIVECODELOW']._serialized_start=2250
+  _globals['_LIVECODELOW']._serialized_end=2295
+  _globals['_LIVECODESCANNED']._serialized_start=2297
+  _globals['_LIVECODESCANNED']._serialized_end=2410
+  _globals['_REWARDEARNED']._serialized_start=2412
+  _globals['_REWARDEARNED']._serialized_end=2513
+  _globals['_MEMBERTIERCHANGED']._serialized_start=2515
+  _globals['_MEMBERTIERCHANGED']._serialized_end=2601
 # @@protoc_insertion_point(module_scope)

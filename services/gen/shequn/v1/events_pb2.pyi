@@ -134,6 +134,8 @@ class Event(_message.Message):
     LIVECODE_SCANNED_FIELD_NUMBER: _builtins.int
     MEMBER_WELCOMED_FIELD_NUMBER: _builtins.int
     LIVECODE_LOW_FIELD_NUMBER: _builtins.int
+    REWARD_EARNED_FIELD_NUMBER: _builtins.int
+    MEMBER_TIER_CHANGED_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """unique per tenant; the idempotency key everywhere"""
     tenant_id: _builtins.str
@@ -165,6 +167,10 @@ class Event(_message.Message):
     def member_welcomed(self) -> Global___MemberWelcomed: ...
     @_builtins.property
     def livecode_low(self) -> Global___LivecodeLow: ...
+    @_builtins.property
+    def reward_earned(self) -> Global___RewardEarned: ...
+    @_builtins.property
+    def member_tier_changed(self) -> Global___MemberTierChanged: ...
     def __init__(
         self,
         *,
@@ -185,12 +191,14 @@ class Event(_message.Message):
         livecode_scanned: Global___LivecodeScanned | None = ...,
         member_welcomed: Global___MemberWelcomed | None = ...,
         livecode_low: Global___LivecodeLow | None = ...,
+        reward_earned: Global___RewardEarned | None = ...,
+        member_tier_changed: Global___MemberTierChanged | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["coupon_redeemed", b"coupon_redeemed", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_joined", b"member_joined", "member_left", b"member_left", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "received_at", b"received_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coupon_redeemed", b"coupon_redeemed", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_joined", b"member_joined", "member_left", b"member_left", "member_tier_changed", b"member_tier_changed", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "received_at", b"received_at", "reward_earned", b"reward_earned"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_redeemed", b"coupon_redeemed", "event_id", b"event_id", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_id", b"group_id", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_joined", b"member_joined", "member_left", b"member_left", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "platform", b"platform", "received_at", b"received_at", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_redeemed", b"coupon_redeemed", "event_id", b"event_id", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_id", b"group_id", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_joined", b"member_joined", "member_left", b"member_left", "member_tier_changed", b"member_tier_changed", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "platform", b"platform", "received_at", b"received_at", "reward_earned", b"reward_earned", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["group_created", "group_updated", "group_dismissed", "member_joined", "member_left", "message_posted", "order_placed", "coupon_redeemed", "livecode_scanned", "member_welcomed", "livecode_low"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["group_created", "group_updated", "group_dismissed", "member_joined", "member_left", "message_posted", "order_placed", "coupon_redeemed", "livecode_scanned", "member_welcomed", "livecode_low", "reward_earned", "member_tier_changed"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -591,10 +599,13 @@ class LivecodeScanned(_message.Message):
     CHANNEL_FIELD_NUMBER: _builtins.int
     SCANNER_ID_FIELD_NUMBER: _builtins.int
     JOIN_TOKEN_FIELD_NUMBER: _builtins.int
+    INVITE_CODE_FIELD_NUMBER: _builtins.int
     livecode: _builtins.str
     channel: _builtins.str
     scanner_id: _builtins.str
     join_token: _builtins.str
+    invite_code: _builtins.str
+    """a fission task's personal invite code, when that was scanned"""
     def __init__(
         self,
         *,
@@ -602,11 +613,77 @@ class LivecodeScanned(_message.Message):
         channel: _builtins.str = ...,
         scanner_id: _builtins.str = ...,
         join_token: _builtins.str = ...,
+        invite_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "join_token", b"join_token", "livecode", b"livecode", "scanner_id", b"scanner_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "invite_code", b"invite_code", "join_token", b"join_token", "livecode", b"livecode", "scanner_id", b"scanner_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LivecodeScanned: _TypeAlias = LivecodeScanned  # noqa: Y015
+
+@_typing.final
+class RewardEarned(_message.Message):
+    """A member earned a reward that engagement keeps (published by campaign, e.g. for a fission
+    task completed; its event_id names the reward, so it is booked once): points into the
+    ledger, a red packet paid from the group's budget.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    RED_PACKET_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    points: _builtins.int
+    red_packet: _builtins.bool
+    reason: _builtins.str
+    @_builtins.property
+    def member(self) -> _common_pb2.Member: ...
+    def __init__(
+        self,
+        *,
+        member: _common_pb2.Member | None = ...,
+        points: _builtins.int = ...,
+        red_packet: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member", "points", b"points", "reason", b"reason", "red_packet", b"red_packet"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RewardEarned: _TypeAlias = RewardEarned  # noqa: Y015
+
+@_typing.final
+class MemberTierChanged(_message.Message):
+    """A member's tier rose or fell with their orders (published by engagement, in the group of the
+    order that changed it): campaign invites them up the series' tiers.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    TIER_FIELD_NUMBER: _builtins.int
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    tier: _builtins.str
+    """regular | buyer | core"""
+    previous: _builtins.str
+    @_builtins.property
+    def member(self) -> _common_pb2.Member: ...
+    def __init__(
+        self,
+        *,
+        member: _common_pb2.Member | None = ...,
+        tier: _builtins.str = ...,
+        previous: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member", "previous", b"previous", "tier", b"tier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemberTierChanged: _TypeAlias = MemberTierChanged  # noqa: Y015

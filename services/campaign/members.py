@@ -1,0 +1,127 @@
+"""Who campaign has seen in the tenant's groups, from the events (its own projection, never
+another service's database):
+
+- `people`, one document per tenant member: the first time they were seen in any group of the
+  tenant (`first_at`, kept by `$min`, so a late or repeated event cannot move it on), and the
+  fission tasks that count them as an invitee (`invited`), which a leave looks up;
+- `memberships`, one per group member (`runtime.projections`, latest event wins), with the join
+  as `joined`, `"{tenant}:{epoch µs}"`, indexed: the members who joined on a day are a range of
+  one single-field index (SOP steps "on day 3 after joining")."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from cachetools import LRUCache
+from pymongo import ASCENDING, IndexModel, UpdateOne
+
+from services.gen.shequn.v1 import events_pb2
+from services.runtime.envelope import occurred_at
+from services.runtime.instants import stamp
+from services.runtime.projections import membership_changes
+from services.runtime.store import Document, Indexes, LatestWins, Store, write_latest
+
+PEOPLE = "people"
+MEMBERSHIPS = "memberships"
+INDEXES = [Indexes(MEMBERSHIPS, [IndexModel([("joined", ASCENDING)])])]
+_KNOWN = 200_000  # people whose first time this process knows: their events write nothing
+
+
+def person_id(tenant_id: str, member_id: str) -> str:
+    return f"{tenant_id}:{member_id}"
+
+
+def joined_key(tenant_id: str, micros: int) -> str:
+    return f"{tenant_id}:{micros:020d}"
+
+
+def first_seen(events: Iterable[events_pb2.Event]) -> dict[str, tuple[str, str, int]]:
+    """Each member who joined or posted: (tenant, member, earliest time in `events`)."""
+    found: dict[str, tuple[str, str, int]] = {}
+    for e in events:
+        kind = e.WhichOneof("payload")
+        if kind not in ("member_joined", "message_posted"):
+            continue
+        member = getattr(e, kind).member.id
+        if not member:
+            continue
+        key, at = person_id(e.tenant_id, member), stamp(occurred_at(e))
+        if key not in found or at < found[key][2]:
+            found[key] = (e.tenant_id, member, at)
+    return found
+
+
+def with_join_key(changes: Sequence[LatestWins]) -> list[LatestWins]:
+    """Membership changes, joins carrying their `joined` key."""
+    keyed = []
+    for u in changes:
+        if "joined_at" in u.fields:
+            tenant_id = u.on_insert["tenant_id"]
+            fields = {**u.fields, "joined": joined_key(tenant_id, u.fields["joined_at"])}
+            u = dataclasses.replace(u, fields=fields)
+        keyed.append(u)
+    return keyed
+
+
+class Members:
+    def __init__(self, store: Store) -> None:
+        self.people, self.memberships = store[PEOPLE], store[MEMBERSHIPS]
+        self._first: LRUCache[str, int] = LRUCache(_KNOWN)
+
+    async def record(self, events: Sequence[events_pb2.Event]) -> None:
+        """One write of first times (only of people this process does not know to have been
+        seen earlier) and one of memberships, per batch."""
+        firsts = {
+            i: seen
+            for i, seen in first_seen(events).items()
+            if self._first.get(i, seen[2] + 1) > seen[2]
+        }
+        if firsts:
+            await self.people.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": i},
+                        {
+                            "$min": {"first_at": at},
+                            "$setOnInsert": {"tenant_id": tenant_id, "member_id": member},
+                        },
+                        upsert=True,
+                    )
+                    for i, (tenant_id, member, at) in firsts.items()
+                ],
+                ordered=False,
+            )
+            for i, (_, _, at) in firsts.items():
+                self._first[i] = min(at, self._first.get(i, at))
+        await write_latest(self.memberships, with_join_key(membership_changes(events)))
+
+    async def of(self, tenant_id: str, members: Iterable[str]) -> dict[str, Document]:
+        """The people documents of the tenant's members (those seen), by member id."""
+        ids = sorted({person_id(tenant_id, m) for m in members})
+        if not ids:
+            return {}
+        return {d["member_id"]: d async for d in self.people.find({"_id": {"$in": ids}})}
+
+    async def invited(self, tenant_id: str, member_id: str, task_key: str, field: str) -> None:
+        """Note a fission task counting the member as an invitee, for their leave to find."""
+        await self.people.update_one(
+            {"_id": person_id(tenant_id, member_id)}, {"$set": {f"invited.{field}": task_key}}
+        )
+
+    async def joined_between(
+        self, tenant_id: str, start: int, end: int, groups: set[str]
+    ) -> list[dict[str, Any]]:
+        """The members of `groups` who joined in [start, end) (epoch µs) and are still there."""
+        found = self.memberships.find(
+            {"joined": {"$gte": joined_key(tenant_id, start), "$lt": joined_key(tenant_id, end)}},
+            {"group_id": 1, "member_id": 1, "name": 1, "in_group": 1},
+        )
+        return [d async for d in found if d.get("in_group") and d.get("group_id") in groups]
+
+    async def in_any(self, tenant_id: str, member_id: str, groups: list[str]) -> bool:
+        """Whether the member is in one of the groups now."""
+        ids = [f"{tenant_id}:{g}:{member_id}" for g in groups]
+        found = self.memberships.find({"_id": {"$in": ids}}, {"in_group": 1})
+        return any([bool(d.get("in_group")) async for d in found])
