@@ -227,6 +227,17 @@ async def test_the_demo_fills_a_running_stack_once(
     checkins = [i for i in items if i["kind"] == "action" and i["action_id"].endswith(":checkin")]
     assert any("连续签到" in i["text"] and i["status"] == "delivered" for i in checkins), checkins
 
+    # The campaign's week: a live code filling two groups and spilling into a third, a fission
+    # task completed once with the fraud not counted, a daily SOP's first slot, a broadcast,
+    # a handover.
+    filled = re.search(r"live code .*: 95 × 200 scans; (.*)", out)
+    assert filled and filled[1].count("40/40") == 2 and filled[1].endswith("15/40"), out
+    assert re.search(r"counted 4 → completed 1 .*not counted: self_invite 1, returning 1, left 1",
+                     out), out  # fmt: skip
+    assert "completed: coupon " in out and "its first slot fired: delivered" in out, out
+    assert re.search(r"broadcast +to the 福利 series: delivered \d", out), out
+    assert re.search(r"handover .* left: 3 groups to .*, 0 failed", out), out
+
     code, again, err = await _demo(dev_file)
     assert code == 0, err
     assert ": 0 accepted," in again, again

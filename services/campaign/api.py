@@ -28,6 +28,49 @@ BROADCASTS: list[str | Enum] = ["broadcasts"]
 SOP: list[str | Enum] = ["SOP schedules"]
 
 
+class ScanIn(BaseModel):
+    scanner_id: str = Field("", max_length=128, description="who scanned, if the page knows")
+
+
+class Scanned(BaseModel):
+    group_id: str
+    join_token: str = Field(description="what the join brings back (member_joined.join_token)")
+
+
+# First: the public scan is the hottest route, and routes are matched in order.
+@router.post(
+    "/livecodes/{code}/scan",
+    tags=LIVECODES,
+    response_model=Scanned,
+    responses=answers(404, 409, 429),
+)
+async def scan_livecode(
+    code: IdInPath, request: Request, ops: Ops, body: ScanIn | None = None
+) -> Any:
+    """Public (no key): the group to join and the token its join brings back, or 409 `full`.
+    Limited per code and per client address (429 with Retry-After)."""
+    try:
+        address = client_address(request, ops.settings.trusted_proxies)
+        found = await ops.scan(code, (body or ScanIn()).scanner_id, address)
+    except RateLimited as exc:
+        return too_many(exc)
+    # Answered as it is: the hottest public route skips validating its own two strings.
+    return JSONResponse(found)
+
+
+@router.post("/livecodes", tags=LIVECODES, status_code=201, responses=answers(409, 422))
+async def create_livecode(body: LiveCode, principal: Operator, ops: Ops) -> dict[str, Any]:
+    """A live code: scans fill its groups in order, each up to the capacity. 409 when another
+    code (of any tenant) has the name."""
+    return await ops.create_livecode(principal.tenant_id, body)
+
+
+@router.get("/livecodes/{code}", tags=LIVECODES, responses=answers(404))
+async def get_livecode(code: IdInPath, principal: Viewer, ops: Ops) -> dict[str, Any]:
+    """The code, with each group's `members`, `reserved` (scanned, not joined yet) and `free`."""
+    return await ops.livecode(principal.tenant_id, code)
+
+
 @router.post("/sop/schedules", tags=SOP, status_code=201, responses=answers(422))
 async def create_schedule(body: Schedule, principal: Operator, ops: Ops) -> dict[str, str]:
     """A schedule: its text sent to its groups at each slot of its cron rule, in its time zone;
@@ -93,48 +136,6 @@ async def broadcast_counts(broadcast_id: IdInPath, principal: Viewer, ops: Ops) 
     """Live counts of the broadcast's messages (pending, delivered, failed, unsupported,
     awaiting_confirmation: a WeCom task its owner has not confirmed yet), and each group's."""
     return await ops.broadcast_counts(principal.tenant_id, broadcast_id)
-
-
-class ScanIn(BaseModel):
-    scanner_id: str = Field("", max_length=128, description="who scanned, if the page knows")
-
-
-class Scanned(BaseModel):
-    group_id: str
-    join_token: str = Field(description="what the join brings back (member_joined.join_token)")
-
-
-@router.post("/livecodes", tags=LIVECODES, status_code=201, responses=answers(409, 422))
-async def create_livecode(body: LiveCode, principal: Operator, ops: Ops) -> dict[str, Any]:
-    """A live code: scans fill its groups in order, each up to the capacity. 409 when another
-    code (of any tenant) has the name."""
-    return await ops.create_livecode(principal.tenant_id, body)
-
-
-@router.get("/livecodes/{code}", tags=LIVECODES, responses=answers(404))
-async def get_livecode(code: IdInPath, principal: Viewer, ops: Ops) -> dict[str, Any]:
-    """The code, with each group's `members`, `reserved` (scanned, not joined yet) and `free`."""
-    return await ops.livecode(principal.tenant_id, code)
-
-
-@router.post(
-    "/livecodes/{code}/scan",
-    tags=LIVECODES,
-    response_model=Scanned,
-    responses=answers(404, 409, 429),
-)
-async def scan_livecode(
-    code: IdInPath, request: Request, ops: Ops, body: ScanIn | None = None
-) -> Any:
-    """Public (no key): the group to join and the token its join brings back, or 409 `full`.
-    Limited per code and per client address (429 with Retry-After)."""
-    try:
-        address = client_address(request, ops.settings.trusted_proxies)
-        found = await ops.scan(code, (body or ScanIn()).scanner_id, address)
-    except RateLimited as exc:
-        return too_many(exc)
-    # Answered as it is: the hottest public route skips validating its own two strings.
-    return JSONResponse(found)
 
 
 class IssueIn(BaseModel):

@@ -16,8 +16,9 @@
    In the same round, a join on a Telegram group every half second, from its POST to the
    welcome at the Bot API (the tenant's combine window and hold set to 0: the machinery's
    time); and with the pipeline, engagement's events/s.
-3. gRPC PublishStream, 1,000 concurrent lottery draws, and 5,000 live-code scans by 200 clients,
-   on the stack with history.
+3. On the stack with history: gRPC PublishStream, 1,000 concurrent lottery draws, 12,000
+   live-code scans over 64 connections (scans/s, over-assignment), an SOP slot for 1,000
+   groups (fired and delivered after its instant), and a broadcast to 200 groups.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import httpx
 
 from services.devtools.stack import SERVICES
 from tests.bench import figures, traffic
+from tests.bench.campaign import bench_broadcast, bench_sop
 from tests.bench.draws import bench_draws
 from tests.bench.grpc import bench_grpc
 from tests.bench.scans import bench_scans
@@ -222,6 +224,9 @@ async def main() -> None:
             await figures.quiet(stack)  # the stream's events handled everywhere first
             await bench_draws(stack)
             await bench_scans(stack)
+            await figures.quiet(stack)  # the scans' events handled everywhere first
+            await bench_sop(stack)
+            await bench_broadcast(stack)
         finally:
             stop_dev_stack(process)
 

@@ -1,6 +1,6 @@
 """The demo's campaign (转化, 推荐): what an operator runs after the week. A live code for a new
 activity that fills two groups and spills into a third; a fission task (its stay shortened to
-36 s, so that the demo sees invitees counted) that completes for one member, not for another
+11 s, so that the demo sees invitees counted) that completes for one member, not for another
 who brought too few, and not for a third whose invitations are a fraud (a self-invite, a member
 of the week coming back, an invitee who leaves at once); a daily SOP, whose first slot is a few
 seconds away; a broadcast to the 福利 series with its live counts; and the handover of a
@@ -20,7 +20,8 @@ from services.devtools.demo.cast import TZ, Body, Scenario
 from services.devtools.demo.sender import DemoError, Sender
 
 CAPACITY, SCANS = 40, 95  # 40 + 40 + 15: two groups filled, the third begun
-STAY_HOURS = 0.01  # 36 s
+STAY_HOURS = 0.003  # 10.8 s
+POINTS = 30
 
 
 @dataclass
@@ -114,7 +115,7 @@ async def _fission(
         f"{base}/v1/coupons", {"name": "邀请有礼5元券", "value": 5, "stock": 100}, expected=201
     )
     task = {"name": "邀请3位好友进群", "goal": 3, "livecode": code, "stay_hours": STAY_HOURS,
-            "reward": {"coupon_id": coupon["coupon_id"], "points": 30}}  # fmt: skip
+            "reward": {"coupon_id": coupon["coupon_id"], "points": POINTS}}  # fmt: skip
     made = await sender.post(f"{base}/v1/fission/tasks", task, expected=201)
     url = f"{base}/v1/fission/tasks/{made['task_id']}"
     regulars = _regulars(scenario)
@@ -175,7 +176,7 @@ async def _sop_and_broadcast(sender: Sender, scenario: Scenario, run: str, done:
     daily = f"{first.minute} {first.hour} * * * {first.second}"  # every day at that second
     schedule = {"name": f"每日早安 {run}", "cron": daily, "tag": scenario.series,
                 "timezone": "Asia/Shanghai",
-                "text": "{group_name}的朋友们早上好！今晚8点福利秒杀，不见不散～"}  # fmt: skip
+                "text": "{group_name}的朋友们，今日福利已更新，晚上8点秒杀不见不散～"}  # fmt: skip
     made = await sender.post(f"{base}/v1/sop/schedules", schedule, expected=201)
     url = f"{base}/v1/sop/schedules/{made['schedule_id']}/runs"
     runs = await _until(
@@ -217,13 +218,7 @@ def lines(done: Converted) -> list[str]:
     funnel = done.funnel
     why = ", ".join(f"{r} {n}" for r, n in funnel.get("not_counted", {}).items() if n)
     inviters = "; ".join(
-        f"{i['member_id']} {i['counted']} counted"
-        + (
-            ", rewarded " + str((i.get("reward") or {}).get("coupon_code", ""))
-            if i.get("completed_at")
-            else ""
-        )
-        for i in done.inviters
+        f"{i['member_id']} {i['counted']} counted{_reward(i)}" for i in done.inviters
     )
     sop, counts = done.sop, done.broadcast.get("counts", {})
     reached = sop.get("counts", {})
@@ -242,6 +237,15 @@ def lines(done: Converted) -> list[str]:
         f"{handed.get('transferred', 0)} groups to {done.handover.get('heir', '')}, "
         f"{handed.get('failed', 0)} failed",
     ]
+
+
+def _reward(inviter: Body) -> str:
+    if not inviter.get("completed_at"):
+        return ""
+    reward = inviter.get("reward") or {}
+    if reward.get("state") != "given":
+        return f", completed (reward {reward.get('state', 'due')})"
+    return f", completed: coupon {reward.get('coupon_code', '?')} and {POINTS} points"
 
 
 def _counted(counts: dict[str, int]) -> str:
