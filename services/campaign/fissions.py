@@ -37,7 +37,7 @@ from services.runtime.envelope import occurred_at
 from services.runtime.instants import stamp
 from services.runtime.refusals import Conflict, NotFound
 from services.runtime.settings import Settings
-from services.runtime.store import Document, Indexes, Store, field_key, insert_new
+from services.runtime.store import Document, Indexes, Store, insert_new
 
 TASKS = "fission_tasks"
 CODES = "fission_codes"
@@ -81,7 +81,6 @@ class Fissions:
     ) -> None:
         self.tasks, self.codes, self.scans = store[TASKS], store[CODES], store[SCANS]
         self.invites, self.progress = store[INVITES], store[PROGRESS]
-        self.producer, self.topic = producer, settings.topic_events
         self.livecodes, self.coupons = livecodes, coupons
         self.blacklist, self.members = blacklist, members
         self.counting = Counting(
@@ -153,7 +152,8 @@ class Fissions:
         joins = [e for e in joins if e.member_joined.member.id and _through(e)]
         if not joins:
             return
-        tokens = [f"{e.tenant_id}:{e.member_joined.join_token}" for e in joins]
+        tokens = [f"{e.tenant_id}:{e.member_joined.join_token}" for e in joins
+                  if e.member_joined.join_token]  # fmt: skip
         by_token = {d["_id"]: d["code"] async for d in self.scans.find({"_id": {"$in": tokens}})}
         named: dict[int, str] = {}
         for i, e in enumerate(joins):
@@ -192,10 +192,10 @@ class Fissions:
         )  # fmt: skip
         for doc in placed:
             metrics.FISSION_INVITEES.labels(doc.get("reason") or "joined").inc()
-            if doc["state"] == "joined":
-                await self.members.invited(
-                    doc["tenant_id"], doc["invitee"], doc["task"], field_key(doc["task"])
-                )
+        # Each invitee's leave looks up the tasks counting them here.
+        await self.members.invited(
+            [(d["tenant_id"], d["invitee"], d["task"]) for d in placed if d["state"] == "joined"]
+        )
 
     async def _earlier(self, collided: list[Document]) -> list[Document]:
         """Of invitations whose invitee the task has already, those of an earlier join: they

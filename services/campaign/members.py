@@ -21,7 +21,14 @@ from services.gen.shequn.v1 import events_pb2
 from services.runtime.envelope import occurred_at
 from services.runtime.instants import stamp
 from services.runtime.projections import membership_changes
-from services.runtime.store import Document, Indexes, LatestWins, Store, write_latest
+from services.runtime.store import (
+    Document,
+    Indexes,
+    LatestWins,
+    Store,
+    field_key,
+    write_latest,
+)
 
 PEOPLE = "people"
 MEMBERSHIPS = "memberships"
@@ -104,11 +111,20 @@ class Members:
             return {}
         return {d["member_id"]: d async for d in self.people.find({"_id": {"$in": ids}})}
 
-    async def invited(self, tenant_id: str, member_id: str, task_key: str, field: str) -> None:
-        """Note a fission task counting the member as an invitee, for their leave to find."""
-        await self.people.update_one(
-            {"_id": person_id(tenant_id, member_id)}, {"$set": {f"invited.{field}": task_key}}
-        )
+    async def invited(self, invitees: Sequence[tuple[str, str, str]]) -> None:
+        """Note the fission tasks counting members as invitees (tenant, member, task), for
+        their leaves to find, in one write."""
+        if invitees:
+            await self.people.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": person_id(tenant_id, member)},
+                        {"$set": {f"invited.{field_key(task)}": task}},
+                    )
+                    for tenant_id, member, task in invitees
+                ],
+                ordered=False,
+            )
 
     async def joined_between(
         self, tenant_id: str, start: int, end: int, groups: set[str]
