@@ -15,6 +15,7 @@ from services.campaign import (
     groups_api,
     grpc_api,
     handovers,
+    livecodes,
     members,
     notices,
     places,
@@ -37,7 +38,7 @@ from services.campaign.operations import Operations
 from services.campaign.sops import Schedules
 from services.gen.shequn.v1.actions_pb2 import ActionResult
 from services.gen.shequn.v1.decisions_pb2 import Decision
-from services.runtime.consumer import Record
+from services.runtime.consumer import Pace, Record
 from services.runtime.envelope import Event, decisions_consumer, events_consumer, results_consumer
 from services.runtime.ratelimit import TokenBuckets
 from services.runtime.service import Runtime, ServiceParts, periodic, run
@@ -62,7 +63,6 @@ def build(rt: Runtime) -> ServiceParts:
     async def follow(records: Sequence[Record[Event]]) -> None:
         events = [r.value for r in records]
         await directory.record(events)
-        await seen.record(events)  # before the invitations, which read who was seen before
         await given.redeemed(events)
         await given.entry(events)
         await codes.follow(events)
@@ -70,6 +70,11 @@ def build(rt: Runtime) -> ServiceParts:
         await tasks.left(events)
         await noticed.follow(events)
         await ladders.follow(events)
+
+    async def remember(records: Sequence[Record[Event]]) -> None:
+        """Who was seen first when, and memberships: for every chat message, so in batches of
+        up to 2 s (a fission's invitee is judged again once the stay is up, with all of it)."""
+        await seen.record([r.value for r in records])
 
     async def decided(records: Sequence[Record[Decision]]) -> None:
         await blacklist.record([r.value for r in records])
@@ -101,6 +106,7 @@ def build(rt: Runtime) -> ServiceParts:
             *groups.INDEXES,
             *coupons.INDEXES,
             *places.INDEXES,
+            *livecodes.INDEXES,
             *broadcasts.INDEXES,
             *sops.INDEXES,
             *members.INDEXES,
@@ -114,6 +120,7 @@ def build(rt: Runtime) -> ServiceParts:
         grpc=[grpc_api.service(ops, group_ops, rt.auth)],
         consumers=[
             events_consumer("campaign", rt.settings, follow),
+            events_consumer("campaign-members", rt.settings, remember, pace=Pace.ROLLS_UP),
             results_consumer("campaign-results", rt.settings, delivered),
             decisions_consumer("campaign-decisions", rt.settings, decided),
         ],

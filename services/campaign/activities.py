@@ -24,7 +24,7 @@ from services.runtime.envelope import new_action
 from services.runtime.instants import stamp
 from services.runtime.refusals import Invalid, NotFound
 from services.runtime.settings import Settings
-from services.runtime.store import Document, Indexes, Store
+from services.runtime.store import Document, Indexes, Store, page_after
 
 ACTIVITY_GROUPS = "activity_groups"
 INDEXES = [
@@ -93,12 +93,10 @@ class Activities:
             raise NotFound("no activity is set for this group", "group_id")
 
     async def page(self, tenant_id: str, limit: int, after: str | None) -> dict[str, Any]:
-        where: Document = {"tenant_id": tenant_id}
-        if after:
-            where = {"$and": [where, {"_id": {"$gt": f"{tenant_id}:{after}"}}]}
-        docs = await self.docs.find(where).sort("_id", ASCENDING).limit(limit + 1).to_list()
-        page = [self._shown(d) for d in docs[:limit]]
-        return {"groups": page, "next": page[-1]["group_id"] if len(docs) > limit else None}
+        after_id = f"{tenant_id}:{after}" if after else None
+        docs, more = await page_after(self.docs, {"tenant_id": tenant_id}, after_id, limit)
+        page = [self._shown(d) for d in docs]
+        return {"groups": page, "next": page[-1]["group_id"] if more else None}
 
     async def sweep(self) -> None:
         now = datetime.now(UTC)

@@ -15,7 +15,16 @@ from services.campaign.coupon import Coupon
 from services.campaign.livecode import LiveCode
 from services.campaign.operations import Operations
 from services.campaign.sop import Schedule
-from services.runtime.http import Admin, IdInPath, Operator, Viewer, client_address, provided
+from services.runtime.http import (
+    Admin,
+    IdInPath,
+    Operator,
+    PageAfter,
+    PageLimit,
+    Viewer,
+    client_address,
+    provided,
+)
 from services.runtime.openapi import answers
 from services.runtime.ratelimit import RateLimited, too_many
 from services.runtime.wellformed import KeyPart
@@ -58,6 +67,14 @@ async def scan_livecode(
     return JSONResponse(found)
 
 
+@router.get("/livecodes", tags=LIVECODES)
+async def livecodes(
+    principal: Viewer, ops: Ops, limit: PageLimit = 100, after: PageAfter = None
+) -> dict[str, Any]:
+    """The tenant's live codes, by name."""
+    return await ops.listed(principal.tenant_id, "livecodes", limit, after)
+
+
 @router.post("/livecodes", tags=LIVECODES, status_code=201, responses=answers(409, 422))
 async def create_livecode(body: LiveCode, principal: Operator, ops: Ops) -> dict[str, Any]:
     """A live code: scans fill its groups in order, each up to the capacity. 409 when another
@@ -69,6 +86,14 @@ async def create_livecode(body: LiveCode, principal: Operator, ops: Ops) -> dict
 async def get_livecode(code: IdInPath, principal: Viewer, ops: Ops) -> dict[str, Any]:
     """The code, with each group's `members`, `reserved` (scanned, not joined yet) and `free`."""
     return await ops.livecode(principal.tenant_id, code)
+
+
+@router.get("/sop/schedules", tags=SOP)
+async def schedules(
+    principal: Viewer, ops: Ops, limit: PageLimit = 100, after: PageAfter = None
+) -> dict[str, Any]:
+    """The tenant's schedules, with their next slots."""
+    return await ops.listed(principal.tenant_id, "schedules", limit, after)
 
 
 @router.post("/sop/schedules", tags=SOP, status_code=201, responses=answers(422))
@@ -115,12 +140,20 @@ async def directory(
     ops: Ops,
     tag: Annotated[str | None, Query(max_length=200, description="a series tag")] = None,
     owner: Annotated[str | None, Query(max_length=200, description="a staff member")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    after: Annotated[str | None, Query(max_length=400, description="the `next` of a page")] = None,
+    limit: PageLimit = 100,
+    after: PageAfter = None,
 ) -> dict[str, Any]:
     """The tenant's groups as campaign knows them from the events, those a broadcast chooses
     from: name, platform, status (active, dismissed), owner and series tags."""
     return await ops.directory(principal.tenant_id, tag, owner, limit, after)
+
+
+@router.get("/broadcasts", tags=BROADCASTS)
+async def broadcasts(
+    principal: Viewer, ops: Ops, limit: PageLimit = 100, after: PageAfter = None
+) -> dict[str, Any]:
+    """The tenant's broadcasts, with their live counts."""
+    return await ops.listed(principal.tenant_id, "broadcasts", limit, after)
 
 
 @router.post("/broadcasts", tags=BROADCASTS, status_code=202, responses=answers(422))
@@ -143,6 +176,14 @@ class IssueIn(BaseModel):
     issue_id: KeyPart | None = Field(
         None, description="the client's id: asking again with it answers the same code"
     )
+
+
+@router.get("/coupons", tags=COUPONS)
+async def coupons(
+    principal: Viewer, ops: Ops, limit: PageLimit = 100, after: PageAfter = None
+) -> dict[str, Any]:
+    """The tenant's coupon templates."""
+    return await ops.listed(principal.tenant_id, "coupons", limit, after)
 
 
 @router.post("/coupons", tags=COUPONS, status_code=201, responses=answers(422))

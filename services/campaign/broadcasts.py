@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pymongo import UpdateOne
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from services.campaign.broadcast import Broadcast
@@ -37,11 +37,15 @@ from services.runtime.store import (
     field_key,
     insert_new,
     kept_for,
+    page_after,
 )
 
 BROADCASTS = "broadcasts"
 QUOTAS = "wecom_quotas"
-INDEXES = [Indexes(QUOTAS, expiring=True)]
+INDEXES = [
+    Indexes(BROADCASTS, [IndexModel([("tenant_id", ASCENDING)])]),
+    Indexes(QUOTAS, expiring=True),
+]
 _ACTION = "campaign:broadcast:"
 _WECOM = common_pb2.Platform.Name(common_pb2.PLATFORM_WECOM)
 
@@ -136,6 +140,17 @@ class Broadcasts:
             **outcomes_of(doc),
             "skipped": doc["skipped"],
         }
+
+    async def page(self, tenant_id: str, limit: int, after: str | None) -> dict[str, Any]:
+        """The tenant's broadcasts, by id, with their live counts."""
+        after_id = f"{tenant_id}:{after}" if after else None
+        docs, more = await page_after(self.broadcasts, {"tenant_id": tenant_id}, after_id, limit)
+        page = [
+            {"broadcast_id": d["broadcast_id"], "text": d["text"],
+             "counts": outcomes_of(d)["counts"], "skipped": len(d["skipped"])}
+            for d in docs
+        ]  # fmt: skip
+        return {"broadcasts": page, "next": page[-1]["broadcast_id"] if more else None}
 
     async def delivered(self, results: Sequence[actions_pb2.ActionResult]) -> None:
         """The outcome of each broadcast message, in one bulk write (the last result wins)."""

@@ -26,12 +26,13 @@ from services.runtime import metrics
 from services.runtime.envelope import occurred_at
 from services.runtime.instants import stamp
 from services.runtime.refusals import Conflict, NotFound
-from services.runtime.store import Document, Indexes, Store, insert_new
+from services.runtime.store import Document, Indexes, Store, insert_new, page_after
 
 COUPONS = "coupons"
 CODES = "coupon_codes"
 ISSUES = "coupon_issues"
 INDEXES = [
+    Indexes(COUPONS, [IndexModel([("tenant_id", ASCENDING)])]),
     Indexes(
         CODES,
         [
@@ -39,7 +40,7 @@ INDEXES = [
             IndexModel([("holder", ASCENDING)]),
             IndexModel([("redeemed_of", ASCENDING)]),
         ],
-    )
+    ),
 ]
 log = logging.getLogger(__name__)
 _LEASE = timedelta(seconds=10)  # an issue not finished by then is taken over
@@ -91,6 +92,16 @@ class Coupons:
             "remaining": remaining,
             "redeemed": redeemed,
         }
+
+    async def page(self, tenant_id: str, limit: int, after: str | None) -> dict[str, Any]:
+        """The tenant's coupon templates, by id (their counts: one by one)."""
+        after_id = f"{tenant_id}:{after}" if after else None
+        docs, more = await page_after(self.coupons, {"tenant_id": tenant_id}, after_id, limit)
+        page = [
+            {"coupon_id": d["_id"].split(":", 1)[1], **{k: d[k] for k in Coupon.model_fields}}
+            for d in docs
+        ]
+        return {"coupons": page, "next": page[-1]["coupon_id"] if more else None}
 
     async def issue(
         self, tenant_id: str, coupon_id: str, member_id: str, issue_key: str

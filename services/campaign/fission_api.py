@@ -6,12 +6,12 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from services.campaign.fission import FissionTask
 from services.campaign.operations import Operations
-from services.runtime.http import IdInPath, Operator, Viewer, provided
+from services.runtime.http import IdInPath, Operator, PageAfter, PageLimit, Viewer, provided
 from services.runtime.openapi import answers
 from services.runtime.wellformed import KeyPart
 
@@ -32,6 +32,14 @@ async def create_fission_task(body: FissionTask, principal: Operator, ops: Ops) 
     """A fission task: each member's personal invite code fills the live code's pool; an
     invitee counts once they have stayed `stay_hours`; the reward once the goal is reached."""
     return await ops.create_fission_task(principal.tenant_id, body)
+
+
+@router.get("/fission/tasks", tags=FISSION)
+async def fission_tasks(
+    principal: Viewer, ops: Ops, limit: PageLimit = 100, after: PageAfter = None
+) -> dict[str, Any]:
+    """The tenant's fission tasks."""
+    return await ops.listed(principal.tenant_id, "fission_tasks", limit, after)
 
 
 @router.get("/fission/tasks/{task_id}", tags=FISSION, responses=answers(404))
@@ -60,8 +68,8 @@ async def inviters(
     task_id: IdInPath,
     principal: Viewer,
     ops: Ops,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    after: Annotated[str | None, Query(max_length=200, description="the `next` of a page")] = None,
+    limit: PageLimit = 100,
+    after: PageAfter = None,
 ) -> dict[str, Any]:
     """The task's inviters: invitees counted, when they completed it, and their reward."""
     return await ops.inviters(principal.tenant_id, task_id, limit, after)

@@ -37,7 +37,7 @@ from services.runtime.envelope import occurred_at
 from services.runtime.instants import stamp
 from services.runtime.refusals import Conflict, NotFound
 from services.runtime.settings import Settings
-from services.runtime.store import Document, Indexes, Store, insert_new
+from services.runtime.store import Document, Indexes, Store, insert_new, page_after
 
 TASKS = "fission_tasks"
 CODES = "fission_codes"
@@ -46,6 +46,7 @@ INVITES = "fission_invites"
 PROGRESS = "fission_progress"
 _BY_TASK = IndexModel([("task", ASCENDING)])
 INDEXES = [
+    Indexes(TASKS, [IndexModel([("tenant_id", ASCENDING)])]),
     Indexes(CODES, [_BY_TASK]),
     Indexes(SCANS, [_BY_TASK]),
     Indexes(
@@ -147,7 +148,9 @@ class Fissions:
 
     async def joined(self, events: Sequence[events_pb2.Event]) -> None:
         """Joins through invite codes, attributed: an invitation per (task, invitee), the
-        first one's; after `Members.record`, so `first_at` includes these joins."""
+        first join's. Who was seen before comes from `Members.record` (a consumer of its own,
+        which may not have read every earlier event yet): a returning member judged new now is
+        found out when the stay is up (`fission_counts`)."""
         joins = [e for e in events if e.WhichOneof("payload") == "member_joined"]
         joins = [e for e in joins if e.member_joined.member.id and _through(e)]
         if not joins:
@@ -296,10 +299,8 @@ class Fissions:
     ) -> dict[str, Any]:
         """The task's inviters with a counted invitee, by member id, a page at a time."""
         key = (await self._task(tenant_id, task_id))["_id"]
-        where: Document = {"task": key}
-        if after:
-            where = {"$and": [where, {"_id": {"$gt": f"{key}:{after}"}}]}
-        docs = await self.progress.find(where).sort("_id", ASCENDING).limit(limit + 1).to_list()
+        after_id = f"{key}:{after}" if after else None
+        docs, more = await page_after(self.progress, {"task": key}, after_id, limit)
         page = [
             {
                 "member_id": d["inviter"],
@@ -307,10 +308,16 @@ class Fissions:
                 "completed_at": _iso(d["completed_at"]) if d.get("completed_at") else None,
                 "reward": d.get("reward", {"state": "due"} if d.get("reward_due") else None),
             }
-            for d in docs[:limit]
+            for d in docs
         ]
-        more = page[-1]["member_id"] if len(docs) > limit else None
-        return {"inviters": page, "next": more}
+        return {"inviters": page, "next": page[-1]["member_id"] if more else None}
+
+    async def page(self, tenant_id: str, limit: int, after: str | None) -> dict[str, Any]:
+        """The tenant's fission tasks, by id."""
+        after_id = f"{tenant_id}:{after}" if after else None
+        docs, more = await page_after(self.tasks, {"tenant_id": tenant_id}, after_id, limit)
+        page = [{"task_id": d["task_id"], **task_of(d).model_dump(mode="json")} for d in docs]
+        return {"tasks": page, "next": page[-1]["task_id"] if more else None}
 
 
 def _through(e: events_pb2.Event) -> bool:

@@ -15,15 +15,8 @@ from services.campaign.ladder import Ladder
 from services.campaign.ladders import Ladders
 from services.campaign.notice import Notice
 from services.campaign.notices import Notices
-from services.runtime.refusals import Invalid, valid
-from services.runtime.wellformed import key_part
-
-
-def _page(limit: int, after: str | None) -> None:
-    if not 1 <= limit <= 500:
-        raise Invalid("limit", "1 to 500")
-    if after:
-        key_part("after", after)
+from services.runtime.refusals import valid
+from services.runtime.wellformed import key_part, page_args
 
 
 @dataclass(frozen=True)
@@ -46,11 +39,15 @@ class GroupOperations:
     async def activities_page(
         self, tenant_id: str, limit: int, after: str | None
     ) -> dict[str, Any]:
-        _page(limit, after)
+        page_args(limit, after)
         return await self.activities.page(tenant_id, limit, after)
 
     async def start_handover(self, tenant_id: str, body: Any) -> dict[str, Any]:
         return await self.handovers.start(tenant_id, valid(Handover, body))
+
+    async def handovers_page(self, tenant_id: str, limit: int, after: str | None) -> dict[str, Any]:
+        page_args(limit, after)
+        return await self.handovers.page(tenant_id, limit, after)
 
     async def handover(self, tenant_id: str, handover_id: str) -> dict[str, Any]:
         return await self.handovers.get(tenant_id, key_part("handover_id", handover_id))
@@ -62,7 +59,7 @@ class GroupOperations:
         return await self.notices.get(tenant_id, key_part("tag", tag))
 
     async def drift(self, tenant_id: str, limit: int, after: str | None) -> dict[str, Any]:
-        _page(limit, after)
+        page_args(limit, after)
         return await self.notices.drifted(tenant_id, limit, after)
 
     async def put_ladder(self, tenant_id: str, body: Any) -> dict[str, Any]:

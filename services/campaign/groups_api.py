@@ -6,14 +6,22 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from services.campaign.activity import ActivityGroup
 from services.campaign.group_operations import GroupOperations
 from services.campaign.handover import Handover
 from services.campaign.ladder import Ladder
 from services.campaign.notice import Notice
-from services.runtime.http import Admin, IdInPath, Operator, Viewer, provided
+from services.runtime.http import (
+    Admin,
+    IdInPath,
+    Operator,
+    PageAfter,
+    PageLimit,
+    Viewer,
+    provided,
+)
 from services.runtime.openapi import answers
 
 Ops = Annotated[GroupOperations, Depends(provided(GroupOperations))]
@@ -22,8 +30,6 @@ ACTIVITY: list[str | Enum] = ["activity groups"]
 HANDOVER: list[str | Enum] = ["handovers"]
 NOTICES: list[str | Enum] = ["group notices"]
 TIERS: list[str | Enum] = ["tier ladder"]
-Limit = Annotated[int, Query(ge=1, le=500)]
-After = Annotated[str | None, Query(max_length=200, description="the `next` of a page")]
 
 
 @router.put("/activity-groups/{group_id}", tags=ACTIVITY, responses=answers(404, 422))
@@ -51,7 +57,7 @@ async def end_activity(group_id: IdInPath, principal: Operator, ops: Ops) -> Non
 
 @router.get("/activity-groups", tags=ACTIVITY)
 async def activities(
-    principal: Viewer, ops: Ops, limit: Limit = 100, after: After = None
+    principal: Viewer, ops: Ops, limit: PageLimit = 100, after: PageAfter = None
 ) -> dict[str, Any]:
     return await ops.activities_page(principal.tenant_id, limit, after)
 
@@ -62,6 +68,14 @@ async def start_handover(body: Handover, principal: Admin, ops: Ops) -> dict[str
     the leaver's a day, groups WeCom refuses tried again; elsewhere by changing the owner where
     the platform allows. The same `handover_id` again answers the first."""
     return await ops.start_handover(principal.tenant_id, body)
+
+
+@router.get("/handovers", tags=HANDOVER)
+async def handovers(
+    principal: Viewer, ops: Ops, limit: PageLimit = 100, after: PageAfter = None
+) -> dict[str, Any]:
+    """The tenant's handovers, with their counts."""
+    return await ops.handovers_page(principal.tenant_id, limit, after)
 
 
 @router.get("/handovers/{handover_id}", tags=HANDOVER, responses=answers(404))
@@ -85,7 +99,7 @@ async def get_notice(tag: IdInPath, principal: Viewer, ops: Ops) -> dict[str, An
 
 @router.get("/notice-drift", tags=NOTICES)
 async def notice_drift(
-    principal: Viewer, ops: Ops, limit: Limit = 100, after: After = None
+    principal: Viewer, ops: Ops, limit: PageLimit = 100, after: PageAfter = None
 ) -> dict[str, Any]:
     """Active groups whose notice differs from their series' (`reported` null: never
     reported by the platform)."""

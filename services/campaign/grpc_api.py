@@ -119,6 +119,43 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         principal = await authenticate(context, self.auth, Role.VIEWER)
         return pb.CouponReply(**await self.ops.coupon(principal.tenant_id, request.coupon_id))
 
+    async def _listed(
+        self, kind: str, request: pb.Page, context: Context, key: str = ""
+    ) -> pb.Records:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.ops.listed(
+            principal.tenant_id, kind, request.limit or 100, request.after or None
+        )
+        return _records(found[key or kind], found["next"])
+
+    @answers_refusals
+    async def ListSchedules(self, request: pb.Page, context: Context) -> pb.Records:
+        return await self._listed("schedules", request, context)
+
+    @answers_refusals
+    async def ListBroadcasts(self, request: pb.Page, context: Context) -> pb.Records:
+        return await self._listed("broadcasts", request, context)
+
+    @answers_refusals
+    async def ListLiveCodes(self, request: pb.Page, context: Context) -> pb.Records:
+        return await self._listed("livecodes", request, context)
+
+    @answers_refusals
+    async def ListCoupons(self, request: pb.Page, context: Context) -> pb.Records:
+        return await self._listed("coupons", request, context)
+
+    @answers_refusals
+    async def ListFissionTasks(self, request: pb.Page, context: Context) -> pb.Records:
+        return await self._listed("fission_tasks", request, context, "tasks")
+
+    @answers_refusals
+    async def ListHandovers(self, request: pb.Page, context: Context) -> pb.Records:
+        principal = await authenticate(context, self.auth, Role.VIEWER)
+        found = await self.groups.handovers_page(
+            principal.tenant_id, request.limit or 100, request.after or None
+        )
+        return _records(found["handovers"], found["next"])
+
     @answers_refusals
     async def CreateFissionTask(self, request: pb.Body, context: Context) -> pb.Record:
         principal = await authenticate(context, self.auth, Role.OPERATOR)

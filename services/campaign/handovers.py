@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,12 +30,20 @@ from services.runtime.envelope import new_action
 from services.runtime.instants import stamp
 from services.runtime.refusals import Invalid, NotFound
 from services.runtime.settings import Settings
-from services.runtime.store import Document, Indexes, Store, field_key, insert_new, kept_for
+from services.runtime.store import (
+    Document,
+    Indexes,
+    Store,
+    field_key,
+    insert_new,
+    kept_for,
+    page_after,
+)
 
 HANDOVERS = "handovers"
 ROOM = "handover_room"
 INDEXES = [
-    Indexes(HANDOVERS, [IndexModel([("due_at", ASCENDING)])]),
+    Indexes(HANDOVERS, [IndexModel([("due_at", ASCENDING)]), IndexModel([("tenant_id", 1)])]),
     Indexes(ROOM, expiring=True),
 ]
 _ACTION = "campaign:handover:"
@@ -106,14 +114,24 @@ class Handovers:
             "handover_id": handover_id,
             "from_owner": doc["from_owner"],
             "to_owner": doc["to_owner"],
-            "counts": {s: Counter(g["state"] for g in groups)[s]
-                       for s in ("pending", "sending", "transferred", "failed")},
+            "counts": _counts(groups),
             "next_batch_at": _iso(due) if due else None,
             "batches": [{k: b[k] for k in ("n", "platform", "day", "state", "groups")}
                         for b in batches],
             "groups": [{k: g[k] for k in ("group_id", "platform", "state", "attempts", "reason")}
                        for g in groups],
         }  # fmt: skip
+
+    async def page(self, tenant_id: str, limit: int, after: str | None) -> dict[str, Any]:
+        """The tenant's handovers, by id, with their counts."""
+        after_id = f"{tenant_id}:{after}" if after else None
+        docs, more = await page_after(self.docs, {"tenant_id": tenant_id}, after_id, limit)
+        page = [
+            {"handover_id": d["handover_id"], "from_owner": d["from_owner"],
+             "to_owner": d["to_owner"], "counts": _counts(d["groups"].values())}
+            for d in docs
+        ]  # fmt: skip
+        return {"handovers": page, "next": page[-1]["handover_id"] if more else None}
 
     async def sweep(self) -> None:
         found = self.docs.find({"due_at": {"$lte": stamp(_now())}}, limit=_SWEEP_MAX)
@@ -240,6 +258,11 @@ class Handovers:
         if again:
             changes["due_at"] = stamp(_now())
         return changes
+
+
+def _counts(groups: Iterable[Document]) -> dict[str, int]:
+    found = Counter(g["state"] for g in groups)
+    return {s: found[s] for s in ("pending", "sending", "transferred", "failed")}
 
 
 def _iso(micros: int) -> str:

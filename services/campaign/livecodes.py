@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cachetools import TTLCache
+from pymongo import ASCENDING, IndexModel
 
 from services.campaign.joinways import JoinWays
 from services.campaign.livecode import LiveCode, crossed_low, free_places
@@ -25,9 +26,10 @@ from services.runtime.envelope import new_event
 from services.runtime.instants import stamp
 from services.runtime.refusals import Conflict, NotFound
 from services.runtime.settings import Settings
-from services.runtime.store import Document, Store, insert_new
+from services.runtime.store import Document, Indexes, Store, insert_new, page_after
 
 LIVECODES = "livecodes"
+INDEXES = [Indexes(LIVECODES, [IndexModel([("tenant_id", ASCENDING)])])]
 _CODES_KEPT, _CODE_SECONDS = 10_000, 5.0  # scans read their code from here
 
 
@@ -113,6 +115,14 @@ class LiveCodes:
             "groups": groups,
             "wecom_join_way": await self.joinways.shown(code),
         }
+
+    async def page(self, tenant_id: str, limit: int, after: str | None) -> dict[str, Any]:
+        """The tenant's live codes (not fission's invite codes), by name; their places: one
+        by one."""
+        where = {"$and": [{"tenant_id": tenant_id}, {"groups": {"$exists": True}}]}
+        docs, more = await page_after(self.codes, where, after, limit)
+        page = [{k: d.get(k, "") for k in LiveCode.model_fields} for d in docs]
+        return {"livecodes": page, "next": page[-1]["code"] if more else None}
 
     async def scan(self, code: str, scanner_id: str) -> Scanned:
         """The first group of the pool with a free place, reserved for a join: its id and the

@@ -4,6 +4,7 @@ refuses (`runtime.refusals`), each edge only translating."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +20,9 @@ from services.campaign.livecodes import LiveCodes
 from services.campaign.sop import Schedule
 from services.campaign.sops import Schedules
 from services.runtime.ratelimit import RateLimited, TokenBuckets
-from services.runtime.refusals import Invalid, valid
+from services.runtime.refusals import valid
 from services.runtime.settings import Settings
-from services.runtime.wellformed import key_part
+from services.runtime.wellformed import key_part, page_args
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,7 @@ class Operations:
         await self.schedules.delete(tenant_id, key_part("schedule_id", schedule_id))
 
     async def schedule_runs(self, tenant_id: str, schedule_id: str, limit: int) -> dict[str, Any]:
-        if not 1 <= limit <= 500:
-            raise Invalid("limit", "1 to 500")
+        page_args(limit, None)
         key_part("schedule_id", schedule_id)
         return {"runs": await self.schedules.runs(tenant_id, schedule_id, limit)}
 
@@ -62,9 +62,22 @@ class Operations:
     async def directory(
         self, tenant_id: str, tag: str | None, owner: str | None, limit: int, after: str | None
     ) -> dict[str, Any]:
-        if not 1 <= limit <= 500:
-            raise Invalid("limit", "1 to 500")
+        page_args(limit, after)
         return await self.groups.page(tenant_id, tag, owner, limit, after)
+
+    async def listed(
+        self, tenant_id: str, kind: str, limit: int, after: str | None
+    ) -> dict[str, Any]:
+        """A page of the tenant's live codes, coupons, schedules, broadcasts or fission tasks."""
+        page_args(limit, after)
+        lists: dict[str, Callable[[str, int, str | None], Awaitable[dict[str, Any]]]] = {
+            "livecodes": self.livecodes.page,
+            "coupons": self.coupons.page,
+            "schedules": self.schedules.page,
+            "broadcasts": self.broadcasts.page,
+            "fission_tasks": self.fissions.page,
+        }
+        return await lists[kind](tenant_id, limit, after)
 
     async def broadcast_counts(self, tenant_id: str, broadcast_id: str) -> dict[str, Any]:
         return await self.broadcasts.get(tenant_id, key_part("broadcast_id", broadcast_id))
@@ -126,8 +139,5 @@ class Operations:
     async def inviters(
         self, tenant_id: str, task_id: str, limit: int, after: str | None
     ) -> dict[str, Any]:
-        if not 1 <= limit <= 500:
-            raise Invalid("limit", "1 to 500")
-        if after:
-            key_part("after", after)
+        page_args(limit, after)
         return await self.fissions.inviters(tenant_id, key_part("task_id", task_id), limit, after)

@@ -58,7 +58,11 @@ class Places:
         # long): scans skip them, so a pool filled in order costs one read a second, not a
         # failed update of each full group.
         self._full: TTLCache[str, set[str]] = TTLCache(_FULL_KEPT, _FULL_SECONDS)
-        self._take: Coalesced[tuple[Document, str], Taken | None] = Coalesced(self._take_all)
+        # Scans arrive one request at a time: a round waits 3 ms for those of the moment, so
+        # that a burst shares its updates (a person scanning a poster waits 3 ms more).
+        self._take: Coalesced[tuple[Document, str], Taken | None] = Coalesced(
+            self._take_all, linger=0.003
+        )
 
     async def make(self, tenant_id: str, groups: Sequence[str], code: str) -> None:
         """The places of a new pool's groups (those of other pools gain the code)."""

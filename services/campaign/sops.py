@@ -29,12 +29,12 @@ from services.runtime.bus import Producer
 from services.runtime.instants import stamp
 from services.runtime.refusals import Invalid, NotFound
 from services.runtime.settings import Settings
-from services.runtime.store import Document, Indexes, Store, insert_new
+from services.runtime.store import Document, Indexes, Store, insert_new, page_after
 
 SCHEDULES = "sop_schedules"
 SLOTS = "sop_slots"
 INDEXES = [
-    Indexes(SCHEDULES, [IndexModel([("next_slot", ASCENDING)])]),
+    Indexes(SCHEDULES, [IndexModel([("next_slot", ASCENDING)]), IndexModel([("tenant_id", 1)])]),
     Indexes(SLOTS, [IndexModel([("refire_at", ASCENDING)]), IndexModel([("schedule", ASCENDING)])]),
 ]
 _ACTION = "campaign:sop:"
@@ -89,6 +89,18 @@ class Schedules:
             raise NotFound("no schedule of this id", "schedule_id")
         fields = Schedule.model_validate(_fields(doc)).model_dump(mode="json")
         return {"schedule_id": schedule_id, **fields, "next_slot": _iso(doc["next_slot"])}
+
+    async def page(self, tenant_id: str, limit: int, after: str | None) -> dict[str, Any]:
+        """The tenant's schedules, by id, with their next slots."""
+        after_id = f"{tenant_id}:{after}" if after else None
+        docs, more = await page_after(self.schedules, {"tenant_id": tenant_id}, after_id, limit)
+        page = [
+            {"schedule_id": d["schedule_id"],
+             **Schedule.model_validate(_fields(d)).model_dump(mode="json"),
+             "next_slot": _iso(d["next_slot"])}
+            for d in docs
+        ]  # fmt: skip
+        return {"schedules": page, "next": page[-1]["schedule_id"] if more else None}
 
     async def replace(self, tenant_id: str, schedule_id: str, schedule: Schedule) -> dict[str, Any]:
         """The schedule edited: its slots from now on are those of the new rule."""

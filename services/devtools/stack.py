@@ -41,12 +41,13 @@ IDENTITY_WITH = "ingestion"  # the service whose database server also holds the 
 TIMELINE = "timeline"  # the server of ingestion's timeline (SHEQUN_TIMELINE_MONGO_URL)
 DEV_TENANT = "dev"
 # On a saturated machine the projections, whose consumers may fall behind and catch up (the
-# timeline's server, engagement, analytics), yield to the front doors and the reaction path
-# (ingestion, campaign's public live-code scan, moderation, the broker): niceness 5 weighs a
-# process a third of one at 0. Measured on 2 cores with every consumer running (make bench):
-# HTTP ingest 0.20-0.23 of its server's insert ceiling -> 0.29-0.31; live-code scans 820-900
-# -> see the README. In a cluster, CPU requests say the same.
-PROJECTIONS = (TIMELINE, "engagement", "analytics")
+# timeline's server, engagement, campaign, analytics), yield to the front door and the reaction
+# path (ingestion, moderation, the broker): niceness 5 weighs a process a third of one at 0.
+# Measured on 2 cores with every consumer running (make bench): HTTP ingest 0.20-0.23 of its
+# server's insert ceiling -> 0.29-0.31. Campaign's public live-code scan is a front door too,
+# but un-niced its consumers took ingest back to 0.28 (make bench, 2026-12): it stays here.
+# In a cluster, CPU requests say the same.
+PROJECTIONS = (TIMELINE, "engagement", "campaign", "analytics")
 PROJECTION_NICENESS = 5
 _PR_SET_PDEATHSIG = 1
 

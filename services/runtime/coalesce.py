@@ -15,10 +15,13 @@ Out = TypeVar("Out")
 class Coalesced(Generic[In, Out]):
     """`await coalesced(item)` answers with `run`'s result for that item; `run` takes every
     item waiting and returns one result per item, in order. If `run` raises, every caller of
-    that round gets the exception."""
+    that round gets the exception. With `linger`, a round waits that long for more callers
+    before it starts (callers arriving one by one, as requests do, then go together)."""
 
-    def __init__(self, run: Callable[[list[In]], Awaitable[Sequence[Out]]]) -> None:
-        self._run = run
+    def __init__(
+        self, run: Callable[[list[In]], Awaitable[Sequence[Out]]], linger: float = 0.0
+    ) -> None:
+        self._run, self._linger = run, linger
         self._waiting: list[tuple[In, asyncio.Future[Out]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -32,7 +35,7 @@ class Coalesced(Generic[In, Out]):
     async def _flush(self) -> None:
         round_: list[tuple[In, asyncio.Future[Out]]] = []
         try:
-            await asyncio.sleep(0)  # the callers of this turn join
+            await asyncio.sleep(self._linger)  # the callers of this turn (or moment) join
             while self._waiting:
                 round_, self._waiting = self._waiting, []
                 try:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any, TypeVar
 
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -228,6 +228,10 @@ def client_address(request: Request, trusted: Sequence[str]) -> str:
 # A group or member id in a path: a part of natural keys, so it follows their rule (and a
 # stranger's 8,000-character ids are refused before they reach a cache).
 IdInPath = Annotated[str, Path(pattern=f"^{KEY_PART.pattern}$", description=KEY_PART_RULE)]
+
+# A page of a list: how many, and after what (the `next` of the page before).
+PageLimit = Annotated[int, Query(ge=1, le=500)]
+PageAfter = Annotated[str | None, Query(max_length=200, description="the `next` of a page")]
 
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]

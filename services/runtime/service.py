@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
-import uvloop
 from fastapi import APIRouter
 
 from services.runtime import logs
@@ -199,6 +198,4 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
 def run(name: str, build: Callable[[Runtime], ServiceParts]) -> None:
     settings = Settings(service=name)
     logs.configure(name, settings.log_level)
-    # uvloop's event loop (libuv, in C) costs every service about a fifth less CPU for the same
-    # work (make bench: the public live-code scan 0.96 -> 0.77 ms a scan, its consumers alike).
-    sys.exit(uvloop.run(serve(name, build, settings)))
+    sys.exit(asyncio.run(serve(name, build, settings)))

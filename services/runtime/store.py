@@ -219,3 +219,15 @@ async def in_order_once(collection: AsyncCollection[Document], ops: Sequence[Upd
             if not errors or any(e["code"] != DUPLICATE_KEY for e in errors):
                 raise
             rest = rest[errors[0]["index"] + 1 :]
+
+
+async def page_after(
+    collection: AsyncCollection[Document], where: Document, after_id: str | None, limit: int
+) -> tuple[list[Document], bool]:
+    """Up to `limit` documents matching `where`, in `_id` order after `after_id`, and whether
+    more follow: the operators' lists, a page at a time. `where` names an indexed field (the
+    tenant's): a range of `_id` alone would scan the collection on NX-27017."""
+    if after_id is not None:
+        where = {"$and": [where, {"_id": {"$gt": after_id}}]}
+    docs = await collection.find(where).sort("_id", ASCENDING).limit(limit + 1).to_list()
+    return docs[:limit], len(docs) > limit

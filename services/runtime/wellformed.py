@@ -32,6 +32,14 @@ def key_part(field: str, value: str) -> str:
     return value
 
 
+def page_args(limit: int, after: str | None) -> None:
+    """Refuses a list's page that no list serves: 1 to 500 items, after a key."""
+    if not 1 <= limit <= 500:
+        raise Invalid("limit", "1 to 500")
+    if after:
+        key_part("after", after)
+
+
 # A picture may travel inline as a data: URL; 512 KiB keeps its event well under Kafka's 1 MB
 # message limit (ingestion holds every other media URL to 2,048 characters).
 MAX_MEDIA_URL = 512 * 1024

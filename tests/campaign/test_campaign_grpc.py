@@ -134,6 +134,10 @@ async def test_fission_activity_handover_notices_and_tiers_over_grpc(
         assert json_format.MessageToDict(funnel.record)["codes_issued"] == 1
         page = await stub.ListInviters(pb.Page(id=task_id), metadata=viewer)
         assert (list(page.items), page.next) == ([], "")
+        tasks = await stub.ListFissionTasks(pb.Page(limit=10), metadata=viewer)
+        assert [t["task_id"] for t in tasks.items] == [task_id]
+        codes = await stub.ListLiveCodes(pb.Page(), metadata=viewer)
+        assert [c["code"] for c in codes.items] == [code]
         bad = pb.Body(body=_struct({**task, "goal": 0}))
         code_, details = await refused(stub.CreateFissionTask(bad, metadata=admin))
         assert code_ == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("goal:")

@@ -67,6 +67,13 @@ async def test_no_route_reaches_another_tenants_campaign(
         ("GET", "/v1/livecodes/{code}", None, not_found),
         # Public: the group to join and a token, nothing else of the tenant's.
         ("POST", "/v1/livecodes/{code}/scan", {}, lambda b: set(b) == {"group_id", "join_token"}),
+        # Lists: only what they made above, never the first tenant's.
+        ("GET", "/v1/livecodes", None, lambda b: b["livecodes"] == []),
+        ("GET", "/v1/coupons", None, lambda b: ids["coupon_id"] not in str(b)),
+        ("GET", "/v1/sop/schedules", None, lambda b: ids["schedule_id"] not in str(b)),
+        ("GET", "/v1/broadcasts", None, lambda b: ids["broadcast_id"] not in str(b)),
+        ("GET", "/v1/fission/tasks", None, lambda b: b["tasks"] == []),
+        ("GET", "/v1/handovers", None, lambda b: b["handovers"] == []),
         ("POST", "/v1/fission/tasks", task, not_found),  # the live code is not theirs
         ("GET", "/v1/fission/tasks/{task_id}", None, not_found),
         ("POST", "/v1/fission/tasks/{task_id}/codes", {"member_id": "u-1"}, not_found),
@@ -101,3 +108,24 @@ async def test_no_route_reaches_another_tenants_campaign(
         (m.upper(), p) for p, ops in spec["paths"].items() for m in ops if p.startswith("/v1/")
     }
     assert routes == {(m, p) for m, p, _, _ in expected}
+
+
+async def test_the_tenants_lists_come_a_page_at_a_time(
+    stack: Stack, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    url, admin = stack.http("campaign"), tenant.headers("admin")
+    for n in range(3):
+        made = await http.post(f"{url}/v1/coupons", json={"name": f"券{n}", "value": 1,
+                               "stock": 1}, headers=admin)  # fmt: skip
+        assert made.status_code == 201
+        code = {"code": f"lc-{uuid.uuid4().hex[:8]}", "groups": ["g-1"]}
+        assert (await http.post(f"{url}/v1/livecodes", json=code, headers=admin)).status_code == 201
+    for kind, key in (("coupons", "coupon_id"), ("livecodes", "code")):
+        first = (await http.get(f"{url}/v1/{kind}", params={"limit": 2}, headers=admin)).json()
+        rest = (await http.get(f"{url}/v1/{kind}", params={"limit": 2, "after": first["next"]},
+                               headers=admin)).json()  # fmt: skip
+        seen = [i[key] for i in first[kind] + rest[kind]]
+        assert (len(first[kind]), len(seen), len(set(seen)), rest["next"]) == (2, 3, 3, None)
+        assert seen == sorted(seen)
+    bad = await http.get(f"{url}/v1/coupons", params={"limit": 0}, headers=admin)
+    assert (bad.status_code, bad.json()["field"]) == (422, "limit")

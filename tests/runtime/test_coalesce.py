@@ -57,3 +57,24 @@ async def test_a_caller_that_gives_up_leaves_the_others_their_answers() -> None:
     assert await patient == 2
     with pytest.raises(asyncio.CancelledError):
         await impatient
+
+
+async def test_with_a_linger_callers_arriving_one_by_one_go_together() -> None:
+    rounds: list[list[int]] = []
+
+    async def run(items: list[int]) -> list[int]:
+        rounds.append(items)
+        return items
+
+    async def one_by_one(together: Coalesced[int, int]) -> None:
+        calls = []
+        for n in range(4):
+            calls.append(asyncio.create_task(together(n)))
+            await asyncio.sleep(0.001)  # requests come a moment apart
+        assert await asyncio.gather(*calls) == [0, 1, 2, 3]
+
+    await one_by_one(Coalesced(run))
+    assert len(rounds) == 4
+    rounds.clear()
+    await one_by_one(Coalesced(run, linger=0.05))
+    assert rounds == [[0, 1, 2, 3]]

@@ -41,5 +41,5 @@ async def test_the_reaction_path_fetches_at_once_and_rollups_wait_longest() -> N
         "ingestion": fuller, "engagement": fuller, "campaign": fuller,
         "analytics-decisions": fuller, "engagement-decisions": fuller,
         "engagement-results": fuller, "campaign-results": fuller, "campaign-decisions": fuller,
-        "analytics": fullest, "engagement-profiles": fullest,
+        "analytics": fullest, "engagement-profiles": fullest, "campaign-members": fullest,
     }  # fmt: skip

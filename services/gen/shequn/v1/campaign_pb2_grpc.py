@@ -91,6 +91,36 @@ class CampaignServiceStub:
                 request_serializer=shequn_dot_v1_dot_campaign__pb2.IssueCouponRequest.SerializeToString,
                 response_deserializer=shequn_dot_v1_dot_campaign__pb2.IssuedCoupon.FromString,
                 _registered_method=True)
+        self.ListSchedules = channel.unary_unary(
+                '/shequn.v1.CampaignService/ListSchedules',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+                _registered_method=True)
+        self.ListBroadcasts = channel.unary_unary(
+                '/shequn.v1.CampaignService/ListBroadcasts',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+                _registered_method=True)
+        self.ListLiveCodes = channel.unary_unary(
+                '/shequn.v1.CampaignService/ListLiveCodes',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+                _registered_method=True)
+        self.ListCoupons = channel.unary_unary(
+                '/shequn.v1.CampaignService/ListCoupons',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+                _registered_method=True)
+        self.ListFissionTasks = channel.unary_unary(
+                '/shequn.v1.CampaignService/ListFissionTasks',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+                _registered_method=True)
+        self.ListHandovers = channel.unary_unary(
+                '/shequn.v1.CampaignService/ListHandovers',
+                request_serializer=shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+                _registered_method=True)
         self.CreateFissionTask = channel.unary_unary(
                 '/shequn.v1.CampaignService/CreateFissionTask',
                 request_serializer=shequn_dot_v1_dot_campaign__pb2.Body.SerializeToString,
@@ -239,6 +269,49 @@ class CampaignServiceServicer:
 
     def IssueCoupon(self, request, context):
         """operator
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchedules(self, request, context):
+        """The tenant's lists, a page at a time, as their GET routes answer each item.
+        viewer: GET /v1/sop/schedules
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBroadcasts(self, request, context):
+        """viewer: GET /v1/broadcasts
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLiveCodes(self, request, context):
+        """viewer: GET /v1/livecodes
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCoupons(self, request, context):
+        """viewer: GET /v1/coupons
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFissionTasks(self, request, context):
+        """viewer: GET /v1/fission/tasks
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListHandovers(self, request, context):
+        """viewer: GET /v1/handovers
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -400,6 +473,36 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.IssueCoupon,
                     request_deserializer=shequn_dot_v1_dot_campaign__pb2.IssueCouponRequest.FromString,
                     response_serializer=shequn_dot_v1_dot_campaign__pb2.IssuedCoupon.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Page.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Records.SerializeToString,
+            ),
+            'ListBroadcasts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBroadcasts,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Page.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Records.SerializeToString,
+            ),
+            'ListLiveCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLiveCodes,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Page.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Records.SerializeToString,
+            ),
+            'ListCoupons': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCoupons,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Page.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Records.SerializeToString,
+            ),
+            'ListFissionTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFissionTasks,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Page.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Records.SerializeToString,
+            ),
+            'ListHandovers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHandovers,
+                    request_deserializer=shequn_dot_v1_dot_campaign__pb2.Page.FromString,
+                    response_serializer=shequn_dot_v1_dot_campaign__pb2.Records.SerializeToString,
             ),
             'CreateFissionTask': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateFissionTask,
@@ -749,6 +852,168 @@ class CampaignService:
             '/shequn.v1.CampaignService/IssueCoupon',
             shequn_dot_v1_dot_campaign__pb2.IssueCouponRequest.SerializeToString,
             shequn_dot_v1_dot_campaign__pb2.IssuedCoupon.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/ListSchedules',
+            shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBroadcasts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/ListBroadcasts',
+            shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLiveCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/ListLiveCodes',
+            shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCoupons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/ListCoupons',
+            shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFissionTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/ListFissionTasks',
+            shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Records.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListHandovers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.CampaignService/ListHandovers',
+            shequn_dot_v1_dot_campaign__pb2.Page.SerializeToString,
+            shequn_dot_v1_dot_campaign__pb2.Records.FromString,
             options,
             channel_credentials,
             insecure,

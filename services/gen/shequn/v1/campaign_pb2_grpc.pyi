@@ -62,6 +62,20 @@ class CampaignServiceStub:
     """viewer"""
     IssueCoupon: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.IssueCouponRequest, _campaign_pb2.IssuedCoupon]
     """operator"""
+    ListSchedules: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]
+    """The tenant's lists, a page at a time, as their GET routes answer each item.
+    viewer: GET /v1/sop/schedules
+    """
+    ListBroadcasts: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]
+    """viewer: GET /v1/broadcasts"""
+    ListLiveCodes: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]
+    """viewer: GET /v1/livecodes"""
+    ListCoupons: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]
+    """viewer: GET /v1/coupons"""
+    ListFissionTasks: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]
+    """viewer: GET /v1/fission/tasks"""
+    ListHandovers: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]
+    """viewer: GET /v1/handovers"""
     CreateFissionTask: _grpc.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]
     """Fission tasks (任务宝): POST /v1/fission/tasks, GET …/{id}, POST …/{id}/codes,
     GET …/{id}/funnel, GET …/{id}/inviters.
@@ -136,6 +150,20 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     """viewer"""
     IssueCoupon: _aio.UnaryUnaryMultiCallable[_campaign_pb2.IssueCouponRequest, _campaign_pb2.IssuedCoupon]  # type: ignore[assignment]
     """operator"""
+    ListSchedules: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]  # type: ignore[assignment]
+    """The tenant's lists, a page at a time, as their GET routes answer each item.
+    viewer: GET /v1/sop/schedules
+    """
+    ListBroadcasts: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]  # type: ignore[assignment]
+    """viewer: GET /v1/broadcasts"""
+    ListLiveCodes: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]  # type: ignore[assignment]
+    """viewer: GET /v1/livecodes"""
+    ListCoupons: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]  # type: ignore[assignment]
+    """viewer: GET /v1/coupons"""
+    ListFissionTasks: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]  # type: ignore[assignment]
+    """viewer: GET /v1/fission/tasks"""
+    ListHandovers: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Page, _campaign_pb2.Records]  # type: ignore[assignment]
+    """viewer: GET /v1/handovers"""
     CreateFissionTask: _aio.UnaryUnaryMultiCallable[_campaign_pb2.Body, _campaign_pb2.Record]  # type: ignore[assignment]
     """Fission tasks (任务宝): POST /v1/fission/tasks, GET …/{id}, POST …/{id}/codes,
     GET …/{id}/funnel, GET …/{id}/inviters.
@@ -267,6 +295,56 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_campaign_pb2.IssuedCoupon, _abc.Awaitable[_campaign_pb2.IssuedCoupon]]:
         """operator"""
+
+    @_abc_1.abstractmethod
+    def ListSchedules(
+        self,
+        request: _campaign_pb2.Page,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Records, _abc.Awaitable[_campaign_pb2.Records]]:
+        """The tenant's lists, a page at a time, as their GET routes answer each item.
+        viewer: GET /v1/sop/schedules
+        """
+
+    @_abc_1.abstractmethod
+    def ListBroadcasts(
+        self,
+        request: _campaign_pb2.Page,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Records, _abc.Awaitable[_campaign_pb2.Records]]:
+        """viewer: GET /v1/broadcasts"""
+
+    @_abc_1.abstractmethod
+    def ListLiveCodes(
+        self,
+        request: _campaign_pb2.Page,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Records, _abc.Awaitable[_campaign_pb2.Records]]:
+        """viewer: GET /v1/livecodes"""
+
+    @_abc_1.abstractmethod
+    def ListCoupons(
+        self,
+        request: _campaign_pb2.Page,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Records, _abc.Awaitable[_campaign_pb2.Records]]:
+        """viewer: GET /v1/coupons"""
+
+    @_abc_1.abstractmethod
+    def ListFissionTasks(
+        self,
+        request: _campaign_pb2.Page,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Records, _abc.Awaitable[_campaign_pb2.Records]]:
+        """viewer: GET /v1/fission/tasks"""
+
+    @_abc_1.abstractmethod
+    def ListHandovers(
+        self,
+        request: _campaign_pb2.Page,
+        context: _ServicerContext,
+    ) -> _typing.Union[_campaign_pb2.Records, _abc.Awaitable[_campaign_pb2.Records]]:
+        """viewer: GET /v1/handovers"""
 
     @_abc_1.abstractmethod
     def CreateFissionTask(
