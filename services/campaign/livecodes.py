@@ -16,7 +16,7 @@ from cachetools import TTLCache
 from pymongo import ASCENDING, IndexModel
 
 from services.campaign.joinways import JoinWays
-from services.campaign.livecode import LiveCode, crossed_low, free_places
+from services.campaign.livecode import LiveCode
 from services.campaign.places import Places, Taken, counts
 from services.gen.shequn.v1 import actions_pb2, common_pb2, events_pb2
 from services.runtime import metrics
@@ -52,14 +52,13 @@ class LiveCodes:
         self, store: Store, producer: Producer, settings: Settings, joinways: JoinWays
     ) -> None:
         self.codes = store[LIVECODES]
-        self.places = Places(store, timedelta(minutes=settings.livecode_reservation_minutes))
+        hold = timedelta(minutes=settings.livecode_reservation_minutes)
+        self.places = Places(store, hold, settings.livecode_low_free)
         self.joinways = joinways
         self.producer, self.topic = producer, settings.topic_events
-        self.low = settings.livecode_low_free
         self._read: TTLCache[str, tuple[Document | None]] = TTLCache(_CODES_KEPT, _CODE_SECONDS)
-        # The free places of the groups after a pool's i-th, for a second: while they are far
-        # above the low mark, the last scans of a group cannot cross it, and read nothing.
-        self._rest: TTLCache[tuple[str, int], int] = TTLCache(_CODES_KEPT, 1.0)
+        # The scans that find a code's cache entry expired read it together, in one request.
+        self._reading: Coalesced[str, Document | None] = Coalesced(self._read_codes)
         self._send = Coalesced(self._send_all)  # the scans of a moment in one produce
 
     async def create(self, tenant_id: str, code: LiveCode) -> dict[str, Any]:
@@ -81,10 +80,14 @@ class LiveCodes:
                "inviter": inviter, "group_id": group_id, "at": stamp(_now())}  # fmt: skip
         await insert_new(self.codes, [doc])
 
+    async def _read_codes(self, codes: list[str]) -> list[Document | None]:
+        found = {d["_id"]: d async for d in self.codes.find({"_id": {"$in": sorted(set(codes))}})}
+        return [found.get(c) for c in codes]
+
     async def _code(self, code: str) -> Document:
         hit = self._read.get(code)
         if hit is None:
-            hit = self._read[code] = (await self.codes.find_one({"_id": code}),)
+            hit = self._read[code] = (await self._reading(code),)
         if hit[0] is None:
             raise NotFound("no live code of this name", "code")
         return hit[0]
@@ -142,9 +145,9 @@ class LiveCodes:
         return scanned
 
     async def _scanned(self, doc: Document, scan: Scanned, scanner: str, taken: Taken) -> None:
-        """The scan on the events topic (for the funnels), and the alert if the pool ran low:
-        the groups before this one are full, so the free places are this one's and the rest's."""
-        tenant_id, capacity, at = doc["tenant_id"], doc["capacity"], _now()
+        """The scan on the events topic (for the funnels), and the alert if it left the pool
+        under its low mark."""
+        tenant_id, at = doc["tenant_id"], _now()
         group_id, token = scan.group_id, scan.join_token
         out = [_event(f"{doc['_id']}:{token}", tenant_id, group_id, at)]
         scanned = out[0].livecode_scanned
@@ -152,17 +155,11 @@ class LiveCodes:
         scanned.scanner_id = scanner
         if scan.invite is not None:
             scanned.invite_code = scan.invite["_id"]
-        after = (doc["_id"], taken.index)
-        if capacity - taken.taken < self.low and self._rest.get(after, 0) < 2 * self.low:
-            later = [f"{tenant_id}:{g}" for g in doc["groups"][taken.index + 1 :]]
-            rest = [d["taken"] for d in (await self.places.of(later, ["taken"])).values()]
-            self._rest[after] = free_places([*rest, *[0] * (len(later) - len(rest))], capacity)
-            free = capacity - taken.taken + self._rest[after]
-            if crossed_low(free, self.low):
-                metrics.LIVECODES_LOW.inc()
-                low = _event(f"{doc['_id']}:{token}:low", tenant_id, group_id, at)
-                low.livecode_low.livecode, low.livecode_low.free = doc["_id"], free
-                out.append(low)
+        if taken.low is not None:
+            metrics.LIVECODES_LOW.inc()
+            low = _event(f"{doc['_id']}:{token}:low", tenant_id, group_id, at)
+            low.livecode_low.livecode, low.livecode_low.free = doc["_id"], taken.low
+            out.append(low)
         key = group_key(tenant_id, group_id)
         await self._send([outgoing(self.topic, key, e) for e in out])
 

@@ -25,6 +25,7 @@ from typing import Any
 from cachetools import TTLCache
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 
+from services.campaign.livecode import crossed_low, free_places
 from services.gen.shequn.v1 import events_pb2
 from services.runtime.coalesce import Coalesced
 from services.runtime.instants import stamp
@@ -39,12 +40,12 @@ _TRIES = 5  # of one group, while others take its last places meanwhile
 
 @dataclass(frozen=True)
 class Taken:
-    """A scan's place: the group (and its index in the pool), and `taken` as it was once this
-    scan's place was taken (the batch's scans in order)."""
+    """A scan's place: the group (and its index in the pool), and, for the one scan that left
+    the pool under its low mark, the free places it left (`livecode.crossed_low`)."""
 
     group_id: str
     index: int
-    taken: int
+    low: int | None = None
 
 
 def _now() -> datetime:
@@ -52,12 +53,15 @@ def _now() -> datetime:
 
 
 class Places:
-    def __init__(self, store: Store, hold: timedelta) -> None:
-        self.places, self.hold = store[PLACES], hold
+    def __init__(self, store: Store, hold: timedelta, low: int) -> None:
+        self.places, self.hold, self.low = store[PLACES], hold, low
         # The full groups of each pool, read in one go once a second (a place freed waits that
         # long): scans skip them, so a pool filled in order costs one read a second, not a
         # failed update of each full group.
         self._full: TTLCache[str, set[str]] = TTLCache(_FULL_KEPT, _FULL_SECONDS)
+        # The free places of the groups after a pool's i-th, for a second: while they are far
+        # above the low mark, a group's last scans cannot cross it, and read nothing.
+        self._rest: TTLCache[tuple[str, int], int] = TTLCache(_FULL_KEPT, _FULL_SECONDS)
         # Scans arrive one request at a time: a round waits 3 ms for those of the moment, so
         # that a burst shares its updates (a person scanning a poster waits 3 ms more).
         self._take: Coalesced[tuple[Document, str], Taken | None] = Coalesced(
@@ -76,6 +80,7 @@ class Places:
             )
 
     async def of(self, ids: Sequence[str], fields: Sequence[str] = ()) -> dict[str, Document]:
+        """The places of these ids ("{tenant}:{group}"), with only `fields` if named."""
         found = self.places.find(
             {"_id": {"$in": sorted(set(ids))}}, dict.fromkeys(fields, 1) or None
         )
@@ -126,9 +131,10 @@ class Places:
                     return_document=ReturnDocument.AFTER,
                 )
                 if took is not None:
-                    last = took["taken"]
+                    first = took["taken"] - len(batch) + 1  # `taken` after the batch's first
+                    crossing = await self._crossing(pool, i, capacity - first, len(batch))
                     for n, token in enumerate(batch):
-                        given[token] = Taken(group_id, i, last - len(batch) + 1 + n)
+                        given[token] = Taken(group_id, i, crossing.get(n))
                     waiting = waiting[len(batch) :]
                     want = len(waiting)
                     continue
@@ -139,6 +145,21 @@ class Places:
             if not waiting:
                 break
         return given | dict.fromkeys(waiting)
+
+    async def _crossing(self, pool: Document, i: int, free: int, count: int) -> dict[int, int]:
+        """Which of `count` scans taken in a row from the pool's i-th group, the first leaving
+        it `free` places, left the whole pool under the low mark: {n: free places left}. The
+        groups before i are full, so the pool's free places are the group's and the rest's."""
+        if free >= self.low + count:
+            return {}
+        rest = self._rest.get((pool["_id"], i))
+        if rest is None or rest < 2 * self.low:
+            later = [f"{pool['tenant_id']}:{g}" for g in pool["groups"][i + 1 :]]
+            found = await self.of(later, ["taken"]) if later else {}
+            taken = [d["taken"] for d in found.values()]
+            rest = free_places([*taken, *[0] * (len(later) - len(taken))], pool["capacity"])
+            self._rest[(pool["_id"], i)] = rest
+        return {n: free - n + rest for n in range(count) if crossed_low(free - n + rest, self.low)}
 
     async def follow(self, events: Sequence[events_pb2.Event]) -> None:
         """Joins and leaves of the pools' groups (of other groups: no document, no change)."""
