@@ -61,8 +61,11 @@ def build(rt: Runtime) -> ServiceParts:
     ladders = Ladders(rt.store, rt.producer, rt.settings, (directory, codes, seen, blacklist))
 
     async def follow(records: Sequence[Record[Event]]) -> None:
+        """Everything campaign learns from the events, in batches gathered for up to 2 s (it
+        reads every chat message, for who was seen first when, and nobody waits on it)."""
         events = [r.value for r in records]
         await directory.record(events)
+        await seen.record(events)  # first: an invitation is judged with the batch's own events
         await given.redeemed(events)
         await given.entry(events)
         await codes.follow(events)
@@ -70,11 +73,6 @@ def build(rt: Runtime) -> ServiceParts:
         await tasks.left(events)
         await noticed.follow(events)
         await ladders.follow(events)
-
-    async def remember(records: Sequence[Record[Event]]) -> None:
-        """Who was seen first when, and memberships: for every chat message, so in batches of
-        up to 2 s (a fission's invitee is judged again once the stay is up, with all of it)."""
-        await seen.record([r.value for r in records])
 
     async def decided(records: Sequence[Record[Decision]]) -> None:
         await blacklist.record([r.value for r in records])
@@ -119,8 +117,7 @@ def build(rt: Runtime) -> ServiceParts:
         provides=[ops, group_ops],
         grpc=[grpc_api.service(ops, group_ops, rt.auth)],
         consumers=[
-            events_consumer("campaign", rt.settings, follow),
-            events_consumer("campaign-members", rt.settings, remember, pace=Pace.ROLLS_UP),
+            events_consumer("campaign", rt.settings, follow, pace=Pace.ROLLS_UP),
             results_consumer("campaign-results", rt.settings, delivered),
             decisions_consumer("campaign-decisions", rt.settings, decided),
         ],

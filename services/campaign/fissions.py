@@ -148,8 +148,8 @@ class Fissions:
 
     async def joined(self, events: Sequence[events_pb2.Event]) -> None:
         """Joins through invite codes, attributed: an invitation per (task, invitee), the
-        first join's. Who was seen before comes from `Members.record` (a consumer of its own,
-        which may not have read every earlier event yet): a returning member judged new now is
+        first join's; after `Members.record`, so `first_at` includes the batch's own events.
+        An earlier event of the invitee still on its way from another group's partition is
         found out when the stay is up (`fission_counts`)."""
         joins = [e for e in events if e.WhichOneof("payload") == "member_joined"]
         joins = [e for e in joins if e.member_joined.member.id and _through(e)]

@@ -116,8 +116,8 @@ class Members:
 
     async def invited(self, invitees: Sequence[tuple[str, str, str]]) -> None:
         """Note the fission tasks counting members as invitees (tenant, member, task), for
-        their leaves to find, in one write (the person's first time may not be recorded yet:
-        `record` runs in a consumer of its own)."""
+        their leaves to find, in one write (an upsert: a person first seen by a join read from
+        an invite code is recorded in the same batch, but nothing depends on that)."""
         if invitees:
             await self.people.bulk_write(
                 [

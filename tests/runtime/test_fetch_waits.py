@@ -38,8 +38,8 @@ async def test_the_reaction_path_fetches_at_once_and_rollups_wait_longest() -> N
     at_once, fuller, fullest = Fetching(20, 500), Fetching(200, 2000), Fetching(200, 5000, 2000)
     assert waits == {
         "moderation": at_once, "ingestion-delivery": at_once,
-        "ingestion": fuller, "engagement": fuller, "campaign": fuller,
+        "ingestion": fuller, "engagement": fuller, "campaign": fullest,
         "analytics-decisions": fuller, "engagement-decisions": fuller,
         "engagement-results": fuller, "campaign-results": fuller, "campaign-decisions": fuller,
-        "analytics": fullest, "engagement-profiles": fullest, "campaign-members": fullest,
+        "analytics": fullest, "engagement-profiles": fullest,
     }  # fmt: skip

@@ -8,10 +8,7 @@ leaving staff member's groups. Ids carry the run, so a second run plays again.""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,17 +33,6 @@ class Converted:
     broadcast: Body = field(default_factory=dict)
     handover: Body = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # group id: name
-
-
-async def _until(
-    sender: Sender, url: str, done: Callable[[Any], bool], within: float = 90.0
-) -> Any:
-    started = time.monotonic()
-    while True:
-        found = await sender.get(url)
-        if done(found) or time.monotonic() - started > within:
-            return found
-        await asyncio.sleep(1.0)
 
 
 def _event(kind: str, group_id: str, run: str, n: int, **body: Any) -> Body:
@@ -84,7 +70,7 @@ async def play(sender: Sender, scenario: Scenario) -> Converted:
     ])  # fmt: skip
     done.names = {g: f"双十二活动{i + 1}群" for i, g in enumerate(activity)}
     code = f"demo-{seed}-{run}"
-    await _until(sender, f"{base}/v1/directory/groups?tag={tag}", lambda d: len(d["groups"]) == 3)
+    await sender.until(f"{base}/v1/directory/groups?tag={tag}", lambda d: len(d["groups"]) == 3)
     made = {"code": code, "groups": activity, "capacity": CAPACITY, "channel": "海报"}
     await sender.post(f"{base}/v1/livecodes", made, expected=201)
     joins = []
@@ -97,10 +83,10 @@ async def play(sender: Sender, scenario: Scenario) -> Converted:
                                 scene="livecode", livecode=code,
                                 join_token=answer["join_token"]))  # fmt: skip
     await _events(sender, joins)
-    done.livecode = await _until(
-        sender, f"{base}/v1/livecodes/{code}",
+    done.livecode = await sender.until(
+        f"{base}/v1/livecodes/{code}",
         lambda c: sum(g["members"] for g in c["groups"]) >= len(joins),
-    )  # fmt: skip
+    )
     await _fission(sender, scenario, code, run, done)
     await _sop_and_broadcast(sender, scenario, run, done)
     await _handover(sender, scenario, run, done)
@@ -148,8 +134,8 @@ async def _fission(
     await _events(sender, events)
     left = _event("member_left", group, run, 2004, member={"id": leaver["id"]}, reason="quit")
     await _events(sender, [left])
-    done.funnel = await _until(
-        sender, f"{url}/funnel", lambda f: f["completed"] >= 1 and f["counted"] >= 4, 120
+    done.funnel = await sender.until(
+        f"{url}/funnel", lambda f: f["completed"] >= 1 and f["counted"] >= 4, 120
     )
     found = await sender.get(f"{url}/inviters")
     done.inviters = found["inviters"]
@@ -179,8 +165,8 @@ async def _sop_and_broadcast(sender: Sender, scenario: Scenario, run: str, done:
                 "text": "{group_name}的朋友们，今日福利已更新，晚上8点秒杀不见不散～"}  # fmt: skip
     made = await sender.post(f"{base}/v1/sop/schedules", schedule, expected=201)
     url = f"{base}/v1/sop/schedules/{made['schedule_id']}/runs"
-    runs = await _until(
-        sender, url, lambda r: bool(r["runs"]) and r["runs"][0]["counts"]["pending"] == 0
+    runs = await sender.until(
+        url, lambda r: bool(r["runs"]) and r["runs"][0]["counts"]["pending"] == 0
     )
     done.sop = {"at": first.strftime("%H:%M:%S"), **(runs["runs"][0] if runs["runs"] else {})}
     sent = await sender.post(
@@ -188,10 +174,9 @@ async def _sop_and_broadcast(sender: Sender, scenario: Scenario, run: str, done:
         {"client_id": f"demo-{run}", "tag": scenario.series,
          "text": "【双十二预告】全场满199减30，今晚8点开抢！"},
     )  # fmt: skip
-    done.broadcast = await _until(
-        sender, f"{base}/v1/broadcasts/{sent['broadcast_id']}",
-        lambda b: b["counts"]["pending"] == 0,
-    )  # fmt: skip
+    done.broadcast = await sender.until(
+        f"{base}/v1/broadcasts/{sent['broadcast_id']}", lambda b: b["counts"]["pending"] == 0
+    )
 
 
 async def _handover(sender: Sender, scenario: Scenario, run: str, done: Converted) -> None:
@@ -201,10 +186,10 @@ async def _handover(sender: Sender, scenario: Scenario, run: str, done: Converte
     body = {"from_owner": leaver.id, "to_owner": heir.id, "handover_id": f"demo-{run}",
             "groups": list(done.names)}  # fmt: skip
     made = await sender.post(f"{base}/v1/handovers", body, expected=201)
-    done.handover = await _until(
-        sender, f"{base}/v1/handovers/{made['handover_id']}",
+    done.handover = await sender.until(
+        f"{base}/v1/handovers/{made['handover_id']}",
         lambda h: h["counts"]["pending"] == h["counts"]["sending"] == 0,
-    )  # fmt: skip
+    )
     done.handover |= {"leaver": leaver.name, "heir": heir.name}
 
 

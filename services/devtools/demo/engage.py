@@ -5,12 +5,9 @@ second run plays again instead of being taken for duplicates."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from services.devtools.demo.cast import TZ, Body, Group, Scenario, text_message
 from services.devtools.demo.sender import DemoError, Sender
@@ -82,15 +79,6 @@ async def _say(sender: Sender, group: Group, who: Body, text: str) -> None:
     await sender.post(f"{sender.stack.ingestion}/v1/events", {"events": [body]}, expected=202)
 
 
-async def _until(sender: Sender, url: str, done: Any, within: float = 30.0) -> Body:
-    started = time.monotonic()
-    while True:
-        found = await sender.get(url)
-        if done(found) or time.monotonic() - started > within:
-            return found
-        await asyncio.sleep(0.5)
-
-
 async def play(sender: Sender, scenario: Scenario) -> Played:
     """After the week, in the first group: a quiz won, a poll closed, a draw; then segments."""
     base, group = sender.stack.engagement, scenario.focus[0]
@@ -106,7 +94,7 @@ async def play(sender: Sender, scenario: Scenario) -> Played:
     await _say(sender, group, people[0], "99")
     await _say(sender, group, people[1], "１９９")
     url = f"{base}/v1/quizzes/{asked['quiz_id']}"
-    played.quiz = await _until(sender, url, lambda q: q["state"] != "open")
+    played.quiz = await sender.until(url, lambda q: q["state"] != "open")
 
     closes = datetime.now(UTC) + timedelta(seconds=6)
     poll = {
@@ -120,7 +108,7 @@ async def play(sender: Sender, scenario: Scenario) -> Played:
     for who, vote in zip(people, ["1", "2", "1", "零食礼包", "2", "1"], strict=False):
         await _say(sender, group, who, vote)
     url = f"{base}/v1/polls/{opened['poll_id']}"
-    played.poll = await _until(sender, url, lambda p: p["state"] == "closed")
+    played.poll = await sender.until(url, lambda p: p["state"] == "closed")
 
     prizes = [
         {"name": "定制帆布袋", "weight": 1, "stock": 5},

@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -173,6 +174,18 @@ class Sender:
 
     async def send_action(self, action: Body) -> None:
         await self.post(self.stack.ingestion + "/v1/actions", action)
+
+    async def until(
+        self, url: str, done: Callable[[Any], bool], within: float = 30.0, every: float = 0.5
+    ) -> Any:
+        """GET `url` until `done` says the answer is what the step waits for, or `within`
+        seconds have gone (then the last answer, for the report to say what it was)."""
+        started = time.monotonic()
+        while True:
+            found = await self.get(url)
+            if done(found) or time.monotonic() - started > within:
+                return found
+            await asyncio.sleep(every)
 
     async def get(self, url: str, params: dict[str, Any] | None = None) -> Body:
         response = await self.http.get(url, params=params, headers=self.headers)
