@@ -24,6 +24,7 @@ from services.devtools.demo.sender import DevStack, Progress, Sender
 from services.ingestion.actions import ActionIn
 from services.ingestion.events import parse_item, to_event
 from tests.conftest import ROOT, Stack
+from tests.waiting import eventually
 
 NOW = datetime.now(TZ).replace(microsecond=0)
 E2E_SEED = 90417  # ids are seeded, so no other test's demo groups collide with these
@@ -197,6 +198,18 @@ async def test_the_demo_fills_a_running_stack_once(
     )
     assert stats.status_code == 200, stats.text
     assert sum(day["messages"] for day in stats.json()["days"]) > 0
+
+    # The tenant's week: every message of the story counted in the WeCom set, and printed.
+    assert "The tenant's week" in out
+    posted = re.search(r"messages +([\d,]+);", out)
+    assert posted, out
+
+    async def tenant_messages() -> int:
+        url = stack.http("analytics") + "/v1/stats/daily"
+        week = await http.get(url, params=window, headers=headers)
+        return sum(day["messages_total"] for day in week.json()["days"])
+
+    await eventually(tenant_messages, lambda n: n >= int(posted[1].replace(",", "")))
     timeline = await http.get(
         stack.http("ingestion") + f"/v1/groups/{group}/timeline",
         params={"limit": 500},

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
-from services.analytics.counters import GROUP_DAILY
+from services.analytics.counters import GROUP_DAILY, TENANT_DAILY
 from services.analytics.counting import GROUP_DAY_FIELDS, group_day_id
+from services.analytics.statistics import DELTAS, TENANT_DAY_FIELDS, tenant_rows, totals_before
 from services.runtime.http import IdInPath, Viewer, provided
 from services.runtime.openapi import CSV
 from services.runtime.refusals import Invalid
@@ -62,20 +63,51 @@ def _respond(rows: list[dict[str, Any]], fmt: str, columns: tuple[str, ...]) -> 
 Stored = Annotated[Store, Depends(provided(Store))]
 Configured = Annotated[Settings, Depends(provided(Settings))]
 router = APIRouter(prefix="/v1/stats", tags=["statistics"])
+From = Annotated[str | None, Query(alias="from", pattern=DAY, description=DAY_RULE)]
+To = Annotated[str | None, Query(alias="to", pattern=DAY, description=DAY_RULE)]
+
+
+@router.get("/daily", responses=CSV)
+async def tenant_daily_stats(
+    principal: Viewer,
+    start: From = None,
+    end: To = None,
+    format: Literal["json", "csv"] = "json",
+    *,
+    store: Stored,
+    settings: Configured,
+) -> Response:
+    """The tenant's day as WeCom counts it: groups and members in all, new, and active, and the
+    messages. Totals are at the end of each day."""
+    days = _days(start, end, ZoneInfo(settings.default_timezone))
+    tenant, daily = principal.tenant_id, store[TENANT_DAILY]
+    # Documents are `{tenant}:{day}:{partition}`: a day, or every day before one, is a range of
+    # `_id`s (tenant ids have no ':', and the tenant is checked as well).
+    first, after = f"{tenant}:{days[0].isoformat()}", f"{tenant}:{days[-1].isoformat()};"
+    earlier = daily.find(
+        {"_id": {"$gte": f"{tenant}:", "$lt": first}, "tenant_id": tenant},
+        dict.fromkeys(DELTAS, 1),
+    )
+    before = totals_before([d async for d in earlier])
+    counted = {"date": 1, **dict.fromkeys((*DELTAS, *TENANT_DAY_FIELDS), 1)}
+    found = daily.find({"_id": {"$gte": first, "$lt": after}, "tenant_id": tenant}, counted)
+    rows = tenant_rows(days, [d async for d in found], before)
+    return _respond(rows, format, TENANT_DAY_FIELDS)
 
 
 @router.get("/groups/{group_id}/daily", responses=CSV)
 async def group_daily_stats(
     group_id: IdInPath,
     principal: Viewer,
-    start: Annotated[str | None, Query(alias="from", pattern=DAY, description=DAY_RULE)] = None,
-    end: Annotated[str | None, Query(alias="to", pattern=DAY, description=DAY_RULE)] = None,
+    start: From = None,
+    end: To = None,
     format: Literal["json", "csv"] = "json",
     *,
     store: Stored,
     settings: Configured,
 ) -> Response:
-    """One group's messages, active members, joins, leaves and kicks per day."""
+    """One group's messages, active members, joins, leaves, kicks, violations, check-ins,
+    welcomes and orders (their amount in the minor unit, 分) per day."""
     days = _days(start, end, ZoneInfo(settings.default_timezone))
     ids = [group_day_id(principal.tenant_id, group_id, d) for d in days]
     rows: dict[str, dict[str, Any]] = {

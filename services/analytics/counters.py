@@ -1,18 +1,20 @@
-"""Group-day counter documents, each event counted exactly once, at a cost that does not grow
-with what has been counted.
+"""Daily counter documents, each contribution counted exactly once, at a cost that does not
+grow with what has been counted.
 
 An event comes twice when the topic is read again (a crash or a rebalance before the commit)
 and when it is on the topic twice (ingestion publishes before it records, so a client's retry
 after a crash publishes again). Each call counts under a token of its own, increasing with
 time, and in two steps:
-1. claims: each event's claim (`_id` its tenant and id) is inserted with the token. An event
-   already claimed under another token was counted then, unless that token never reached its
-   counter document: the document keeps the last tokens that changed it (`applied_<consumer>`),
-   and a token missing there, yet newer than the oldest one kept, never got there (the process
-   died between the two steps). Those events are claimed again under the new token.
+1. claims: each contribution's claim (`_id` its tenant and the event's id, or a day's first of
+   something) is inserted with the token and the document it goes to. A claim already there
+   under another token was counted then, unless that token never reached its document: the
+   document keeps the last tokens that changed it (`applied_<consumer>`), and a token missing
+   there, yet newer than the oldest one kept, never got there (the process died between the
+   two steps). Those are claimed again, under the new token, for the document of now.
 2. counters: one update per document adds the counts and posters and pushes the token.
-A group's events come from one partition, in order, so nothing newer can push a dead call's
-token out of a document before its events are read again.
+A document is changed by the events of one partition only (a group's day, or a tenant's day
+in one partition), in order, so nothing newer can push a dead call's token out of it before
+its events are read again.
 
 Neither step keeps a list of the events counted in the counter document, whose every update
 would then rewrite a document growing with the day's traffic. Tokens are times, not Kafka
@@ -25,41 +27,42 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 
+from cachetools import LRUCache
 from pymongo import ASCENDING, IndexModel, UpdateOne
 
 from services.analytics.counting import Contribution
 from services.runtime.store import DELETE_AFTER, Document, Indexes, Store, insert_new, kept_for
 
 GROUP_DAILY = "group_daily"
+TENANT_DAILY = "tenant_daily"
 CLAIMS = "claims"
 INDEXES = [
     Indexes(GROUP_DAILY, [IndexModel([("tenant_id", ASCENDING), ("group_id", ASCENDING)])]),
     Indexes(CLAIMS, expiring=True),
 ]
 TOKENS_KEPT = 16
+_SETTLED = 100_000  # lasting claims this process knows were counted: not claimed again
 
 
-def _update(doc_id: str, items: Sequence[Contribution], field: str, token: int) -> UpdateOne:
+def _update(
+    doc_id: str, items: Sequence[Contribution], field: str, token: int, posters: bool
+) -> UpdateOne:
     counts: dict[str, int] = defaultdict(int)
     for c in items:
         for name, n in c.counts.items():
             counts[name] += n
-    posters = sorted({c.poster for c in items if c.poster})
-    first = items[0]
     update: Document = {
         "$inc": dict(counts),
         # A field of its own, not `applied.<consumer>`: NX-27017's upsert would write that path
         # as one key.
         "$push": {field: {"$each": [token], "$slice": -TOKENS_KEPT}},
-        "$setOnInsert": {
-            "tenant_id": first.tenant_id,
-            "group_id": first.group_id,
-            "date": first.day,
-        },
+        "$setOnInsert": dict(items[0].fields),
     }
-    # Sent even with no posters, so that the document has the array from its creation:
-    # NX-27017's `$addToSet` does nothing to a document that lacks the field.
-    update["$addToSet"] = {"posters": {"$each": posters}}
+    if posters:
+        # Sent even with no posters, so that the document has the array from its creation:
+        # NX-27017's `$addToSet` does nothing to a document that lacks the field.
+        who = sorted({c.poster for c in items if c.poster})
+        update["$addToSet"] = {"posters": {"$each": who}}
     return UpdateOne({"_id": doc_id}, update, upsert=True)
 
 
@@ -71,13 +74,22 @@ def never_applied(token: int, applied: Sequence[int]) -> bool:
 
 
 class Counters:
-    """The group-day counters as one consumer changes them."""
+    """One family of counter documents (a collection) as one consumer changes them."""
 
-    def __init__(self, store: Store, consumer: str, claims_kept: timedelta) -> None:
-        self.daily = store[GROUP_DAILY]
+    def __init__(
+        self,
+        store: Store,
+        collection: str,
+        consumer: str,
+        claims_kept: timedelta,
+        posters: bool = False,
+    ) -> None:
+        self.daily = store[collection]
         self.claims = store[CLAIMS]
         self.applied = f"applied_{consumer}"
         self.claims_kept = claims_kept
+        self.posters = posters
+        self._settled: LRUCache[str, bool] = LRUCache(_SETTLED)
 
     async def absorb(self, contributions: Sequence[Contribution]) -> int:
         """Count what has not been counted; returns how many contributions were new."""
@@ -87,25 +99,36 @@ class Counters:
         for c in fresh:
             by_doc[c.doc_id].append(c)
         if by_doc:
-            ops = [_update(d, items, self.applied, token) for d, items in by_doc.items()]
+            ops = [
+                _update(d, items, self.applied, token, self.posters) for d, items in by_doc.items()
+            ]
             await self.daily.bulk_write(ops, ordered=False)
+        for c in contributions:
+            if c.lasting:
+                self._settled[c.claim] = True
         return len(fresh)
 
     async def _claim(self, contributions: Sequence[Contribution], token: int) -> list[Contribution]:
-        """The contributions to count now, each event once, their claims under `token`."""
+        """The contributions to count now, each claim once, their claims under `token`."""
         first: dict[str, Contribution] = {}
         for c in contributions:
-            first.setdefault(_claim_id(c), c)
+            if c.claim not in self._settled:
+                first.setdefault(c.claim, c)
         delete_after = kept_for(self.claims_kept)
-        docs = [{"_id": k, "token": token, DELETE_AFTER: delete_after} for k in first]
+        docs = [
+            {"_id": k, "token": token, "doc": c.doc_id, DELETE_AFTER: delete_after}
+            for k, c in first.items()
+        ]
         taken = await insert_new(self.claims, docs)
         if not taken:
             return list(first.values())
+        # Where each was counted: a day's first of something may be claimed in another
+        # partition's document (claims from before there were two families name none).
         earlier = {
-            d["_id"]: d["token"]
-            async for d in self.claims.find({"_id": {"$in": list(taken)}}, {"token": 1})
+            d["_id"]: (d["token"], d.get("doc", first[d["_id"]].doc_id))
+            async for d in self.claims.find({"_id": {"$in": list(taken)}}, {"token": 1, "doc": 1})
         }
-        doc_ids = list({first[k].doc_id for k in taken})
+        doc_ids = list({doc for _, doc in earlier.values()})
         applied: dict[str, list[int]] = {
             d["_id"]: d.get(self.applied, [])
             async for d in self.daily.find({"_id": {"$in": doc_ids}}, {self.applied: 1})
@@ -113,13 +136,15 @@ class Counters:
         again = [
             k
             for k in taken
-            if k in earlier and never_applied(earlier[k], applied.get(first[k].doc_id, []))
+            if k in earlier and never_applied(earlier[k][0], applied.get(earlier[k][1], []))
         ]
         if again:
-            await self.claims.update_many({"_id": {"$in": again}}, {"$set": {"token": token}})
+            await self.claims.bulk_write(
+                [
+                    UpdateOne({"_id": k}, {"$set": {"token": token, "doc": first[k].doc_id}})
+                    for k in again
+                ],
+                ordered=False,
+            )
         counted_before = taken - set(again)
         return [c for k, c in first.items() if k not in counted_before]
-
-
-def _claim_id(c: Contribution) -> str:
-    return f"{c.tenant_id}:{c.event_id}"

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.analytics.counting import contribution, violation
+from services.analytics.counting import contribution, tenant_contributions, violation
 from services.gen.shequn.v1 import decisions_pb2, events_pb2
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -43,16 +43,53 @@ def test_what_each_event_counts(kind: str, counts: dict[str, int], poster: str) 
     assert c is not None
     assert (c.counts, c.poster) == (counts, poster)
     assert c.doc_id == "t:g:2026-11-22"
+    assert c.claim == "t:e-1"
 
 
-def test_orders_are_not_group_day_activity() -> None:
-    assert contribution(_event("order", datetime(2026, 11, 22, tzinfo=UTC)), SHANGHAI) is None
+def test_orders_count_with_their_amount() -> None:
+    event = _event("order", datetime(2026, 11, 22, tzinfo=UTC))
+    event.order_placed.amount.minor = 19900
+    c = contribution(event, SHANGHAI)
+    assert c is not None and c.counts == {"orders": 1, "order_amount": 19900}
+
+
+def test_a_welcome_counts_each_member_welcomed() -> None:
+    event = events_pb2.Event(event_id="e-1", tenant_id="t", group_id="g")
+    event.member_welcomed.members.add(id="u-1")
+    event.member_welcomed.members.add(id="u-2")
+    c = contribution(event, SHANGHAI)
+    assert c is not None and c.counts == {"welcomes": 2}
+
+
+def test_a_message_is_the_tenants_message_and_its_members_and_groups_first_of_the_day() -> None:
+    late_utc = datetime(2026, 11, 22, 17, 30, tzinfo=UTC)  # the 23rd in Shanghai
+    shares = tenant_contributions(_event("message", late_utc), 4, SHANGHAI)
+    assert [(s.claim, s.counts, s.lasting) for s in shares] == [
+        ("t:e-1:day", {"messages_total": 1}, False),
+        ("t:active:2026-11-23:g", {"groups_with_messages": 1}, True),
+        ("t:posted:2026-11-23:u-1", {"members_posted": 1}, True),
+    ]
+    assert {s.doc_id for s in shares} == {"t:2026-11-23:004"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "counted"),
+    [("join", "members_new"), ("kick", "members_left"), ("quit", "members_left")],
+)
+def test_what_each_membership_adds_to_the_tenants_day(kind: str, counted: str) -> None:
+    shares = tenant_contributions(_event(kind, datetime(2026, 11, 22, tzinfo=UTC)), 0, SHANGHAI)
+    assert [s.counts for s in shares] == [{counted: 1}]
+
+
+def test_orders_are_not_in_the_tenants_statistics_set() -> None:
+    event = _event("order", datetime(2026, 11, 22, tzinfo=UTC))
+    assert tenant_contributions(event, 0, SHANGHAI) == []
 
 
 def test_days_are_the_tenants_days() -> None:
     late_utc = datetime(2026, 11, 22, 17, 30, tzinfo=UTC)  # 01:30 on the 23rd in Shanghai
     c = contribution(_event("message", late_utc), SHANGHAI)
-    assert c is not None and c.day == "2026-11-23"
+    assert c is not None and c.fields["date"] == "2026-11-23"
 
 
 def _decision(rule: str, decided: datetime, event_at: datetime | None) -> decisions_pb2.Decision:
@@ -72,7 +109,7 @@ def test_a_violation_counts_on_the_day_of_the_event_however_late_it_is_judged() 
         _decision("ad", datetime(2026, 11, 22, 16, 5, tzinfo=UTC), before_midnight), SHANGHAI
     )
     assert first is not None and again is not None
-    assert (first.day, first.doc_id, first.event_id) == (again.day, again.doc_id, again.event_id)
-    assert first.day == "2026-11-22" and first.counts == {"violations": 1}
+    assert (first.doc_id, first.claim) == (again.doc_id, again.claim)
+    assert first.fields["date"] == "2026-11-22" and first.counts == {"violations": 1}
     assert violation(_decision("unban", before_midnight, None), SHANGHAI) is None
     assert violation(_decision("dedupe", before_midnight, None), SHANGHAI) is None

@@ -1,5 +1,6 @@
 """Analytics killed with SIGKILL in the middle of a stream and started again counts every
-event exactly once. It runs as its own process on its own topic, consumer group and database."""
+event exactly once, in the groups' days and the tenant's (its members who posted, once a day).
+It runs as its own process on its own topic, consumer group and database."""
 
 from __future__ import annotations
 
@@ -60,9 +61,23 @@ async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
     await ensure_topics(settings, [settings.topic_events])
     mongo = client(stack.mongo)
     counters = mongo[f"{prefix}_analytics"]["group_daily"]
+    tenant_days = mongo[f"{prefix}_analytics"]["tenant_daily"]
 
     async def counted() -> int:
         return sum([d.get("messages", 0) async for d in counters.find({}, {"messages": 1})])
+
+    async def tenant_counted() -> tuple[int, dict[str, int]]:
+        messages, posted = 0, dict[str, int]()
+        async for d in tenant_days.find({}):
+            messages += d.get("messages_total", 0)
+            posted[d["date"]] = posted.get(d["date"], 0) + d.get("members_posted", 0)
+        return messages, posted
+
+    async def posters_by_day() -> dict[str, int]:
+        found: dict[str, set[str]] = {}
+        async for d in counters.find({}, {"date": 1, "posters": 1}):
+            found.setdefault(d["date"], set()).update(d["posters"])
+        return {day: len(who) for day, who in found.items()}
 
     producer = Producer(settings)
     await producer.start()
@@ -94,6 +109,8 @@ async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
             await streaming
             await eventually(counted, lambda n: n >= TOTAL, within=90)
             await stays(counted, TOTAL, for_seconds=3)
+            messages, posted = await eventually(tenant_counted, lambda t: t[0] >= TOTAL)
+            assert (messages, posted) == (TOTAL, await posters_by_day())
             read_again = await _consumed(http_port) - (TOTAL - after_kill)
             print(f"killed at {after_kill} counted; {read_again} events read again and skipped")
             assert read_again >= 0

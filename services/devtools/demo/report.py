@@ -5,9 +5,11 @@ gathered."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from services.devtools.demo import convert, engage
 from services.devtools.demo.cast import TZ, Body, Scenario
@@ -60,6 +62,7 @@ def summary(
     outcomes: Outcomes | None = None,
     played: Played | None = None,
     converted: Converted | None = None,
+    week: Sequence[dict[str, Any]] = (),
 ) -> str:
     events = scenario.events
     kinds = Counter(e["type"] for e in events)
@@ -113,12 +116,13 @@ def summary(
             f"{outcomes.checkins['already']} told they had checked in already",
             *(engage.lines(played, outcomes.welcomes, outcomes.autoreplies) if played else []),
             *(convert.lines(converted) if converted else []),
+            *tenant_week(week),
             "",
             f"The end of {first.name}'s timeline:",
             *(f"  {line}" for line in outcomes.excerpt),
         ]
     window = f"from={start.isoformat()}&to={end.isoformat()}"
-    lines += ["", "Where to look:"]
+    lines += ["", "Where to look:", f"  the tenant  {stack.analytics}/v1/stats/daily?{window}"]
     for group in scenario.focus:
         lines += [
             f"  {group.name} ({group.id})",
@@ -140,3 +144,18 @@ def summary(
         *(f"    {name:<11} {url}" for name, url in stack.docs.items()),
     ]
     return "\n".join(lines)
+
+
+def tenant_week(days: Sequence[dict[str, Any]]) -> list[str]:
+    """The tenant's days as WeCom counts them (groups and members at each day's end)."""
+    if not days:
+        return []
+    lines = ["", "The tenant's week (analytics, the WeCom statistics set):",
+             "  day     groups  new  with messages  members  new  posted  messages"]  # fmt: skip
+    for d in days:
+        lines.append(
+            f"  {d['date'][5:]}  {d['groups_total']:>6,} {d['groups_new']:>4,} "
+            f"{d['groups_with_messages']:>14,} {d['members_total']:>8,} {d['members_new']:>4,} "
+            f"{d['members_posted']:>7,} {d['messages_total']:>9,}"
+        )
+    return lines

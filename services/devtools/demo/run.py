@@ -180,11 +180,14 @@ async def run_demo(
             played = await engage.play(sender, scenario)
             converted = await convert.play(sender, scenario)
             outcomes = await wait_for_outcomes(sender, scenario, deduped)
+            week = await sender.tenant_days(*stats_window(scenario))
     except (DemoError, ValueError) as exc:
         print(f"shequn demo: {exc}", file=err)
         return 1
     print(
-        summary(scenario, tally, stack, dev_file, seconds, counted, outcomes, played, converted),
+        summary(
+            scenario, tally, stack, dev_file, seconds, counted, outcomes, played, converted, week
+        ),
         file=out,
     )
     if not counted[0]:

@@ -198,6 +198,12 @@ class Sender:
         days = await self.get(url, {"from": start.isoformat(), "to": end.isoformat()})
         return sum(int(day["messages"]) for day in days["days"])
 
+    async def tenant_days(self, start: date, end: date) -> list[dict[str, Any]]:
+        url = f"{self.stack.analytics}/v1/stats/daily"
+        days = await self.get(url, {"from": start.isoformat(), "to": end.isoformat()})
+        rows: list[dict[str, Any]] = days["days"]
+        return rows
+
     async def timeline(self, group_id: str) -> list[dict[str, Any]]:
         url = f"{self.stack.ingestion}/v1/groups/{group_id}/timeline"
         items: list[dict[str, Any]] = []
