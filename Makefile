@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 GEN := services/gen
 
+APT_PROMETHEUS := (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
+
 .PHONY: dev test lint format proto proto-check bench demo clean
 
 $(STAMP): pyproject.toml
@@ -21,8 +24,11 @@ dev: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/shequn demo $(DEMO_ARGS)
 
-## test: run the whole suite against real broker and database processes
+## test: run the whole suite against real broker and database processes (as root, first installs
+## Debian's prometheus for promtool; without it, those tests are skipped and say why)
 test: $(STAMP)
+	@command -v promtool >/dev/null || [ "$$(id -u)" != 0 ] || $(APT_PROMETHEUS) \
+		|| echo "make test: could not install prometheus; the promtool tests will be skipped"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## lint: ruff (lint and format check) and mypy

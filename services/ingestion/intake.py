@@ -17,6 +17,7 @@ absorbs once because handlers are idempotent by event id."""
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -103,6 +104,9 @@ class Intake:
             status = "accepted" if i in accepted else "duplicate"
             metrics.EVENTS_INGESTED.labels(event.WhichOneof("payload") or "", status).inc()
             results.append(ItemResult(event.event_id, status))
+        now = time.time()
+        for tenant_id in {events[i].tenant_id for i in accepted}:
+            metrics.TENANT_LAST_EVENT.labels(tenant_id).set(now)
         return results
 
     async def _record(self, events: list[events_pb2.Event]) -> set[str]:

@@ -1,5 +1,6 @@
 """Every metric the runtime exports, declared once. Labels are bounded: consumer names, topics,
-partitions, event types and statuses; never group, member or tenant ids."""
+partitions, event types and statuses; never group or member ids, and tenant ids on one gauge
+only (`TENANT_LAST_EVENT`: a series per tenant with an API key, for the tenant gone quiet)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ HTTP_SECONDS = Histogram(
 )
 EVENTS_INGESTED = Counter(
     "shequn_events_ingested_total", "Events offered to ingestion, by result.", ["type", "status"]
+)
+TENANT_LAST_EVENT = Gauge(
+    "shequn_tenant_last_event_timestamp_seconds",
+    "When ingestion last accepted an event of the tenant (Unix time).",
+    ["tenant"],
 )
 EVENTS_ANALYZED = Counter(
     "shequn_analytics_events_total",

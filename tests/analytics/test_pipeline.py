@@ -56,6 +56,8 @@ async def test_events_over_http_and_grpc_are_counted(
         assert series in exported
     ingested = (await http.get(stack.http("ingestion") + "/metrics")).text
     assert 'shequn_events_ingested_total{status="accepted",type="message_posted"}' in ingested
+    # When the tenant's last event was accepted, for the alert on a tenant gone quiet.
+    assert f'shequn_tenant_last_event_timestamp_seconds{{tenant="{tenant.id}"}}' in ingested
 
 
 async def test_same_event_id_posted_twice_is_counted_once(
