@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from services.analytics import api, counters
+from services.analytics import api, counters, grpc_api
 from services.analytics.counters import GROUP_DAILY, TENANT_DAILY, Counters
 from services.analytics.counting import contributions, tenant_contributions, violation
+from services.analytics.queries import Statistics
 from services.gen.shequn.v1 import decisions_pb2
 from services.runtime import metrics
 from services.runtime.consumer import Pace, Record
@@ -39,9 +40,12 @@ def build(rt: Runtime) -> ServiceParts:
         await violations_by_day.absorb([c for c in found if c is not None])
 
     violations = decisions_consumer("analytics-decisions", rt.settings, count_violations)
+    asked = Statistics(rt.store, rt.settings)
     return ServiceParts(
         indexes=counters.INDEXES,
         routers=[api.router],
+        provides=[asked],
+        grpc=[grpc_api.service(asked, rt.auth)],
         consumers=[
             events_consumer("analytics", rt.settings, count, pace=Pace.ROLLS_UP),
             violations,

@@ -9,8 +9,11 @@ import io
 import uuid
 from typing import Any
 
+import grpc
 import httpx
+from google.protobuf import json_format
 
+from services.gen.shequn.v1 import analytics_pb2, analytics_pb2_grpc
 from tests.clients import joined, message, post_events
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.kafka import produce, read_topic
@@ -98,11 +101,44 @@ async def test_a_scripted_tenant_counted_exactly_once_in_its_days(
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert [{k: v if k == "date" else int(v) for k, v in r.items()} for r in rows] == counted
 
+    # gRPC answers the same rows, a group's days too.
+    async with grpc.aio.insecure_channel(stack.grpc("analytics")) as channel:
+        stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
+        viewer = (("authorization", f"Bearer {tenant.viewer}"),)
+        request = analytics_pb2.TenantDailyRequest(from_day="2026-11-30", to_day="2026-12-01")
+        reply = await stub.GetTenantDaily(request, metadata=viewer)
+        asked = analytics_pb2.GroupDailyRequest(
+            group_id=groups[1], from_day="2026-11-30", to_day="2026-12-01"
+        )
+        group = await stub.GetGroupDaily(asked, metadata=viewer)
+        try:
+            await stub.GetTenantDaily(
+                analytics_pb2.TenantDailyRequest(from_day="2026-12-31", to_day="2026-12-01"),
+                metadata=viewer,
+            )
+            raise AssertionError("a range that ends before it begins was answered")
+        except grpc.aio.AioRpcError as refused:
+            assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "from" in (refused.details() or "")
+    as_dicts = [
+        json_format.MessageToDict(
+            d, always_print_fields_with_no_presence=True, preserving_proto_field_name=True
+        )
+        for d in reply.days
+    ]
+    assert [{k: v if k == "date" else int(v) for k, v in d.items()} for d in as_dicts] == counted
+    assert [(d.date, d.messages, d.joins, d.leaves) for d in group.days] == [
+        ("2026-11-30", 2, 3, 0),
+        ("2026-12-01", 1, 0, 1),
+    ]
+
     other = await create_tenant(stack)
-    assert all(
-        all(v == 0 for k, v in day.items() if k != "date")
-        for day in await _days(http, stack, other)
+    theirs = await http.get(
+        stack.http("analytics") + f"/v1/stats/groups/{groups[1]}/daily" + RANGE,
+        headers=other.headers("viewer"),
     )
+    for day in [*await _days(http, stack, other), *theirs.json()["days"]]:
+        assert all(v == 0 for k, v in day.items() if k != "date"), day
 
 
 async def test_a_day_range_is_checked(
