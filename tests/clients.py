@@ -75,6 +75,19 @@ async def group_day(
     return {name: sum(d[name] for d in days) for name in days[-1] if name != "date"}
 
 
+async def group_days(
+    http: httpx.AsyncClient, stack: Stack, tenant: Tenant, group_id: str, start: str, end: str
+) -> dict[str, dict[str, Any]]:
+    """A group's statistics from `start` to `end` (YYYY-MM-DD), by day."""
+    response = await http.get(
+        stack.http("analytics") + f"/v1/stats/groups/{group_id}/daily",
+        params={"from": start, "to": end},
+        headers=tenant.headers("viewer"),
+    )
+    response.raise_for_status()
+    return {day["date"]: day for day in response.json()["days"]}
+
+
 async def count(
     http: httpx.AsyncClient, stack: Stack, tenant: Tenant, group_id: str, name: str
 ) -> int:

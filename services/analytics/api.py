@@ -54,6 +54,6 @@ async def group_daily_stats(
     asked: Asked,
 ) -> Response:
     """One group's messages, active members, joins, leaves, kicks, violations, check-ins,
-    welcomes and orders (their amount in the minor unit, 分) per day."""
+    auto-replies, welcomes and orders (their amount in the minor unit, 分) per day."""
     rows = await asked.group_days(principal.tenant_id, group_id, start, end)
     return _respond(rows, format, GROUP_DAY_FIELDS)

@@ -25,6 +25,7 @@ GROUP_DAY_FIELDS = (
     "kicks",
     "violations",
     "checkins",
+    "autoreplies",
     "welcomes",
     "orders",
     "order_amount",
@@ -88,6 +89,10 @@ def _group_counts(event: events_pb2.Event) -> dict[str, int] | None:
     if kind == "member_left":
         kicked = event.member_left.reason == events_pb2.LEAVE_REASON_KICKED
         return {"leaves": 1, "kicks": 1} if kicked else {"leaves": 1}
+    if kind == "member_checked_in":
+        return {"checkins": 1}
+    if kind == "auto_replied":
+        return {"autoreplies": 1}
     if kind == "member_welcomed":
         return {"welcomes": len(event.member_welcomed.members)}
     if kind == "order_placed":

@@ -33,7 +33,7 @@ from services.engagement.settings import TenantSettings
 from services.gen.shequn.v1 import actions_pb2, events_pb2
 from services.runtime import metrics
 from services.runtime.bus import Producer, group_key, outgoing
-from services.runtime.envelope import answer, occurred_at
+from services.runtime.envelope import answer, follow_up, occurred_at
 from services.runtime.instants import stamp
 from services.runtime.refusals import NotFound, OverLimit
 from services.runtime.settings import Settings
@@ -60,7 +60,8 @@ class AutoReplies:
     ) -> None:
         self.rules = store[AUTOREPLIES]
         self.cooldowns = store[COOLDOWNS]
-        self.producer, self.topic, self.configured = producer, settings.topic_actions, configured
+        self.producer, self.configured = producer, configured
+        self.topic, self.events_topic = settings.topic_actions, settings.topic_events
         self._compiled: TTLCache[str, Rules] = TTLCache(10_000, _CACHE_SECONDS)
 
     # Configuration (the operations of the API).
@@ -124,10 +125,9 @@ class AutoReplies:
         for a in answered:
             metrics.AUTOREPLIES.labels(a.action.WhichOneof("kind") or "").inc()
         await self.producer.send_many(
-            [
-                outgoing(self.topic, group_key(a.event.tenant_id, a.event.group_id), a.action)
-                for a in answered
-            ]
+            outgoing(topic, group_key(a.event.tenant_id, a.event.group_id), said)
+            for a in answered
+            for topic, said in ((self.topic, a.action), (self.events_topic, _replied(a)))
         )
         return [
             (a.event.tenant_id, a.event.message_posted.member.id, a.rule.tag)
@@ -219,6 +219,14 @@ def _write(key: str, before: Cooldown | None, after: Cooldown) -> UpdateOne:
     )
     fields = {"until": stamp(after.until), "event_id": after.event_id}
     return UpdateOne({"$and": [{"_id": key}, read]}, {"$set": fields}, upsert=True)
+
+
+def _replied(a: Answered) -> events_pb2.Event:
+    """The reply said on the events topic, for the statistics."""
+    event = follow_up(a.event, "engagement", "autoreply")
+    event.auto_replied.member.CopyFrom(a.event.message_posted.member)
+    event.auto_replied.rule_id = a.rule_id
+    return event
 
 
 def _reply(e: events_pb2.Event, rule: Rule) -> actions_pb2.Action:

@@ -28,7 +28,7 @@ from services.engagement.settings import TenantSettings
 from services.gen.shequn.v1 import events_pb2
 from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key, outgoing
-from services.runtime.envelope import answer, occurred_at
+from services.runtime.envelope import answer, follow_up, occurred_at
 from services.runtime.settings import Settings
 from services.runtime.store import Document, Store, in_order_once
 
@@ -70,7 +70,7 @@ class Checkins:
         self.records = store[CHECKINS]
         self.points = points
         self.producer = producer
-        self.topic = settings.topic_actions
+        self.topic, self.events_topic = settings.topic_actions, settings.topic_events
         self.tz = ZoneInfo(settings.default_timezone)
         self.configured = configured
 
@@ -102,7 +102,7 @@ class Checkins:
         rewarded = [(e, o) for e, o in outcomes if o.kind in ("new", "again")]
         booked = await self.points.apply([self._grant(e, o) for e, o in rewarded])
         balances = {b.grant.source: b.balance for b in booked}
-        replies = []
+        replies = [self._counted(e, o) for e, o in rewarded]
         for e, o in outcomes:
             metrics.CHECKINS.labels(o.kind).inc()
             if (said_back := self._reply(e, o, balances.get(_source(e, o), 0))) is not None:
@@ -130,6 +130,14 @@ class Checkins:
         action.send_text.text = text
         action.send_text.mentions.append(member.id)
         return outgoing(self.topic, group_key(e.tenant_id, e.group_id), action)
+
+    def _counted(self, e: events_pb2.Event, o: Outcome) -> Outgoing:
+        """The check-in said on the events topic, for the statistics."""
+        event = follow_up(e, "engagement", "checkin")
+        event.member_checked_in.member.CopyFrom(e.message_posted.member)
+        event.member_checked_in.day = str(o.record.last_day)
+        event.member_checked_in.streak, event.member_checked_in.points = o.record.streak, o.points
+        return outgoing(self.events_topic, group_key(e.tenant_id, e.group_id), event)
 
     def _grant(self, e: events_pb2.Event, o: Outcome) -> Grant:
         member = e.message_posted.member.id

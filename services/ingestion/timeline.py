@@ -73,6 +73,10 @@ def event_entry(event: events_pb2.Event, delete_after: int) -> Document:
     elif kind in ("reward_earned", "member_tier_changed"):
         member = _member(payload.member)
         text = payload.reason if kind == "reward_earned" else payload.tier
+    elif kind == "member_checked_in":
+        member, text = _member(payload.member), f"day {payload.streak} in a row"
+    elif kind == "auto_replied":
+        member, text = _member(payload.member), payload.rule_id
     at = occurred_at(event)
     key = entry_id(event.tenant_id, event.group_id, at, "e", event.event_id)
     return {

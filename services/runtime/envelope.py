@@ -106,6 +106,17 @@ def new_event(
     return event
 
 
+def follow_up(event: Event, service: str, kind: str) -> Event:
+    """An event of `service` about what `event` made happen (a check-in counted, an auto-reply
+    given), at the time of `event`: its id is made from `event`'s, so doing it again is a
+    duplicate."""
+    at = occurred_at(event)
+    return new_event(
+        natural_id(service, event.event_id, kind),
+        event.tenant_id, event.group_id, event.platform, at, at,
+    )  # fmt: skip
+
+
 def new_action(
     action_id: str,
     tenant_id: str,

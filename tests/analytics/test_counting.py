@@ -53,6 +53,18 @@ def test_orders_count_with_their_amount() -> None:
     assert c is not None and c.counts == {"orders": 1, "order_amount": 19900}
 
 
+def test_engagements_check_ins_and_auto_replies_count_in_their_group() -> None:
+    checked = events_pb2.Event(event_id="engagement:e-1:checkin", tenant_id="t", group_id="g")
+    checked.member_checked_in.member.id = "u-1"
+    replied = events_pb2.Event(event_id="engagement:e-2:autoreply", tenant_id="t", group_id="g")
+    replied.auto_replied.rule_id = "r-1"
+    found = [contribution(e, SHANGHAI) for e in (checked, replied)]
+    assert [(c.counts, c.claim) for c in found if c] == [
+        ({"checkins": 1}, "t:engagement:e-1:checkin"),
+        ({"autoreplies": 1}, "t:engagement:e-2:autoreply"),
+    ]
+
+
 def test_a_welcome_counts_each_member_welcomed() -> None:
     event = events_pb2.Event(event_id="e-1", tenant_id="t", group_id="g")
     event.member_welcomed.members.add(id="u-1")

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.clients import actions_in, message, post_events
+from tests.clients import actions_in, group_days, message, post_events
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.waiting import eventually, stays
 
@@ -110,6 +110,11 @@ async def test_messages_are_answered_once_per_cooldown_and_the_asker_is_tagged(
     assert replies[0]["text"] == "您好，价格表见群公告"
     await eventually(lambda: actions_in(http, stack, tenant, other_group), lambda r: len(r) == 1)
     await stays(lambda: _count(http, stack, tenant, group), 3)
+    days = await eventually(
+        lambda: group_days(http, stack, tenant, group, "2026-12-01", "2026-12-01"),
+        lambda found: found["2026-12-01"]["autoreplies"] == 3,
+    )
+    assert days["2026-12-01"]["messages"] == 5
     profile = await http.get(
         stack.http("engagement") + f"/v1/members/{asker}/profile", headers=tenant.headers()
     )

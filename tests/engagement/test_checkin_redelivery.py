@@ -34,9 +34,13 @@ def said(text: str, member: str = "u1", event_id: str | None = None) -> events_p
 
 @pytest.fixture
 async def checkins(stack: Stack) -> AsyncIterator[Checkins]:
-    topic = f"test-{uuid.uuid4().hex[:8]}.actions"
-    settings = Settings(kafka_bootstrap=stack.kafka, topic_actions=topic)
-    await ensure_topics(settings, [topic])
+    topic = f"test-{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        kafka_bootstrap=stack.kafka,
+        topic_actions=f"{topic}.actions",
+        topic_events=f"{topic}.events",
+    )
+    await ensure_topics(settings, [settings.topic_actions, settings.topic_events])
     store = Store(stack.mongo_of("engagement"), f"checkins_{uuid.uuid4().hex[:8]}")
     producer = Producer(settings)
     await producer.start()

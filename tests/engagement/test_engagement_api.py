@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.clients import actions_in, joined, message, post_events
+from tests.clients import actions_in, group_days, joined, message, post_events
 from tests.conftest import Stack, Tenant, create_tenant
 from tests.waiting import eventually, stays
 
@@ -55,6 +55,16 @@ async def test_check_ins_across_midnight_in_shanghai_are_answered_and_booked_onc
         f"checkin:{member}:2026-11-30",
     ]
     await stays(lambda: _replies(http, stack, tenant, group), replies)
+
+    # Engagement says each day's check-in on the events topic; analytics counts it on its day.
+    def checkins(days: dict[str, dict[str, Any]]) -> list[int]:
+        return [days[d]["checkins"] for d in ("2026-11-30", "2026-12-01")]
+
+    async def days() -> dict[str, dict[str, Any]]:
+        return await group_days(http, stack, tenant, group, "2026-11-30", "2026-12-01")
+
+    await eventually(days, lambda found: checkins(found) == [1, 1])
+    await stays(days, await days())
 
 
 async def test_grants_are_idempotent_never_overdraw_and_stay_in_their_tenant(

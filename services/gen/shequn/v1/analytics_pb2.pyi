@@ -142,6 +142,7 @@ class GroupDay(_message.Message):
     WELCOMES_FIELD_NUMBER: _builtins.int
     ORDERS_FIELD_NUMBER: _builtins.int
     ORDER_AMOUNT_FIELD_NUMBER: _builtins.int
+    AUTOREPLIES_FIELD_NUMBER: _builtins.int
     date: _builtins.str
     messages: _builtins.int
     active_members: _builtins.int
@@ -154,6 +155,7 @@ class GroupDay(_message.Message):
     orders: _builtins.int
     order_amount: _builtins.int
     """in the currency's minor unit (分 for CNY)"""
+    autoreplies: _builtins.int
     def __init__(
         self,
         *,
@@ -168,10 +170,11 @@ class GroupDay(_message.Message):
         welcomes: _builtins.int = ...,
         orders: _builtins.int = ...,
         order_amount: _builtins.int = ...,
+        autoreplies: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_members", b"active_members", "checkins", b"checkins", "date", b"date", "joins", b"joins", "kicks", b"kicks", "leaves", b"leaves", "messages", b"messages", "order_amount", b"order_amount", "orders", b"orders", "violations", b"violations", "welcomes", b"welcomes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_members", b"active_members", "autoreplies", b"autoreplies", "checkins", b"checkins", "date", b"date", "joins", b"joins", "kicks", b"kicks", "leaves", b"leaves", "messages", b"messages", "order_amount", b"order_amount", "orders", b"orders", "violations", b"violations", "welcomes", b"welcomes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

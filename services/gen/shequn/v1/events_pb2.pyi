@@ -136,6 +136,8 @@ class Event(_message.Message):
     LIVECODE_LOW_FIELD_NUMBER: _builtins.int
     REWARD_EARNED_FIELD_NUMBER: _builtins.int
     MEMBER_TIER_CHANGED_FIELD_NUMBER: _builtins.int
+    MEMBER_CHECKED_IN_FIELD_NUMBER: _builtins.int
+    AUTO_REPLIED_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """unique per tenant; the idempotency key everywhere"""
     tenant_id: _builtins.str
@@ -171,6 +173,10 @@ class Event(_message.Message):
     def reward_earned(self) -> Global___RewardEarned: ...
     @_builtins.property
     def member_tier_changed(self) -> Global___MemberTierChanged: ...
+    @_builtins.property
+    def member_checked_in(self) -> Global___MemberCheckedIn: ...
+    @_builtins.property
+    def auto_replied(self) -> Global___AutoReplied: ...
     def __init__(
         self,
         *,
@@ -193,12 +199,14 @@ class Event(_message.Message):
         livecode_low: Global___LivecodeLow | None = ...,
         reward_earned: Global___RewardEarned | None = ...,
         member_tier_changed: Global___MemberTierChanged | None = ...,
+        member_checked_in: Global___MemberCheckedIn | None = ...,
+        auto_replied: Global___AutoReplied | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["coupon_redeemed", b"coupon_redeemed", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_joined", b"member_joined", "member_left", b"member_left", "member_tier_changed", b"member_tier_changed", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "received_at", b"received_at", "reward_earned", b"reward_earned"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_replied", b"auto_replied", "coupon_redeemed", b"coupon_redeemed", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_checked_in", b"member_checked_in", "member_joined", b"member_joined", "member_left", b"member_left", "member_tier_changed", b"member_tier_changed", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "received_at", b"received_at", "reward_earned", b"reward_earned"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_redeemed", b"coupon_redeemed", "event_id", b"event_id", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_id", b"group_id", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_joined", b"member_joined", "member_left", b"member_left", "member_tier_changed", b"member_tier_changed", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "platform", b"platform", "received_at", b"received_at", "reward_earned", b"reward_earned", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_replied", b"auto_replied", "coupon_redeemed", b"coupon_redeemed", "event_id", b"event_id", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_id", b"group_id", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_checked_in", b"member_checked_in", "member_joined", b"member_joined", "member_left", b"member_left", "member_tier_changed", b"member_tier_changed", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "platform", b"platform", "received_at", b"received_at", "reward_earned", b"reward_earned", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["group_created", "group_updated", "group_dismissed", "member_joined", "member_left", "message_posted", "order_placed", "coupon_redeemed", "livecode_scanned", "member_welcomed", "livecode_low", "reward_earned", "member_tier_changed"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["group_created", "group_updated", "group_dismissed", "member_joined", "member_left", "message_posted", "order_placed", "coupon_redeemed", "livecode_scanned", "member_welcomed", "livecode_low", "reward_earned", "member_tier_changed", "member_checked_in", "auto_replied"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -687,3 +695,67 @@ class MemberTierChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MemberTierChanged: _TypeAlias = MemberTierChanged  # noqa: Y015
+
+@_typing.final
+class MemberCheckedIn(_message.Message):
+    """A member's check-in of a day as engagement counted it (the day's first check-in message; one
+    told they had checked in already makes none). Published by engagement, at the time of the
+    message, with the id `engagement:{message's event id}:checkin`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    DAY_FIELD_NUMBER: _builtins.int
+    STREAK_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    day: _builtins.str
+    """YYYY-MM-DD in the group's time zone"""
+    streak: _builtins.int
+    """days in a row, this one included"""
+    points: _builtins.int
+    """booked for it"""
+    @_builtins.property
+    def member(self) -> _common_pb2.Member: ...
+    def __init__(
+        self,
+        *,
+        member: _common_pb2.Member | None = ...,
+        day: _builtins.str = ...,
+        streak: _builtins.int = ...,
+        points: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["day", b"day", "member", b"member", "points", b"points", "streak", b"streak"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemberCheckedIn: _TypeAlias = MemberCheckedIn  # noqa: Y015
+
+@_typing.final
+class AutoReplied(_message.Message):
+    """An auto-reply rule answered a member's message (after its cooldown). Published by engagement,
+    at the time of the message, with the id `engagement:{message's event id}:autoreply`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    rule_id: _builtins.str
+    @_builtins.property
+    def member(self) -> _common_pb2.Member: ...
+    def __init__(
+        self,
+        *,
+        member: _common_pb2.Member | None = ...,
+        rule_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member", "rule_id", b"rule_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AutoReplied: _TypeAlias = AutoReplied  # noqa: Y015
