@@ -18,7 +18,8 @@
    time); and with the pipeline, engagement's events/s.
 3. On the stack with history: gRPC PublishStream, 1,000 concurrent lottery draws, 12,000
    live-code scans over 64 connections (scans/s, over-assignment), an SOP slot for 1,000
-   groups (fired and delivered after its instant), and a broadcast to 200 groups.
+   groups (fired and delivered after its instant), a broadcast to 200 groups, and analytics'
+   statistics over 90 days of a tenant with 1,000 groups (sent through the pipeline first).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from tests.bench.campaign import bench_broadcast, bench_sop
 from tests.bench.draws import bench_draws
 from tests.bench.grpc import bench_grpc
 from tests.bench.scans import bench_scans
+from tests.bench.statistics import bench_statistics
 from tests.clients import put_telegram
 from tests.conftest import Stack, Tenant, create_tenant, start_dev_stack, stop_dev_stack
 from tests.fakes import FakeTelegram, fake_telegram
@@ -227,6 +229,7 @@ async def main() -> None:
             await figures.quiet(stack)  # the scans' events handled everywhere first
             await bench_sop(stack)
             await bench_broadcast(stack)
+            await bench_statistics(stack)
         finally:
             stop_dev_stack(process)
 
