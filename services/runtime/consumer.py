@@ -167,8 +167,12 @@ class ConsumerLoop(Generic[T]):
 
     async def run(self, stop: asyncio.Event) -> None:
         self.consumer.subscribe(list(self.spec.topics), listener=_Rebalance(self))
-        for reason in ("invalid", "failed"):  # exported from the start, so increase() sees the 1st
+        # Exported from the start, at 0: increase() sees the first one, and dashboards and alerts
+        # find the series of a consumer that never failed.
+        for reason in ("invalid", "failed"):
             metrics.DEAD_LETTERED.labels(self.spec.name, reason)
+        metrics.HANDLER_ERRORS.labels(self.spec.name)
+        metrics.RETRIES.labels(self.spec.name)
         await self.consumer.start()
         self.started = True
         log.info("consumer started", extra={"fields": {"group": self.group}})
