@@ -8,7 +8,7 @@ GEN := services/gen
 APT_PROMETHEUS := (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 
-.PHONY: dev test lint format proto proto-check bench demo clean
+.PHONY: dev test lint format proto proto-check bench demo clean dashboards
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,11 +31,16 @@ test: $(STAMP)
 		|| echo "make test: could not install prometheus; the promtool tests will be skipped"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## lint: ruff (lint and format check) and mypy
+## lint: ruff (lint and format check), mypy, and the dashboards as their code writes them
 lint: $(STAMP)
 	$(BIN)/ruff check services tests
 	$(BIN)/ruff format --check services tests
 	$(BIN)/mypy
+	$(BIN)/python -m services.devtools.dashboards --check
+
+## dashboards: write deploy/grafana/dashboards/*.json and k8s/dashboards.yaml from their code
+dashboards: $(STAMP)
+	$(BIN)/python -m services.devtools.dashboards
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix services tests

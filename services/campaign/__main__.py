@@ -33,11 +33,13 @@ from services.campaign.joinways import JoinWays
 from services.campaign.ladders import Ladders
 from services.campaign.livecodes import LiveCodes
 from services.campaign.members import Members
+from services.campaign.messages import OUTCOMES
 from services.campaign.notices import Notices
 from services.campaign.operations import Operations
 from services.campaign.sops import Schedules
 from services.gen.shequn.v1.actions_pb2 import ActionResult
 from services.gen.shequn.v1.decisions_pb2 import Decision
+from services.runtime import metrics
 from services.runtime.consumer import Pace, Record
 from services.runtime.envelope import Event, decisions_consumer, events_consumer, results_consumer
 from services.runtime.ratelimit import TokenBuckets
@@ -45,6 +47,10 @@ from services.runtime.service import Runtime, ServiceParts, periodic, run
 
 
 def build(rt: Runtime) -> ServiceParts:
+    metrics.at_zero(metrics.LIVECODE_SCANS, "reserved", "full")
+    metrics.at_zero(metrics.BROADCAST_DELIVERIES, *OUTCOMES[1:])
+    metrics.at_zero(metrics.SOP_SLOTS, "fire", "missed")
+    metrics.at_zero(metrics.COUPONS_ISSUED, "entry", "api", "fission")
     blacklist = Blacklist(rt.store)
     given = Coupons(rt.store, blacklist)
     directory = Groups(rt.store)

@@ -32,6 +32,7 @@ from services.engagement.templates import Templates, occasions
 from services.engagement.welcomes import Welcomes
 from services.gen.shequn.v1.actions_pb2 import ActionResult
 from services.gen.shequn.v1.decisions_pb2 import Decision
+from services.runtime import metrics
 from services.runtime.consumer import Pace, Record
 from services.runtime.envelope import Event, decisions_consumer, events_consumer, results_consumer
 from services.runtime.service import Runtime, ServiceParts, periodic, run
@@ -39,6 +40,8 @@ from services.runtime.store import write_when_changed
 
 
 def build(rt: Runtime) -> ServiceParts:
+    metrics.at_zero(metrics.WELCOMES, "single", "combined")
+    metrics.at_zero(metrics.AUTOREPLIES, "send_text", "send_link_card")
     ledger = Points(rt.store)
     configured = TenantSettings(rt.store[SETTINGS])
     checkins = Checkins(rt.store, ledger, rt.producer, rt.settings, configured)

@@ -23,7 +23,7 @@ from aiokafka import TopicPartition
 from cachetools import LRUCache
 from pymongo import ASCENDING, IndexModel, UpdateOne
 
-from services.gen.shequn.v1 import events_pb2
+from services.gen.shequn.v1 import decisions_pb2, events_pb2
 from services.moderation import crossgroup
 from services.moderation.crossgroup import CROSS_GROUP
 from services.moderation.detect.behaviour import FloodWatch
@@ -41,6 +41,7 @@ from services.moderation.judge import MemberState, Ruling
 from services.moderation.ladder import rule_cases
 from services.moderation.pictures import Pictures
 from services.moderation.rulesets import Rulesets
+from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key, outgoing
 from services.runtime.consumer import Record
 from services.runtime.instants import stamp
@@ -294,4 +295,8 @@ class Moderation:
             key = group_key(d.tenant_id, d.group_id)
             out += [outgoing(self.settings.topic_actions, key, a) for a in ruling.actions]
             out.append(outgoing(self.settings.topic_decisions, key, d))
+            penalty = (
+                decisions_pb2.Decision.Penalty.Name(d.penalty).removeprefix("PENALTY_").lower()
+            )
+            metrics.MODERATION_DECISIONS.labels(d.rule, penalty).inc()
         return out

@@ -65,6 +65,11 @@ ACTIONS_FINISHED = Counter(
     "Actions delivered, failed or unsupported, by platform and type.",
     ["platform", "type", "status"],
 )
+MODERATION_DECISIONS = Counter(
+    "shequn_moderation_decisions_total",
+    "Moderation decisions made, by rule and penalty (a batch handled again counts again).",
+    ["rule", "penalty"],
+)
 PICTURES = Counter(
     "shequn_moderation_pictures_total",
     "Pictures moderation looked at for QR codes, by outcome: read, cached, failed (download), "
@@ -132,3 +137,10 @@ REWARDS_EARNED = Counter(
 TIER_INVITATIONS = Counter(
     "shequn_tier_invitations_total", "Invitations up the tier ladder sent (each once)."
 )
+
+
+def at_zero(counter: Counter, *values: str) -> None:
+    """Export these label values at 0 from the start: increase() sees the first one, and the
+    dashboards find a series before anything happened (a service calls it for its own)."""
+    for value in values:
+        counter.labels(value)

@@ -137,7 +137,16 @@ async def _fission(
     done.funnel = await sender.until(
         f"{url}/funnel", lambda f: f["completed"] >= 1 and f["counted"] >= 4, 120
     )
-    found = await sender.get(f"{url}/inviters")
+    # The reward goes after the completion: wait for it to be given, not only due.
+    found = await sender.until(
+        f"{url}/inviters",
+        lambda f: all(
+            (i.get("reward") or {}).get("state") == "given"
+            for i in f["inviters"]
+            if i.get("completed_at")
+        ),
+        120,
+    )
     done.inviters = found["inviters"]
 
 
