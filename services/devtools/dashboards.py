@@ -110,7 +110,8 @@ def pipeline() -> dashboard.Dashboard:
 
 
 def business() -> dashboard.Dashboard:
-    """What the groups do and what the operators' tools did, per minute, by bounded labels."""
+    """What the groups do and what the operators' tools did, per minute, by bounded labels
+    (joins are among the events by type)."""
     return (
         _dashboard("shequn-business", "Shequn business",
                    "Shequn: events by type, moderation, engagement, campaign and deliveries.")
@@ -128,6 +129,8 @@ def business() -> dashboard.Dashboard:
                            _per_minute("shequn_checkins_total", "outcome", "check-in {{outcome}}")))
         .with_panel(_panel("Points booked per minute by source", "none",
                            _per_minute("shequn_points_booked_total", "source", "{{source}}")))
+        .with_panel(_panel("Lottery draws per minute by outcome", "none",
+                           _per_minute("shequn_lottery_draws_total", "outcome", "{{outcome}}")))
         .with_row(dashboard.Row("Campaign"))
         .with_panel(_panel("Live-code scans per minute by outcome", "none",
                            _per_minute("shequn_livecode_scans_total", "outcome", "{{outcome}}")))

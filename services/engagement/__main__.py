@@ -42,6 +42,7 @@ from services.runtime.store import write_when_changed
 def build(rt: Runtime) -> ServiceParts:
     metrics.at_zero(metrics.WELCOMES, "single", "combined")
     metrics.at_zero(metrics.AUTOREPLIES, "send_text", "send_link_card")
+    metrics.at_zero(metrics.DRAWS, "won", "blank", "sold_out", "insufficient_points")
     ledger = Points(rt.store)
     configured = TenantSettings(rt.store[SETTINGS])
     checkins = Checkins(rt.store, ledger, rt.producer, rt.settings, configured)

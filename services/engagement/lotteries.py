@@ -22,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.engagement.lottery import FINISHED, Lottery, pick
 from services.engagement.points import Grant, Points
+from services.runtime import metrics
 from services.runtime.instants import stamp
 from services.runtime.refusals import Conflict, NotFound
 from services.runtime.store import Document, Indexes, Store
@@ -104,16 +105,20 @@ class Lotteries:
         if not any(remaining):
             started |= {"state": "refused", "reason": "sold_out"}
             del started["unfinished_since"]
+        fresh = True
         try:
             await self.draws.insert_one(started)
             doc = started
         except DuplicateKeyError:
+            fresh = False
             found = await self.draws.find_one({"_id": key})
             assert found is not None
             if found["member_id"] != member_id:
                 raise Conflict("draw_id: already used for another member's draw") from None
             doc = found
         doc = await self.finish(doc, lottery)
+        if fresh:  # counted once, not for a retried draw_id
+            metrics.DRAWS.labels(doc.get("reason", doc["state"])).inc()
         balance = await self.points.balance(tenant_id, member_id)
         if doc["state"] in ("refused", "refunded"):
             raise Conflict(doc["reason"])

@@ -85,6 +85,11 @@ CHECKINS = Counter(
 POINTS_BOOKED = Counter(
     "shequn_points_booked_total", "Balance changes booked, by kind of source.", ["source"]
 )
+DRAWS = Counter(
+    "shequn_lottery_draws_total",
+    "Lottery draws, by outcome: won, blank, sold_out, insufficient_points.",
+    ["outcome"],
+)
 AUTOREPLIES = Counter("shequn_autoreplies_total", "Auto-replies sent, by kind of reply.", ["kind"])
 WELCOMES = Counter(
     "shequn_welcomes_total", "Welcome messages sent: single, or combined for several.", ["kind"]

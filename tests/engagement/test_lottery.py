@@ -54,6 +54,17 @@ async def _lottery(http: httpx.AsyncClient, stack: Stack, tenant: Tenant, stock:
     return str(response.json()["lottery_id"])
 
 
+async def _draws_counted(http: httpx.AsyncClient, stack: Stack) -> dict[str, float]:
+    """Engagement's shequn_lottery_draws_total, by outcome."""
+    exported = (await http.get(stack.http("engagement") + "/metrics")).text
+    found = {}
+    for line in exported.splitlines():
+        if line.startswith("shequn_lottery_draws_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            found[outcome] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
 async def test_two_hundred_concurrent_draws_never_oversell_or_overdraw(
     stack: Stack, tenant: Tenant, http: httpx.AsyncClient
 ) -> None:
@@ -70,12 +81,17 @@ async def test_two_hundred_concurrent_draws_never_oversell_or_overdraw(
             f"{url}/{lottery}/draws", json={"member_id": m}, headers=tenant.headers("operator")
         )
 
+    before = await _draws_counted(http, stack)
     answers = await asyncio.gather(*(draw(m) for m in drawers))
     outcomes = Counter((r.status_code, r.json().get("error")) for r in answers)
     won = [r.json() for r in answers if r.status_code == 200]
     assert len(won) == 10 and all(w["prize"]["name"] in ("红包", "抱枕") for w in won), outcomes
     assert sum(r.status_code == 409 for r in answers) == 190, outcomes
     assert set(outcomes) <= {(200, None), (409, "insufficient_points"), (409, "sold_out")}
+    after = await _draws_counted(http, stack)
+    counted = {k: after[k] - before.get(k, 0) for k in after}
+    assert counted["won"] == 10, counted
+    assert counted["sold_out"] + counted["insufficient_points"] == 190, counted
     mine = [
         r for r, m in zip(answers, drawers, strict=True) if m == member and r.status_code == 200
     ]
