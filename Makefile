@@ -5,10 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 GEN := services/gen
 
-APT_PROMETHEUS := (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
-
-.PHONY: dev test lint format proto proto-check bench demo clean dashboards
+.PHONY: dev test lint format proto proto-check bench demo clean dashboards prometheus
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +24,7 @@ demo: $(STAMP)
 ## test: run the whole suite against real broker and database processes (as root, first installs
 ## Debian's prometheus for promtool; without it, those tests are skipped and say why)
 test: $(STAMP)
-	@command -v promtool >/dev/null || [ "$$(id -u)" != 0 ] || $(APT_PROMETHEUS) \
+	@[ "$$(id -u)" != 0 ] || $(MAKE) -s prometheus \
 		|| echo "make test: could not install prometheus; the promtool tests will be skipped"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -37,6 +34,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check services tests
 	$(BIN)/mypy
 	$(BIN)/python -m services.devtools.dashboards --check
+
+## prometheus: Debian's prometheus (promtool and the server the tests run), as root
+prometheus:
+	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 
 ## dashboards: write deploy/grafana/dashboards/*.json and k8s/dashboards.yaml from their code
 dashboards: $(STAMP)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from services.analytics.counters import GROUP_DAILY, TENANT_DAILY
 from services.analytics.counting import GROUP_DAY_FIELDS, group_day_id
-from services.analytics.statistics import DELTAS, TENANT_DAY_FIELDS, tenant_rows, totals_before
+from services.analytics.statistics import COUNTED, DELTAS, tenant_rows, totals_before
 from services.runtime.refusals import Invalid
 from services.runtime.settings import Settings
 from services.runtime.store import Store
@@ -64,7 +64,7 @@ class Statistics:
             dict.fromkeys(DELTAS, 1),
         )
         before = totals_before([d async for d in earlier])
-        counted = {"date": 1, **dict.fromkeys((*DELTAS, *TENANT_DAY_FIELDS), 1)}
+        counted = {"date": 1, **dict.fromkeys(COUNTED, 1)}
         query = {"_id": {"$gte": first, "$lt": after}, "tenant_id": tenant}
         return tenant_rows(days, [d async for d in self.tenant_daily.find(query, counted)], before)
 

@@ -25,6 +25,10 @@ RUNNING = (
     ("members_total", "members_new", "members_left"),
 )
 DELTAS = tuple(name for _, *changes in RUNNING for name in changes)
+# What a day's documents hold, added up over its partitions.
+COUNTED = tuple(
+    dict.fromkeys((*DELTAS, "groups_with_messages", "members_posted", "messages_total"))
+)
 
 
 def totals_before(docs: Iterable[Document]) -> dict[str, int]:
@@ -47,9 +51,8 @@ def tenant_rows(
         day = added.get(doc["date"])
         if day is None:
             continue
-        for name, value in doc.items():
-            if isinstance(value, int) and not isinstance(value, bool) and name != "partition":
-                day[name] = day.get(name, 0) + value
+        for name in COUNTED:
+            day[name] = day.get(name, 0) + int(doc.get(name, 0))
     running, rows = dict(before), []
     for d in days:
         counts = added[d.isoformat()]

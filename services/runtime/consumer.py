@@ -171,8 +171,8 @@ class ConsumerLoop(Generic[T]):
         # find the series of a consumer that never failed.
         for reason in ("invalid", "failed"):
             metrics.DEAD_LETTERED.labels(self.spec.name, reason)
-        metrics.HANDLER_ERRORS.labels(self.spec.name)
-        metrics.RETRIES.labels(self.spec.name)
+        metrics.at_zero(metrics.HANDLER_ERRORS, self.spec.name)
+        metrics.at_zero(metrics.RETRIES, self.spec.name)
         await self.consumer.start()
         self.started = True
         log.info("consumer started", extra={"fields": {"group": self.group}})
