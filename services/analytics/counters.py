@@ -35,6 +35,7 @@ from services.runtime.store import DELETE_AFTER, Document, Indexes, Store, inser
 
 GROUP_DAILY = "group_daily"
 TENANT_DAILY = "tenant_daily"
+LIVECODE_DAILY = "livecode_daily"
 CLAIMS = "claims"
 INDEXES = [
     Indexes(GROUP_DAILY, [IndexModel([("tenant_id", ASCENDING), ("group_id", ASCENDING)])]),
@@ -44,26 +45,41 @@ TOKENS_KEPT = 16
 _SETTLED = 100_000  # lasting claims this process knows were counted: not claimed again
 
 
-def _update(
-    doc_id: str, items: Sequence[Contribution], field: str, token: int, posters: bool
-) -> UpdateOne:
+def _updates(
+    doc_id: str, items: Sequence[Contribution], field: str, token: int, posters: bool, known: bool
+) -> list[UpdateOne]:
+    """The document's update, and before it, for per-member maps in a document not known to
+    exist, one that creates it: NX-27017's upsert writes `talkers.<member>` as one key, yet
+    updates an existing document's map by that path."""
     counts: dict[str, int] = defaultdict(int)
+    highest: dict[str, int] = {}
     for c in items:
-        for name, n in c.counts.items():
+        for name, n in (*c.counts.items(), *c.keyed.items()):
             counts[name] += n
+        for name, n in c.highest.items():
+            highest[name] = max(n, highest.get(name, n))
+    created: Document = dict(items[0].fields)
+    # The token goes with the last update: it says the document got everything.
     update: Document = {
         "$inc": dict(counts),
         # A field of its own, not `applied.<consumer>`: NX-27017's upsert would write that path
         # as one key.
         "$push": {field: {"$each": [token], "$slice": -TOKENS_KEPT}},
-        "$setOnInsert": dict(items[0].fields),
     }
+    if highest:
+        update["$max"] = highest
     if posters:
         # Sent even with no posters, so that the document has the array from its creation:
         # NX-27017's `$addToSet` does nothing to a document that lacks the field.
         who = sorted({c.poster for c in items if c.poster})
         update["$addToSet"] = {"posters": {"$each": who}}
-    return UpdateOne({"_id": doc_id}, update, upsert=True)
+        created["posters"] = []
+    if not any(c.keyed or c.highest for c in items):
+        if posters:
+            del created["posters"]
+        return [UpdateOne({"_id": doc_id}, {**update, "$setOnInsert": created}, upsert=True)]
+    first = [] if known else [UpdateOne({"_id": doc_id}, {"$setOnInsert": created}, upsert=True)]
+    return [*first, UpdateOne({"_id": doc_id}, update)]
 
 
 def never_applied(token: int, applied: Sequence[int]) -> bool:
@@ -90,6 +106,7 @@ class Counters:
         self.claims_kept = claims_kept
         self.posters = posters
         self._settled: LRUCache[str, bool] = LRUCache(_SETTLED)
+        self._known: LRUCache[str, bool] = LRUCache(_SETTLED)  # documents that exist
 
     async def absorb(self, contributions: Sequence[Contribution]) -> int:
         """Count what has not been counted; returns how many contributions were new."""
@@ -100,9 +117,14 @@ class Counters:
             by_doc[c.doc_id].append(c)
         if by_doc:
             ops = [
-                _update(d, items, self.applied, token, self.posters) for d, items in by_doc.items()
+                op
+                for d, items in by_doc.items()
+                for op in _updates(d, items, self.applied, token, self.posters, d in self._known)
             ]
-            await self.daily.bulk_write(ops, ordered=False)
+            # In order: a document is created before its maps are updated.
+            await self.daily.bulk_write(ops, ordered=True)
+            for d in by_doc:
+                self._known[d] = True
         for c in contributions:
             if c.lasting:
                 self._settled[c.claim] = True

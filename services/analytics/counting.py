@@ -1,19 +1,23 @@
-"""What each event adds to the daily counters. Plain code: events in, contributions out; the
-store applies each exactly once (`counters`).
+"""What each event adds to the counters. Plain code: events in, contributions out; the store
+applies each exactly once (`counters`).
 
-Two families of counter documents:
-- group days, `{tenant}:{group}:{day}`: a group's messages, active members, joins, ...;
-- tenant days, `{tenant}:{day}:{partition}`: the WeCom statistics set of the whole tenant, one
-  document per partition of the events topic, so that each is changed by one partition's events
-  only, in their order (what makes counting once cheap, see `counters`)."""
+Families of counter documents, each changed by one partition's events only, in their order
+(what makes counting once cheap, see `counters`):
+- group days, `{tenant}:{group}:{day}`: a group's messages, active members, joins, ..., its
+  members' messages, invitations and check-in streaks (`talkers.<member>`, ...);
+- tenant days, `{tenant}:{day}:{partition}`: the same for the whole tenant (the WeCom statistics
+  set), one document per partition of the events topic;
+- live-code days, `{tenant}:{day}:{livecode}:{partition}`: a live code's funnel;
+- groups, `{tenant}:{group}`: members now.
+Retention and activation are counted on the day of the join (`cohorts`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
+from services.analytics.cohorts import CohortShare, Joining
 from services.gen.shequn.v1 import decisions_pb2, events_pb2
 from services.runtime.envelope import occurred_at
 
@@ -30,6 +34,12 @@ GROUP_DAY_FIELDS = (
     "orders",
     "order_amount",
 )
+# Counted per day in group and tenant days alike: the AARRR funnel, retention and campaign ROI.
+COHORT_FIELDS = ("activated", "d1_left", "d1_active", "d7_left", "d7_active", "d30_left",
+                 "d30_active")  # fmt: skip
+MONEY_FIELDS = ("coupon_spend", "red_packet_spend", "attributed_orders", "attributed_amount")
+# Per member, as `<map>.<member>`: messages, members brought in, the longest check-in streak.
+MEMBER_MAPS = ("talkers", "inviters", "streaks")
 
 
 def group_day_id(tenant_id: str, group_id: str, day: date) -> str:
@@ -38,6 +48,20 @@ def group_day_id(tenant_id: str, group_id: str, day: date) -> str:
 
 def tenant_day_id(tenant_id: str, day: date | str, partition: int) -> str:
     return f"{tenant_id}:{day if isinstance(day, str) else day.isoformat()}:{partition:03d}"
+
+
+def livecode_day_id(tenant_id: str, livecode: str, day: date, partition: int) -> str:
+    # Day first: the days of a range are one range of `_id`s, every live code in it.
+    return f"{tenant_id}:{day.isoformat()}:{livecode}:{partition:03d}"
+
+
+def member_key(member_id: str) -> str:
+    """A member id as a field name of a per-member map ('.' and '$' would be paths)."""
+    return member_id.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+def member_of_key(key: str) -> str:
+    return key.replace("%24", "$").replace("%2E", ".").replace("%25", "%")
 
 
 @dataclass(frozen=True)
@@ -51,6 +75,8 @@ class Contribution:
     poster: str = ""  # the member who posted, for a group day's active members
     # Claimed again by other events (a member's first message of the day): worth remembering.
     lasting: bool = False
+    keyed: dict[str, int] = field(default_factory=dict)  # `<map>.<member>`: added
+    highest: dict[str, int] = field(default_factory=dict)  # `<map>.<member>`: the highest kept
 
 
 # Decisions that are not a member breaking a group rule.
@@ -58,7 +84,14 @@ NOT_VIOLATIONS = frozenset({"unban", "dedupe", "manual"})
 
 
 def _group_day(
-    tenant_id: str, group_id: str, day: date, claim: str, counts: dict[str, int], poster: str = ""
+    tenant_id: str,
+    group_id: str,
+    day: date,
+    claim: str,
+    counts: dict[str, int],
+    poster: str = "",
+    maps: tuple[dict[str, int], dict[str, int]] = ({}, {}),
+    lasting: bool = False,
 ) -> Contribution:
     return Contribution(
         doc_id=group_day_id(tenant_id, group_id, day),
@@ -66,7 +99,35 @@ def _group_day(
         fields={"tenant_id": tenant_id, "group_id": group_id, "date": day.isoformat()},
         counts=counts,
         poster=poster,
+        lasting=lasting,
+        keyed=maps[0],
+        highest=maps[1],
     )
+
+
+def _member_maps(event: events_pb2.Event) -> tuple[dict[str, int], dict[str, int]]:
+    """What the event adds to its day's per-member maps (the leaderboards)."""
+    kind = event.WhichOneof("payload")
+    if kind == "message_posted" and event.message_posted.member.id:
+        return {f"talkers.{member_key(event.message_posted.member.id)}": 1}, {}
+    if kind == "member_joined" and event.member_joined.inviter.id:
+        return {f"inviters.{member_key(event.member_joined.inviter.id)}": 1}, {}
+    if kind == "member_checked_in":
+        streak = event.member_checked_in.streak
+        return {}, {f"streaks.{member_key(event.member_checked_in.member.id)}": streak}
+    return {}, {}
+
+
+def _money(event: events_pb2.Event) -> dict[str, int]:
+    """Spend and attributed revenue, in the minor unit (分)."""
+    kind = event.WhichOneof("payload")
+    if kind == "coupon_redeemed":
+        return {"coupon_spend": event.coupon_redeemed.value.minor}
+    if kind == "red_packet_paid":
+        return {"red_packet_spend": event.red_packet_paid.amount.minor}
+    if kind == "order_placed" and event.order_placed.attribution:
+        return {"attributed_orders": 1, "attributed_amount": event.order_placed.amount.minor}
+    return {}
 
 
 def violation(decision: decisions_pb2.Decision, tz: ZoneInfo) -> Contribution | None:
@@ -96,7 +157,9 @@ def _group_counts(event: events_pb2.Event) -> dict[str, int] | None:
     if kind == "member_welcomed":
         return {"welcomes": len(event.member_welcomed.members)}
     if kind == "order_placed":
-        return {"orders": 1, "order_amount": event.order_placed.amount.minor}
+        return {"orders": 1, "order_amount": event.order_placed.amount.minor, **_money(event)}
+    if kind in ("coupon_redeemed", "red_packet_paid"):
+        return _money(event)
     return None
 
 
@@ -107,12 +170,8 @@ def contribution(event: events_pb2.Event, tz: ZoneInfo) -> Contribution | None:
         return None
     poster = event.message_posted.member.id if "messages" in counts else ""
     day = occurred_at(event).astimezone(tz).date()
-    return _group_day(event.tenant_id, event.group_id, day, event.event_id, counts, poster)
-
-
-def contributions(events: Iterable[events_pb2.Event], tz: ZoneInfo) -> list[Contribution]:
-    found = (contribution(e, tz) for e in events)
-    return [c for c in found if c is not None]
+    maps = _member_maps(event)
+    return _group_day(event.tenant_id, event.group_id, day, event.event_id, counts, poster, maps)
 
 
 # What each kind of event adds to its tenant's day; totals are these added up over the days.
@@ -122,7 +181,10 @@ _TENANT_COUNTS = {
     "member_left": "members_left",
     "group_created": "groups_new",
     "group_dismissed": "groups_dismissed",
+    "order_placed": "orders",
 }
+# Kinds with no count of their own that a tenant's day still adds up.
+_TENANT_ALSO = frozenset({"coupon_redeemed", "red_packet_paid", "member_checked_in"})
 
 
 def tenant_contributions(
@@ -131,7 +193,7 @@ def tenant_contributions(
     """The event's shares of its tenant's day: itself, and for a message the first message of
     its member and of its group that day (each claimed once a day, in whichever partition)."""
     kind = event.WhichOneof("payload") or ""
-    if kind not in _TENANT_COUNTS:
+    if kind not in _TENANT_COUNTS and kind not in _TENANT_ALSO:
         return []
     tenant, day = event.tenant_id, occurred_at(event).astimezone(tz).date()
     doc_id = tenant_day_id(tenant, day, partition)
@@ -144,9 +206,118 @@ def tenant_contributions(
     def share(claim: str, name: str, lasting: bool = False) -> Contribution:
         return Contribution(doc_id, f"{tenant}:{claim}", fields, {name: 1}, lasting=lasting)
 
-    shares = [share(f"{event.event_id}:day", _TENANT_COUNTS[kind])]
+    counts = {_TENANT_COUNTS[kind]: 1} if kind in _TENANT_COUNTS else {}
+    counts.update(_money(event))
+    if kind == "order_placed":
+        counts["order_amount"] = event.order_placed.amount.minor
+    keyed, highest = _member_maps(event)
+    shares = [
+        Contribution(
+            doc_id, f"{tenant}:{event.event_id}:day", fields, counts, "", False, keyed, highest
+        )
+    ]
     if kind == "message_posted":
         shares.append(share(f"active:{day}:{event.group_id}", "groups_with_messages", True))
         if member := event.message_posted.member.id:
             shares.append(share(f"posted:{day}:{member}", "members_posted", True))
     return shares
+
+
+def cohort_contributions(
+    event: events_pb2.Event, shares: list[CohortShare], partition: int, tz: ZoneInfo
+) -> dict[str, list[Contribution]]:
+    """Cohort shares as contributions to the join day of the group, of the tenant and of the
+    live code the member came through, by family."""
+    found: dict[str, list[Contribution]] = {"group": [], "tenant": [], "livecode": []}
+    tenant = event.tenant_id
+    for s in shares:
+        day = s.joined.day(tz)
+        found["group"].append(
+            _group_day(tenant, event.group_id, day, f"{s.claim}:g", s.counts, lasting=s.lasting)
+        )
+        fields: dict[str, str | int] = {
+            "tenant_id": tenant, "date": day.isoformat(), "partition": partition,
+        }  # fmt: skip
+        found["tenant"].append(
+            Contribution(
+                tenant_day_id(tenant, day, partition),
+                f"{tenant}:{s.claim}:t",
+                fields,
+                s.counts,
+                lasting=s.lasting,
+            )
+        )
+        if s.joined.livecode:
+            found["livecode"].append(
+                _livecode_day(
+                    event,
+                    s.joined.livecode,
+                    day,
+                    partition,
+                    f"{s.claim}:l",
+                    _invited(s.counts, s.joined),
+                    s.lasting,
+                )
+            )
+    return found
+
+
+def _invited(counts: dict[str, int], joined: Joining) -> dict[str, int]:
+    # A live code's funnel keeps the members a fission invite code brought in apart.
+    return {f"invited_{k}" if joined.invited else k: n for k, n in counts.items()}
+
+
+def _livecode_day(
+    event: events_pb2.Event,
+    livecode: str,
+    day: date,
+    partition: int,
+    claim: str,
+    counts: dict[str, int],
+    lasting: bool = False,
+) -> Contribution:
+    fields: dict[str, str | int] = {
+        "tenant_id": event.tenant_id, "livecode": livecode, "date": day.isoformat(),
+        "partition": partition,
+    }  # fmt: skip
+    doc_id = livecode_day_id(event.tenant_id, livecode, day, partition)
+    return Contribution(doc_id, f"{event.tenant_id}:{claim}", fields, counts, lasting=lasting)
+
+
+def livecode_contributions(
+    event: events_pb2.Event, partition: int, tz: ZoneInfo
+) -> list[Contribution]:
+    """A live code's scans, joins and fission tasks completed, on their day."""
+    kind = event.WhichOneof("payload")
+    day = occurred_at(event).astimezone(tz).date()
+    if kind == "livecode_scanned":
+        scan = event.livecode_scanned
+        counts = {"invited_scans" if scan.invite_code else "scans": 1}
+        code = scan.livecode
+    elif kind == "member_joined":
+        joined = event.member_joined
+        counts, code = (
+            _invited({"joins": 1}, Joining(0, "", bool(joined.invite_code))),
+            joined.livecode,
+        )
+    elif kind == "reward_earned":
+        counts, code = {"completed": 1}, event.reward_earned.livecode
+    else:
+        return []
+    if not code:
+        return []
+    return [_livecode_day(event, code, day, partition, f"{event.event_id}:l", counts)]
+
+
+def group_members(event: events_pb2.Event) -> Contribution | None:
+    """A join or a leave: the group's members now, one more or one fewer."""
+    kind = event.WhichOneof("payload")
+    if kind not in ("member_joined", "member_left"):
+        return None
+    tenant, group = event.tenant_id, event.group_id
+    return Contribution(
+        f"{tenant}:{group}",
+        f"{tenant}:{event.event_id}:members",
+        {"tenant_id": tenant, "group_id": group},
+        {"members": 1 if kind == "member_joined" else -1},
+    )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,9 +11,9 @@ from zoneinfo import ZoneInfo
 from services.analytics.counters import GROUP_DAILY, TENANT_DAILY
 from services.analytics.counting import GROUP_DAY_FIELDS, group_day_id
 from services.analytics.statistics import COUNTED, DELTAS, tenant_rows, totals_before
+from services.analytics.zones import Zones
 from services.runtime.refusals import Invalid
-from services.runtime.settings import Settings
-from services.runtime.store import Store
+from services.runtime.store import Document, Store
 from services.runtime.wellformed import key_part
 
 MAX_DAYS = 366
@@ -25,7 +26,7 @@ DAY_RULE = "YYYY-MM-DD, a day in the tenant's time zone"
 Row = dict[str, Any]
 
 
-def _day(value: str | None, field: str) -> date | None:
+def parse_day(value: str | None, field: str) -> date | None:
     if not value:
         return None
     try:
@@ -39,8 +40,8 @@ def _day(value: str | None, field: str) -> date | None:
 
 def days_between(start: str | None, end: str | None, tz: ZoneInfo) -> list[date]:
     """The days asked for: `to` defaults to today, `from` to six days before it."""
-    last = _day(end, "to") or datetime.now(UTC).astimezone(tz).date()
-    first = _day(start, "from") or max(last - timedelta(days=6), FIRST_DAY)
+    last = parse_day(end, "to") or datetime.now(UTC).astimezone(tz).date()
+    first = parse_day(start, "from") or max(last - timedelta(days=6), FIRST_DAY)
     if first > last:
         raise Invalid("from", "must not be after to")
     if (last - first).days >= MAX_DAYS:
@@ -48,24 +49,30 @@ def days_between(start: str | None, end: str | None, tz: ZoneInfo) -> list[date]
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def day_range(tenant: str, days: Sequence[date]) -> Document:
+    """The filter of documents `{tenant}:{day}:...` of `days`: a range of `_id`s (tenant ids
+    have no ':', and the tenant is checked as well)."""
+    first, after = f"{tenant}:{days[0].isoformat()}", f"{tenant}:{days[-1].isoformat()};"
+    return {"_id": {"$gte": first, "$lt": after}, "tenant_id": tenant}
+
+
 class Statistics:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, zones: Zones) -> None:
         self.group_daily, self.tenant_daily = store[GROUP_DAILY], store[TENANT_DAILY]
-        self.zone = ZoneInfo(settings.default_timezone)
+        self.zones = zones
 
     async def tenant_days(self, tenant: str, start: str | None, end: str | None) -> list[Row]:
         """The tenant's day as WeCom counts it; totals at the end of each day."""
-        days = days_between(start, end, self.zone)
-        # Documents are `{tenant}:{day}:{partition}`: a day, or every day before one, is a range
-        # of `_id`s (tenant ids have no ':', and the tenant is checked as well).
-        first, after = f"{tenant}:{days[0].isoformat()}", f"{tenant}:{days[-1].isoformat()};"
+        days = days_between(start, end, await self.zones.zone(tenant))
+        # Documents are `{tenant}:{day}:{partition}`: every day before a range is one too.
+        first = f"{tenant}:{days[0].isoformat()}"
         earlier = self.tenant_daily.find(
             {"_id": {"$gte": f"{tenant}:", "$lt": first}, "tenant_id": tenant},
             dict.fromkeys(DELTAS, 1),
         )
         before = totals_before([d async for d in earlier])
         counted = {"date": 1, **dict.fromkeys(COUNTED, 1)}
-        query = {"_id": {"$gte": first, "$lt": after}, "tenant_id": tenant}
+        query = day_range(tenant, days)
         return tenant_rows(days, [d async for d in self.tenant_daily.find(query, counted)], before)
 
     async def group_days(
@@ -73,7 +80,7 @@ class Statistics:
     ) -> list[Row]:
         """One group's days: zeros for the days nothing happened."""
         key_part("group_id", group_id)
-        days = days_between(start, end, self.zone)
+        days = days_between(start, end, await self.zones.zone(tenant))
         rows: dict[str, Row] = {
             d.isoformat(): {"date": d.isoformat(), **dict.fromkeys(GROUP_DAY_FIELDS, 0)}
             for d in days

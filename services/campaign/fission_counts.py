@@ -171,8 +171,8 @@ class Counting:
                     given["coupon_code"] = found["code"]
                 except (Conflict, NotFound) as exc:
                     given["coupon_refused"] = str(exc)
-            if task.reward.points or task.reward.red_packet:
-                await self._earned(progress, task, task_doc["task_id"])
+            # Published even for a coupon alone: analytics counts the task completed by it.
+            await self._earned(progress, task, task_doc["task_id"])
         await self.progress.update_one(
             {"_id": progress["_id"]}, {"$set": {"reward": given}, "$unset": {"reward_due": ""}}
         )
@@ -189,4 +189,5 @@ class Counting:
         earned.member.id, earned.points = progress["inviter"], task.reward.points
         earned.red_packet = task.reward.red_packet
         earned.reason = f"邀请好友任务「{task.name}」完成"
+        earned.livecode = task.livecode
         await self.producer.send_many([outgoing(self.topic, group_key(tenant_id, group_id), event)])

@@ -21,7 +21,7 @@ from services.engagement.settings import TenantSettings
 from services.gen.shequn.v1 import events_pb2
 from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer, group_key, outgoing
-from services.runtime.envelope import new_action
+from services.runtime.envelope import new_action, new_event
 from services.runtime.instants import stamp
 from services.runtime.refusals import Conflict, Invalid, NotFound
 from services.runtime.settings import Settings
@@ -40,6 +40,7 @@ class Payouts:
         self.payouts, self.budgets = store[PAYOUTS], store[BUDGETS]
         self.directory = Directory(store)
         self.producer, self.topic, self.configured = producer, settings.topic_actions, configured
+        self.events_topic = settings.topic_events
         self.tz = ZoneInfo(settings.default_timezone)
 
     async def handle(self, messages: Sequence[events_pb2.Event]) -> None:
@@ -140,7 +141,9 @@ class Payouts:
                 "$unset": {"awaiting": ""},
             },
         )
-        await self.producer.send_many([self._red_packet(doc, amount, payout.greeting)])
+        await self.producer.send_many(
+            [self._red_packet(doc, amount, payout.greeting), self._paid(doc, amount)]
+        )
         metrics.RED_PACKETS.labels(doc["kind"], "paid").inc()
         return _shown({**doc, "state": "paid", "amount_minor": amount})
 
@@ -157,6 +160,18 @@ class Payouts:
         packet.total.minor, packet.total.currency = amount, "CNY"
         packet.count, packet.greeting, packet.member_id = 1, greeting, doc["member_id"]
         return outgoing(self.topic, group_key(doc["tenant_id"], doc["group_id"]), action)
+
+    def _paid(self, doc: Document, amount: int) -> Outgoing:
+        """The spend, for analytics: an event at the time of paying, named by the payout."""
+        now = datetime.now(UTC)
+        event = new_event(
+            f"engagement:red_packet:{doc['_id']}",
+            doc["tenant_id"], doc["group_id"], doc["platform"], now, now,
+        )  # fmt: skip
+        paid = event.red_packet_paid
+        paid.member.id, paid.kind = doc["member_id"], doc["kind"]
+        paid.amount.minor, paid.amount.currency = amount, "CNY"
+        return outgoing(self.events_topic, group_key(doc["tenant_id"], doc["group_id"]), event)
 
     async def awaiting(self, tenant_id: str, limit: int) -> list[dict[str, Any]]:
         """Show-your-orders waiting for an admin, oldest first."""

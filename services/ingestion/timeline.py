@@ -77,6 +77,8 @@ def event_entry(event: events_pb2.Event, delete_after: int) -> Document:
         member, text = _member(payload.member), f"day {payload.streak} in a row"
     elif kind == "auto_replied":
         member, text = _member(payload.member), payload.rule_id
+    elif kind == "red_packet_paid":
+        member, text = _member(payload.member), f"{payload.kind} {payload.amount.minor}"
     at = occurred_at(event)
     key = entry_id(event.tenant_id, event.group_id, at, "e", event.event_id)
     return {

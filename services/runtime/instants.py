@@ -22,6 +22,10 @@ def stamp(at: datetime) -> int:
     return (at - _EPOCH) // _MICROSECOND
 
 
+def from_stamp(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
 def _known_zone(value: str | None) -> str | None:
     if value is not None:
         try:

@@ -93,9 +93,13 @@ def test_what_each_membership_adds_to_the_tenants_day(kind: str, counted: str) -
     assert [s.counts for s in shares] == [{counted: 1}]
 
 
-def test_orders_are_not_in_the_tenants_statistics_set() -> None:
+def test_an_attributed_order_is_revenue_and_campaign_revenue_of_its_day() -> None:
     event = _event("order", datetime(2026, 11, 22, tzinfo=UTC))
-    assert tenant_contributions(event, 0, SHANGHAI) == []
+    event.order_placed.amount.minor, event.order_placed.attribution = 1990, "双十二"
+    [share] = tenant_contributions(event, 0, SHANGHAI)
+    assert share.counts == {
+        "orders": 1, "order_amount": 1990, "attributed_orders": 1, "attributed_amount": 1990,
+    }  # fmt: skip
 
 
 def test_days_are_the_tenants_days() -> None:

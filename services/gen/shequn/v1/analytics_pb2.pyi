@@ -199,3 +199,539 @@ class GroupDailyReply(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GroupDailyReply: _TypeAlias = GroupDailyReply  # noqa: Y015
+
+@_typing.final
+class ReportRequest(_message.Message):
+    """Days and groups a report is about: no group_ids and no tag is the whole tenant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_DAY_FIELD_NUMBER: _builtins.int
+    TO_DAY_FIELD_NUMBER: _builtins.int
+    GROUP_IDS_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    from_day: _builtins.str
+    to_day: _builtins.str
+    tag: _builtins.str
+    """the groups of this series tag"""
+    after: _builtins.str
+    """the `next` of the page before"""
+    limit: _builtins.int
+    """1..500; 0: 100"""
+    @_builtins.property
+    def group_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        from_day: _builtins.str = ...,
+        to_day: _builtins.str = ...,
+        group_ids: _abc.Iterable[_builtins.str] | None = ...,
+        tag: _builtins.str = ...,
+        after: _builtins.str = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "from_day", b"from_day", "group_ids", b"group_ids", "limit", b"limit", "tag", b"tag", "to_day", b"to_day"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportRequest: _TypeAlias = ReportRequest  # noqa: Y015
+
+@_typing.final
+class Cohort(_message.Message):
+    """Members who joined on `date`; for each of D1, D7, D30 those still members at the end of that
+    day and those who posted on it, unset for a day not yet come.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    JOINED_FIELD_NUMBER: _builtins.int
+    D1_MEMBERS_FIELD_NUMBER: _builtins.int
+    D1_ACTIVE_FIELD_NUMBER: _builtins.int
+    D7_MEMBERS_FIELD_NUMBER: _builtins.int
+    D7_ACTIVE_FIELD_NUMBER: _builtins.int
+    D30_MEMBERS_FIELD_NUMBER: _builtins.int
+    D30_ACTIVE_FIELD_NUMBER: _builtins.int
+    date: _builtins.str
+    joined: _builtins.int
+    d1_members: _builtins.int
+    d1_active: _builtins.int
+    d7_members: _builtins.int
+    d7_active: _builtins.int
+    d30_members: _builtins.int
+    d30_active: _builtins.int
+    def __init__(
+        self,
+        *,
+        date: _builtins.str = ...,
+        joined: _builtins.int = ...,
+        d1_members: _builtins.int | None = ...,
+        d1_active: _builtins.int | None = ...,
+        d7_members: _builtins.int | None = ...,
+        d7_active: _builtins.int | None = ...,
+        d30_members: _builtins.int | None = ...,
+        d30_active: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_d1_active", b"_d1_active", "_d1_members", b"_d1_members", "_d30_active", b"_d30_active", "_d30_members", b"_d30_members", "_d7_active", b"_d7_active", "_d7_members", b"_d7_members", "d1_active", b"d1_active", "d1_members", b"d1_members", "d30_active", b"d30_active", "d30_members", b"d30_members", "d7_active", b"d7_active", "d7_members", b"d7_members"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_d1_active", b"_d1_active", "_d1_members", b"_d1_members", "_d30_active", b"_d30_active", "_d30_members", b"_d30_members", "_d7_active", b"_d7_active", "_d7_members", b"_d7_members", "d1_active", b"d1_active", "d1_members", b"d1_members", "d30_active", b"d30_active", "d30_members", b"d30_members", "d7_active", b"d7_active", "d7_members", b"d7_members", "date", b"date", "joined", b"joined"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__d1_active: _TypeAlias = _typing.Literal["d1_active"]  # noqa: Y015
+    _WhichOneofArgType__d1_active: _TypeAlias = _typing.Literal["_d1_active", b"_d1_active"]  # noqa: Y015
+    _WhichOneofReturnType__d1_members: _TypeAlias = _typing.Literal["d1_members"]  # noqa: Y015
+    _WhichOneofArgType__d1_members: _TypeAlias = _typing.Literal["_d1_members", b"_d1_members"]  # noqa: Y015
+    _WhichOneofReturnType__d30_active: _TypeAlias = _typing.Literal["d30_active"]  # noqa: Y015
+    _WhichOneofArgType__d30_active: _TypeAlias = _typing.Literal["_d30_active", b"_d30_active"]  # noqa: Y015
+    _WhichOneofReturnType__d30_members: _TypeAlias = _typing.Literal["d30_members"]  # noqa: Y015
+    _WhichOneofArgType__d30_members: _TypeAlias = _typing.Literal["_d30_members", b"_d30_members"]  # noqa: Y015
+    _WhichOneofReturnType__d7_active: _TypeAlias = _typing.Literal["d7_active"]  # noqa: Y015
+    _WhichOneofArgType__d7_active: _TypeAlias = _typing.Literal["_d7_active", b"_d7_active"]  # noqa: Y015
+    _WhichOneofReturnType__d7_members: _TypeAlias = _typing.Literal["d7_members"]  # noqa: Y015
+    _WhichOneofArgType__d7_members: _TypeAlias = _typing.Literal["_d7_members", b"_d7_members"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__d1_active) -> _WhichOneofReturnType__d1_active | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__d1_members) -> _WhichOneofReturnType__d1_members | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__d30_active) -> _WhichOneofReturnType__d30_active | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__d30_members) -> _WhichOneofReturnType__d30_members | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__d7_active) -> _WhichOneofReturnType__d7_active | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__d7_members) -> _WhichOneofReturnType__d7_members | None: ...
+
+Global___Cohort: _TypeAlias = Cohort  # noqa: Y015
+
+@_typing.final
+class RetentionReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    NEXT_FIELD_NUMBER: _builtins.int
+    next: _builtins.str
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___Cohort]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___Cohort] | None = ...,
+        next: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next", b"next", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetentionReply: _TypeAlias = RetentionReply  # noqa: Y015
+
+@_typing.final
+class AarrrRow(_message.Message):
+    """AARRR of the members who joined in the days; group_id empty: the whole tenant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUP_ID_FIELD_NUMBER: _builtins.int
+    ACQUIRED_FIELD_NUMBER: _builtins.int
+    ACTIVATED_FIELD_NUMBER: _builtins.int
+    RETAINED_D7_FIELD_NUMBER: _builtins.int
+    RETAINED_D30_FIELD_NUMBER: _builtins.int
+    REVENUE_ORDERS_FIELD_NUMBER: _builtins.int
+    REVENUE_AMOUNT_FIELD_NUMBER: _builtins.int
+    REFERRERS_FIELD_NUMBER: _builtins.int
+    REFERRED_FIELD_NUMBER: _builtins.int
+    group_id: _builtins.str
+    acquired: _builtins.int
+    activated: _builtins.int
+    retained_d7: _builtins.int
+    retained_d30: _builtins.int
+    revenue_orders: _builtins.int
+    revenue_amount: _builtins.int
+    """分"""
+    referrers: _builtins.int
+    referred: _builtins.int
+    def __init__(
+        self,
+        *,
+        group_id: _builtins.str = ...,
+        acquired: _builtins.int = ...,
+        activated: _builtins.int = ...,
+        retained_d7: _builtins.int = ...,
+        retained_d30: _builtins.int = ...,
+        revenue_orders: _builtins.int = ...,
+        revenue_amount: _builtins.int = ...,
+        referrers: _builtins.int = ...,
+        referred: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquired", b"acquired", "activated", b"activated", "group_id", b"group_id", "referred", b"referred", "referrers", b"referrers", "retained_d30", b"retained_d30", "retained_d7", b"retained_d7", "revenue_amount", b"revenue_amount", "revenue_orders", b"revenue_orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AarrrRow: _TypeAlias = AarrrRow  # noqa: Y015
+
+@_typing.final
+class FunnelReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___AarrrRow]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___AarrrRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FunnelReply: _TypeAlias = FunnelReply  # noqa: Y015
+
+@_typing.final
+class LivecodeFunnelsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_DAY_FIELD_NUMBER: _builtins.int
+    TO_DAY_FIELD_NUMBER: _builtins.int
+    LIVECODE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    from_day: _builtins.str
+    to_day: _builtins.str
+    livecode: _builtins.str
+    """only this one"""
+    after: _builtins.str
+    limit: _builtins.int
+    def __init__(
+        self,
+        *,
+        from_day: _builtins.str = ...,
+        to_day: _builtins.str = ...,
+        livecode: _builtins.str = ...,
+        after: _builtins.str = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "from_day", b"from_day", "limit", b"limit", "livecode", b"livecode", "to_day", b"to_day"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LivecodeFunnelsRequest: _TypeAlias = LivecodeFunnelsRequest  # noqa: Y015
+
+@_typing.final
+class LivecodeFunnel(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIVECODE_FIELD_NUMBER: _builtins.int
+    SCANS_FIELD_NUMBER: _builtins.int
+    JOINS_FIELD_NUMBER: _builtins.int
+    STAYED_FIELD_NUMBER: _builtins.int
+    ACTIVATED_FIELD_NUMBER: _builtins.int
+    INVITED_SCANS_FIELD_NUMBER: _builtins.int
+    INVITED_JOINS_FIELD_NUMBER: _builtins.int
+    INVITED_STAYED_FIELD_NUMBER: _builtins.int
+    COMPLETED_FIELD_NUMBER: _builtins.int
+    livecode: _builtins.str
+    scans: _builtins.int
+    joins: _builtins.int
+    stayed: _builtins.int
+    """still members at the end of D7"""
+    activated: _builtins.int
+    """posted within 7 days of joining"""
+    invited_scans: _builtins.int
+    invited_joins: _builtins.int
+    invited_stayed: _builtins.int
+    completed: _builtins.int
+    """fission tasks completed into this live code's pool"""
+    def __init__(
+        self,
+        *,
+        livecode: _builtins.str = ...,
+        scans: _builtins.int = ...,
+        joins: _builtins.int = ...,
+        stayed: _builtins.int = ...,
+        activated: _builtins.int = ...,
+        invited_scans: _builtins.int = ...,
+        invited_joins: _builtins.int = ...,
+        invited_stayed: _builtins.int = ...,
+        completed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activated", b"activated", "completed", b"completed", "invited_joins", b"invited_joins", "invited_scans", b"invited_scans", "invited_stayed", b"invited_stayed", "joins", b"joins", "livecode", b"livecode", "scans", b"scans", "stayed", b"stayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LivecodeFunnel: _TypeAlias = LivecodeFunnel  # noqa: Y015
+
+@_typing.final
+class LivecodeFunnelsReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    NEXT_FIELD_NUMBER: _builtins.int
+    next: _builtins.str
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___LivecodeFunnel]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___LivecodeFunnel] | None = ...,
+        next: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next", b"next", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LivecodeFunnelsReply: _TypeAlias = LivecodeFunnelsReply  # noqa: Y015
+
+@_typing.final
+class LeaderboardRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOARD_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    board: _builtins.str
+    """talkers | inviters | streaks"""
+    @_builtins.property
+    def scope(self) -> Global___ReportRequest: ...
+    def __init__(
+        self,
+        *,
+        board: _builtins.str = ...,
+        scope: Global___ReportRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["board", b"board", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaderboardRequest: _TypeAlias = LeaderboardRequest  # noqa: Y015
+
+@_typing.final
+class LeaderboardEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RANK_FIELD_NUMBER: _builtins.int
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    rank: _builtins.int
+    member_id: _builtins.str
+    value: _builtins.int
+    def __init__(
+        self,
+        *,
+        rank: _builtins.int = ...,
+        member_id: _builtins.str = ...,
+        value: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member_id", b"member_id", "rank", b"rank", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaderboardEntry: _TypeAlias = LeaderboardEntry  # noqa: Y015
+
+@_typing.final
+class LeaderboardReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    NEXT_FIELD_NUMBER: _builtins.int
+    next: _builtins.str
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___LeaderboardEntry]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___LeaderboardEntry] | None = ...,
+        next: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next", b"next", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaderboardReply: _TypeAlias = LeaderboardReply  # noqa: Y015
+
+@_typing.final
+class RoiDay(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    COUPON_SPEND_FIELD_NUMBER: _builtins.int
+    RED_PACKET_SPEND_FIELD_NUMBER: _builtins.int
+    SPEND_FIELD_NUMBER: _builtins.int
+    ATTRIBUTED_ORDERS_FIELD_NUMBER: _builtins.int
+    ATTRIBUTED_AMOUNT_FIELD_NUMBER: _builtins.int
+    ROI_FIELD_NUMBER: _builtins.int
+    date: _builtins.str
+    """"total" for the whole range"""
+    coupon_spend: _builtins.int
+    red_packet_spend: _builtins.int
+    spend: _builtins.int
+    attributed_orders: _builtins.int
+    attributed_amount: _builtins.int
+    roi: _builtins.float
+    """attributed amount per unit spent; unset with nothing spent"""
+    def __init__(
+        self,
+        *,
+        date: _builtins.str = ...,
+        coupon_spend: _builtins.int = ...,
+        red_packet_spend: _builtins.int = ...,
+        spend: _builtins.int = ...,
+        attributed_orders: _builtins.int = ...,
+        attributed_amount: _builtins.int = ...,
+        roi: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_roi", b"_roi", "roi", b"roi"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_roi", b"_roi", "attributed_amount", b"attributed_amount", "attributed_orders", b"attributed_orders", "coupon_spend", b"coupon_spend", "date", b"date", "red_packet_spend", b"red_packet_spend", "roi", b"roi", "spend", b"spend"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__roi: _TypeAlias = _typing.Literal["roi"]  # noqa: Y015
+    _WhichOneofArgType__roi: _TypeAlias = _typing.Literal["_roi", b"_roi"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__roi) -> _WhichOneofReturnType__roi | None: ...
+
+Global___RoiDay: _TypeAlias = RoiDay  # noqa: Y015
+
+@_typing.final
+class RoiReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    NEXT_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    next: _builtins.str
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___RoiDay]: ...
+    @_builtins.property
+    def total(self) -> Global___RoiDay: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___RoiDay] | None = ...,
+        next: _builtins.str = ...,
+        total: Global___RoiDay | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next", b"next", "rows", b"rows", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoiReply: _TypeAlias = RoiReply  # noqa: Y015
+
+@_typing.final
+class DeadGroupsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ON_FIELD_NUMBER: _builtins.int
+    GROUP_IDS_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    on: _builtins.str
+    """the day judged, YYYY-MM-DD; empty: today"""
+    tag: _builtins.str
+    after: _builtins.str
+    limit: _builtins.int
+    @_builtins.property
+    def group_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        on: _builtins.str = ...,
+        group_ids: _abc.Iterable[_builtins.str] | None = ...,
+        tag: _builtins.str = ...,
+        after: _builtins.str = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "group_ids", b"group_ids", "limit", b"limit", "on", b"on", "tag", b"tag"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeadGroupsRequest: _TypeAlias = DeadGroupsRequest  # noqa: Y015
+
+@_typing.final
+class DeadGroup(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUP_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    LAST_MESSAGE_DAY_FIELD_NUMBER: _builtins.int
+    ACTIVE_7D_FIELD_NUMBER: _builtins.int
+    ACTIVE_RATIO_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    group_id: _builtins.str
+    name: _builtins.str
+    members: _builtins.int
+    last_message_day: _builtins.str
+    """empty: none seen"""
+    active_7d: _builtins.int
+    active_ratio: _builtins.float
+    reason: _builtins.str
+    """silent | inactive"""
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        group_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        members: _builtins.int = ...,
+        last_message_day: _builtins.str = ...,
+        active_7d: _builtins.int = ...,
+        active_ratio: _builtins.float = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_7d", b"active_7d", "active_ratio", b"active_ratio", "group_id", b"group_id", "last_message_day", b"last_message_day", "members", b"members", "name", b"name", "reason", b"reason", "tags", b"tags"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeadGroup: _TypeAlias = DeadGroup  # noqa: Y015
+
+@_typing.final
+class DeadGroupsReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    NEXT_FIELD_NUMBER: _builtins.int
+    next: _builtins.str
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeadGroup]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___DeadGroup] | None = ...,
+        next: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next", b"next", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeadGroupsReply: _TypeAlias = DeadGroupsReply  # noqa: Y015

@@ -48,6 +48,36 @@ class AnalyticsServiceStub:
                 request_serializer=shequn_dot_v1_dot_analytics__pb2.GroupDailyRequest.SerializeToString,
                 response_deserializer=shequn_dot_v1_dot_analytics__pb2.GroupDailyReply.FromString,
                 _registered_method=True)
+        self.GetRetention = channel.unary_unary(
+                '/shequn.v1.AnalyticsService/GetRetention',
+                request_serializer=shequn_dot_v1_dot_analytics__pb2.ReportRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_analytics__pb2.RetentionReply.FromString,
+                _registered_method=True)
+        self.GetFunnel = channel.unary_unary(
+                '/shequn.v1.AnalyticsService/GetFunnel',
+                request_serializer=shequn_dot_v1_dot_analytics__pb2.ReportRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_analytics__pb2.FunnelReply.FromString,
+                _registered_method=True)
+        self.GetLivecodeFunnels = channel.unary_unary(
+                '/shequn.v1.AnalyticsService/GetLivecodeFunnels',
+                request_serializer=shequn_dot_v1_dot_analytics__pb2.LivecodeFunnelsRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_analytics__pb2.LivecodeFunnelsReply.FromString,
+                _registered_method=True)
+        self.GetLeaderboard = channel.unary_unary(
+                '/shequn.v1.AnalyticsService/GetLeaderboard',
+                request_serializer=shequn_dot_v1_dot_analytics__pb2.LeaderboardRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_analytics__pb2.LeaderboardReply.FromString,
+                _registered_method=True)
+        self.GetRoi = channel.unary_unary(
+                '/shequn.v1.AnalyticsService/GetRoi',
+                request_serializer=shequn_dot_v1_dot_analytics__pb2.ReportRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_analytics__pb2.RoiReply.FromString,
+                _registered_method=True)
+        self.GetDeadGroups = channel.unary_unary(
+                '/shequn.v1.AnalyticsService/GetDeadGroups',
+                request_serializer=shequn_dot_v1_dot_analytics__pb2.DeadGroupsRequest.SerializeToString,
+                response_deserializer=shequn_dot_v1_dot_analytics__pb2.DeadGroupsReply.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
@@ -71,6 +101,49 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRetention(self, request, context):
+        """The reports of HTTP /v1/stats/...: the same rows, a page at a time (`limit` 0: 100).
+        viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFunnel(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLivecodeFunnels(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLeaderboard(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRoi(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDeadGroups(self, request, context):
+        """viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -83,6 +156,36 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.GetGroupDaily,
                     request_deserializer=shequn_dot_v1_dot_analytics__pb2.GroupDailyRequest.FromString,
                     response_serializer=shequn_dot_v1_dot_analytics__pb2.GroupDailyReply.SerializeToString,
+            ),
+            'GetRetention': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRetention,
+                    request_deserializer=shequn_dot_v1_dot_analytics__pb2.ReportRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_analytics__pb2.RetentionReply.SerializeToString,
+            ),
+            'GetFunnel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFunnel,
+                    request_deserializer=shequn_dot_v1_dot_analytics__pb2.ReportRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_analytics__pb2.FunnelReply.SerializeToString,
+            ),
+            'GetLivecodeFunnels': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLivecodeFunnels,
+                    request_deserializer=shequn_dot_v1_dot_analytics__pb2.LivecodeFunnelsRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_analytics__pb2.LivecodeFunnelsReply.SerializeToString,
+            ),
+            'GetLeaderboard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLeaderboard,
+                    request_deserializer=shequn_dot_v1_dot_analytics__pb2.LeaderboardRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_analytics__pb2.LeaderboardReply.SerializeToString,
+            ),
+            'GetRoi': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRoi,
+                    request_deserializer=shequn_dot_v1_dot_analytics__pb2.ReportRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_analytics__pb2.RoiReply.SerializeToString,
+            ),
+            'GetDeadGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDeadGroups,
+                    request_deserializer=shequn_dot_v1_dot_analytics__pb2.DeadGroupsRequest.FromString,
+                    response_serializer=shequn_dot_v1_dot_analytics__pb2.DeadGroupsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -143,6 +246,168 @@ class AnalyticsService:
             '/shequn.v1.AnalyticsService/GetGroupDaily',
             shequn_dot_v1_dot_analytics__pb2.GroupDailyRequest.SerializeToString,
             shequn_dot_v1_dot_analytics__pb2.GroupDailyReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRetention(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.AnalyticsService/GetRetention',
+            shequn_dot_v1_dot_analytics__pb2.ReportRequest.SerializeToString,
+            shequn_dot_v1_dot_analytics__pb2.RetentionReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFunnel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.AnalyticsService/GetFunnel',
+            shequn_dot_v1_dot_analytics__pb2.ReportRequest.SerializeToString,
+            shequn_dot_v1_dot_analytics__pb2.FunnelReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLivecodeFunnels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.AnalyticsService/GetLivecodeFunnels',
+            shequn_dot_v1_dot_analytics__pb2.LivecodeFunnelsRequest.SerializeToString,
+            shequn_dot_v1_dot_analytics__pb2.LivecodeFunnelsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLeaderboard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.AnalyticsService/GetLeaderboard',
+            shequn_dot_v1_dot_analytics__pb2.LeaderboardRequest.SerializeToString,
+            shequn_dot_v1_dot_analytics__pb2.LeaderboardReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRoi(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.AnalyticsService/GetRoi',
+            shequn_dot_v1_dot_analytics__pb2.ReportRequest.SerializeToString,
+            shequn_dot_v1_dot_analytics__pb2.RoiReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDeadGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shequn.v1.AnalyticsService/GetDeadGroups',
+            shequn_dot_v1_dot_analytics__pb2.DeadGroupsRequest.SerializeToString,
+            shequn_dot_v1_dot_analytics__pb2.DeadGroupsReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,20 @@ class AnalyticsServiceStub:
     """viewer"""
     GetGroupDaily: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.GroupDailyRequest, _analytics_pb2.GroupDailyReply]
     """viewer"""
+    GetRetention: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.ReportRequest, _analytics_pb2.RetentionReply]
+    """The reports of HTTP /v1/stats/...: the same rows, a page at a time (`limit` 0: 100).
+    viewer
+    """
+    GetFunnel: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.ReportRequest, _analytics_pb2.FunnelReply]
+    """viewer"""
+    GetLivecodeFunnels: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.LivecodeFunnelsRequest, _analytics_pb2.LivecodeFunnelsReply]
+    """viewer"""
+    GetLeaderboard: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.LeaderboardRequest, _analytics_pb2.LeaderboardReply]
+    """viewer"""
+    GetRoi: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.ReportRequest, _analytics_pb2.RoiReply]
+    """viewer"""
+    GetDeadGroups: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.DeadGroupsRequest, _analytics_pb2.DeadGroupsReply]
+    """viewer"""
 
 @_typing.type_check_only
 class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
@@ -54,6 +68,20 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     GetTenantDaily: _aio.UnaryUnaryMultiCallable[_analytics_pb2.TenantDailyRequest, _analytics_pb2.TenantDailyReply]  # type: ignore[assignment]
     """viewer"""
     GetGroupDaily: _aio.UnaryUnaryMultiCallable[_analytics_pb2.GroupDailyRequest, _analytics_pb2.GroupDailyReply]  # type: ignore[assignment]
+    """viewer"""
+    GetRetention: _aio.UnaryUnaryMultiCallable[_analytics_pb2.ReportRequest, _analytics_pb2.RetentionReply]  # type: ignore[assignment]
+    """The reports of HTTP /v1/stats/...: the same rows, a page at a time (`limit` 0: 100).
+    viewer
+    """
+    GetFunnel: _aio.UnaryUnaryMultiCallable[_analytics_pb2.ReportRequest, _analytics_pb2.FunnelReply]  # type: ignore[assignment]
+    """viewer"""
+    GetLivecodeFunnels: _aio.UnaryUnaryMultiCallable[_analytics_pb2.LivecodeFunnelsRequest, _analytics_pb2.LivecodeFunnelsReply]  # type: ignore[assignment]
+    """viewer"""
+    GetLeaderboard: _aio.UnaryUnaryMultiCallable[_analytics_pb2.LeaderboardRequest, _analytics_pb2.LeaderboardReply]  # type: ignore[assignment]
+    """viewer"""
+    GetRoi: _aio.UnaryUnaryMultiCallable[_analytics_pb2.ReportRequest, _analytics_pb2.RoiReply]  # type: ignore[assignment]
+    """viewer"""
+    GetDeadGroups: _aio.UnaryUnaryMultiCallable[_analytics_pb2.DeadGroupsRequest, _analytics_pb2.DeadGroupsReply]  # type: ignore[assignment]
     """viewer"""
 
 class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -77,6 +105,56 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _analytics_pb2.GroupDailyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_analytics_pb2.GroupDailyReply, _abc.Awaitable[_analytics_pb2.GroupDailyReply]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def GetRetention(
+        self,
+        request: _analytics_pb2.ReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.RetentionReply, _abc.Awaitable[_analytics_pb2.RetentionReply]]:
+        """The reports of HTTP /v1/stats/...: the same rows, a page at a time (`limit` 0: 100).
+        viewer
+        """
+
+    @_abc_1.abstractmethod
+    def GetFunnel(
+        self,
+        request: _analytics_pb2.ReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.FunnelReply, _abc.Awaitable[_analytics_pb2.FunnelReply]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def GetLivecodeFunnels(
+        self,
+        request: _analytics_pb2.LivecodeFunnelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.LivecodeFunnelsReply, _abc.Awaitable[_analytics_pb2.LivecodeFunnelsReply]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def GetLeaderboard(
+        self,
+        request: _analytics_pb2.LeaderboardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.LeaderboardReply, _abc.Awaitable[_analytics_pb2.LeaderboardReply]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def GetRoi(
+        self,
+        request: _analytics_pb2.ReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.RoiReply, _abc.Awaitable[_analytics_pb2.RoiReply]]:
+        """viewer"""
+
+    @_abc_1.abstractmethod
+    def GetDeadGroups(
+        self,
+        request: _analytics_pb2.DeadGroupsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.DeadGroupsReply, _abc.Awaitable[_analytics_pb2.DeadGroupsReply]]:
         """viewer"""
 
 def add_AnalyticsServiceServicer_to_server(servicer: AnalyticsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

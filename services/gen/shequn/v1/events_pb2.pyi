@@ -138,6 +138,7 @@ class Event(_message.Message):
     MEMBER_TIER_CHANGED_FIELD_NUMBER: _builtins.int
     MEMBER_CHECKED_IN_FIELD_NUMBER: _builtins.int
     AUTO_REPLIED_FIELD_NUMBER: _builtins.int
+    RED_PACKET_PAID_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """unique per tenant; the idempotency key everywhere"""
     tenant_id: _builtins.str
@@ -177,6 +178,8 @@ class Event(_message.Message):
     def member_checked_in(self) -> Global___MemberCheckedIn: ...
     @_builtins.property
     def auto_replied(self) -> Global___AutoReplied: ...
+    @_builtins.property
+    def red_packet_paid(self) -> Global___RedPacketPaid: ...
     def __init__(
         self,
         *,
@@ -201,12 +204,13 @@ class Event(_message.Message):
         member_tier_changed: Global___MemberTierChanged | None = ...,
         member_checked_in: Global___MemberCheckedIn | None = ...,
         auto_replied: Global___AutoReplied | None = ...,
+        red_packet_paid: Global___RedPacketPaid | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_replied", b"auto_replied", "coupon_redeemed", b"coupon_redeemed", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_checked_in", b"member_checked_in", "member_joined", b"member_joined", "member_left", b"member_left", "member_tier_changed", b"member_tier_changed", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "received_at", b"received_at", "reward_earned", b"reward_earned"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_replied", b"auto_replied", "coupon_redeemed", b"coupon_redeemed", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_checked_in", b"member_checked_in", "member_joined", b"member_joined", "member_left", b"member_left", "member_tier_changed", b"member_tier_changed", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "received_at", b"received_at", "red_packet_paid", b"red_packet_paid", "reward_earned", b"reward_earned"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_replied", b"auto_replied", "coupon_redeemed", b"coupon_redeemed", "event_id", b"event_id", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_id", b"group_id", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_checked_in", b"member_checked_in", "member_joined", b"member_joined", "member_left", b"member_left", "member_tier_changed", b"member_tier_changed", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "platform", b"platform", "received_at", b"received_at", "reward_earned", b"reward_earned", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_replied", b"auto_replied", "coupon_redeemed", b"coupon_redeemed", "event_id", b"event_id", "group_created", b"group_created", "group_dismissed", b"group_dismissed", "group_id", b"group_id", "group_updated", b"group_updated", "livecode_low", b"livecode_low", "livecode_scanned", b"livecode_scanned", "member_checked_in", b"member_checked_in", "member_joined", b"member_joined", "member_left", b"member_left", "member_tier_changed", b"member_tier_changed", "member_welcomed", b"member_welcomed", "message_posted", b"message_posted", "occurred_at", b"occurred_at", "order_placed", b"order_placed", "payload", b"payload", "platform", b"platform", "received_at", b"received_at", "red_packet_paid", b"red_packet_paid", "reward_earned", b"reward_earned", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["group_created", "group_updated", "group_dismissed", "member_joined", "member_left", "message_posted", "order_placed", "coupon_redeemed", "livecode_scanned", "member_welcomed", "livecode_low", "reward_earned", "member_tier_changed", "member_checked_in", "auto_replied"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["group_created", "group_updated", "group_dismissed", "member_joined", "member_left", "message_posted", "order_placed", "coupon_redeemed", "livecode_scanned", "member_welcomed", "livecode_low", "reward_earned", "member_tier_changed", "member_checked_in", "auto_replied", "red_packet_paid"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -644,9 +648,12 @@ class RewardEarned(_message.Message):
     POINTS_FIELD_NUMBER: _builtins.int
     RED_PACKET_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    LIVECODE_FIELD_NUMBER: _builtins.int
     points: _builtins.int
     red_packet: _builtins.bool
     reason: _builtins.str
+    livecode: _builtins.str
+    """a fission task's live code, the pool its invitees filled"""
     @_builtins.property
     def member(self) -> _common_pb2.Member: ...
     def __init__(
@@ -656,10 +663,11 @@ class RewardEarned(_message.Message):
         points: _builtins.int = ...,
         red_packet: _builtins.bool = ...,
         reason: _builtins.str = ...,
+        livecode: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member", "points", b"points", "reason", b"reason", "red_packet", b"red_packet"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["livecode", b"livecode", "member", b"member", "points", b"points", "reason", b"reason", "red_packet", b"red_packet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -759,3 +767,36 @@ class AutoReplied(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AutoReplied: _TypeAlias = AutoReplied  # noqa: Y015
+
+@_typing.final
+class RedPacketPaid(_message.Message):
+    """Engagement paid a red packet (a check-in prize, a show-your-order payout, a task reward), at
+    the time it sent it, with the id `engagement:red_packet:{payout id}`: what analytics counts as
+    the spend on red packets.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """the payout's kind: show_order, task_reward, ..."""
+    @_builtins.property
+    def member(self) -> _common_pb2.Member: ...
+    @_builtins.property
+    def amount(self) -> Global___Money: ...
+    def __init__(
+        self,
+        *,
+        member: _common_pb2.Member | None = ...,
+        amount: Global___Money | None = ...,
+        kind: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "member", b"member"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "kind", b"kind", "member", b"member"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedPacketPaid: _TypeAlias = RedPacketPaid  # noqa: Y015

@@ -1,0 +1,129 @@
+"""Analytics' two projections that are states rather than counts, each updated once per batch:
+- members, `{tenant}:{group}:{member}`: the member's joins (for cohorts, `cohorts.Joining`);
+- groups, `{tenant}:{group}`: name, series tags, dismissed, last message and who posted on
+  which of the last days (for the dead-group list and the tag filters), beside the members
+  count that `counters` keeps there.
+Both are idempotent (a set of joins, the latest of each), so a batch read twice writes the same."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from pymongo import ASCENDING, IndexModel, UpdateOne
+
+from services.analytics.cohorts import Joining, joining, member_of
+from services.gen.shequn.v1 import events_pb2
+from services.runtime.envelope import occurred_at
+from services.runtime.instants import stamp
+from services.runtime.store import Document, Indexes, Store
+
+MEMBERS = "members"
+GROUPS = "groups"
+INDEXES = [Indexes(GROUPS, [IndexModel([("tenant_id", ASCENDING)])])]
+RECENT_DAYS = 8  # who posted on which day, kept for the last days before a group's newest message
+RECENT_MOST = 5_000  # entries kept: a larger group's active ratio is a lower bound
+
+
+def member_id(event: events_pb2.Event) -> str:
+    return f"{event.tenant_id}:{event.group_id}:{member_of(event)}"
+
+
+class Members:
+    def __init__(self, store: Store) -> None:
+        self.members = store[MEMBERS]
+
+    async def joinings(self, events: Sequence[events_pb2.Event]) -> dict[str, list[Joining]]:
+        """The joins of every member the events are about, those in `events` recorded first."""
+        joins: dict[str, set[str]] = defaultdict(set)
+        for e in events:
+            if e.WhichOneof("payload") == "member_joined" and member_of(e):
+                joins[member_id(e)].add(joining(e).encode())
+        if joins:
+            await self.members.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": key},
+                        {"$addToSet": {"joinings": {"$each": sorted(found)}}},
+                        upsert=True,
+                    )
+                    for key, found in joins.items()
+                ],
+                ordered=False,
+            )
+        asked = {member_id(e) for e in events if member_of(e)}
+        known: dict[str, list[Joining]] = {}
+        if asked:
+            async for doc in self.members.find({"_id": {"$in": sorted(asked)}}, {"joinings": 1}):
+                known[doc["_id"]] = sorted(Joining.decode(j) for j in doc.get("joinings", []))
+        return known
+
+
+def recent_posters(
+    kept: Iterable[str], posted: dict[str, date], most: int = RECENT_MOST
+) -> list[str]:
+    """`day|member` for each member's last day posted, within `RECENT_DAYS` of the newest."""
+    last: dict[str, str] = {}
+    for entry in kept:
+        seen, member = entry.split("|", 1)
+        last[member] = max(seen, last.get(member, seen))
+    for member, day in posted.items():
+        last[member] = max(day.isoformat(), last.get(member, day.isoformat()))
+    newest = date.fromisoformat(max(last.values()))
+    first = (newest - timedelta(days=RECENT_DAYS - 1)).isoformat()
+    entries = sorted((f"{d}|{m}" for m, d in last.items() if d >= first), reverse=True)
+    return sorted(entries[:most])
+
+
+def _group_info(event: events_pb2.Event) -> Document:
+    kind = event.WhichOneof("payload")
+    if kind == "group_dismissed":
+        return {"dismissed": stamp(occurred_at(event))}
+    if kind not in ("group_created", "group_updated"):
+        return {}
+    group = getattr(event, kind).group
+    info: Document = {"name": group.name} if group.name else {}
+    changed_tags = (
+        kind == "group_updated" and events_pb2.GROUP_CHANGE_TAGS in event.group_updated.changes
+    )
+    if group.tags or changed_tags:
+        info["tags"] = sorted(set(group.tags))
+    return info
+
+
+class Groups:
+    def __init__(self, store: Store) -> None:
+        self.groups = store[GROUPS]
+
+    async def absorb(self, events: Sequence[events_pb2.Event], zones: dict[str, ZoneInfo]) -> None:
+        info: dict[str, Document] = defaultdict(dict)
+        posted: dict[str, dict[str, date]] = defaultdict(dict)
+        last_message: dict[str, int] = {}
+        for e in events:
+            key = f"{e.tenant_id}:{e.group_id}"
+            info[key].update(_group_info(e))
+            if e.WhichOneof("payload") == "message_posted" and e.message_posted.member.id:
+                at = occurred_at(e)
+                day, member = at.astimezone(zones[e.tenant_id]).date(), e.message_posted.member.id
+                posted[key][member] = max(day, posted[key].get(member, day))
+                last_message[key] = max(stamp(at), last_message.get(key, 0))
+        kept = {}
+        if posted:
+            found = self.groups.find({"_id": {"$in": sorted(posted)}}, {"recent": 1})
+            kept = {d["_id"]: d.get("recent", []) async for d in found}
+        ops = []
+        for key in sorted(set(info) | set(posted)):
+            tenant_id, group_id = key.split(":", 1)
+            update: Document = {"$setOnInsert": {"tenant_id": tenant_id, "group_id": group_id}}
+            if info.get(key):
+                update["$set"] = dict(info[key])
+            if key in posted:
+                recent = recent_posters(kept.get(key, []), posted[key])
+                update.setdefault("$set", {})["recent"] = recent
+                update["$max"] = {"last_message": last_message[key]}
+            if len(update) > 1:
+                ops.append(UpdateOne({"_id": key}, update, upsert=True))
+        if ops:
+            await self.groups.bulk_write(ops, ordered=False)

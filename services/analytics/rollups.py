@@ -1,0 +1,54 @@
+"""A batch of events into every rollup analytics keeps, once: the joins recorded first (the
+cohorts need them), then each family of counters, then the groups' state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from services.analytics import counting
+from services.analytics.cohorts import cohort_shares
+from services.analytics.counters import GROUP_DAILY, LIVECODE_DAILY, TENANT_DAILY, Counters
+from services.analytics.projections import GROUPS, Groups, Members, member_id
+from services.analytics.zones import Zones
+from services.gen.shequn.v1 import events_pb2
+from services.runtime import metrics
+from services.runtime.consumer import Record
+from services.runtime.store import Store
+
+Event = events_pb2.Event
+
+
+class Rollups:
+    def __init__(self, store: Store, zones: Zones, kept: timedelta) -> None:
+        self.zones = zones
+        self.group_days = Counters(store, GROUP_DAILY, "events", kept, posters=True)
+        self.tenant_days = Counters(store, TENANT_DAILY, "events", kept)
+        self.livecode_days = Counters(store, LIVECODE_DAILY, "events", kept)
+        self.members_now = Counters(store, GROUPS, "events", kept)
+        self.members, self.groups = Members(store), Groups(store)
+
+    async def count(self, records: Sequence[Record[Event]]) -> None:
+        events = [r.value for r in records]
+        zones = await self.zones.of(e.tenant_id for e in events)
+        joinings = await self.members.joinings(events)
+        found: dict[str, list[counting.Contribution]] = {
+            "group": [], "tenant": [], "livecode": [], "members": [],
+        }  # fmt: skip
+        for r in records:
+            e, tz = r.value, zones[r.value.tenant_id]
+            if (c := counting.contribution(e, tz)) is not None:
+                found["group"].append(c)
+            found["tenant"] += counting.tenant_contributions(e, r.partition, tz)
+            found["livecode"] += counting.livecode_contributions(e, r.partition, tz)
+            if (m := counting.group_members(e)) is not None:
+                found["members"].append(m)
+            shares = cohort_shares(e, joinings.get(member_id(e), []), tz)
+            for family, more in counting.cohort_contributions(e, shares, r.partition, tz).items():
+                found[family] += more
+            metrics.EVENTS_ANALYZED.labels(e.WhichOneof("payload") or "").inc()
+        await self.group_days.absorb(found["group"])
+        await self.tenant_days.absorb(found["tenant"])
+        await self.livecode_days.absorb(found["livecode"])
+        await self.members_now.absorb(found["members"])
+        await self.groups.absorb(events, zones)
