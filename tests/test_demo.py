@@ -210,6 +210,10 @@ async def test_the_demo_fills_a_running_stack_once(
         return sum(day["messages_total"] for day in week.json()["days"])
 
     await eventually(tenant_messages, lambda n: n >= int(posted[1].replace(",", "")))
+    # Its reports: the funnel, the live code of the story, and the quiet group listed as dead.
+    assert re.search(r"AARRR +acquired [\d,]+ → activated [1-9]", out), out
+    assert re.search(r"live code +lc-spring: scans [\d,]+ → joins [1-9]", out), out
+    assert re.search(r"dead groups .*老客户回访群 \(inactive, 1/101 active\)", out), out
     timeline = await http.get(
         stack.http("ingestion") + f"/v1/groups/{group}/timeline",
         params={"limit": 500},

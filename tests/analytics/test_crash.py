@@ -1,11 +1,13 @@
 """Analytics killed with SIGKILL in the middle of a stream and started again counts every
-event exactly once, in the groups' days and the tenant's (its members who posted, once a day).
+event exactly once, in the groups' days and the tenant's (its members who posted, once a day),
+and each membership's activation (its first message after the join) once.
 It runs as its own process on its own topic, consumer group and database."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import time
 import uuid
 from pathlib import Path
 
@@ -42,6 +44,20 @@ def _event(i: int) -> events_pb2.Event:
     return event
 
 
+# Every (group, member) pair that posts, joined a minute before the stream.
+PAIRS = sorted({(i % GROUPS, i % 97) for i in range(TOTAL)})
+
+
+def _joined(group: int, member: int) -> events_pb2.Event:
+    event = events_pb2.Event(
+        event_id=f"crash-join-{group}-{member}", tenant_id="crash", group_id=f"g-{group}"
+    )
+    event.occurred_at.FromSeconds(int(time.time()) - 60)
+    event.received_at.GetCurrentTime()
+    event.member_joined.member.id = f"u-{member}"
+    return event
+
+
 async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
     stack: Stack, tmp_path: Path
 ) -> None:
@@ -64,20 +80,28 @@ async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
     tenant_days = mongo[f"{prefix}_analytics"]["tenant_daily"]
 
     async def counted() -> int:
-        return sum([d.get("messages", 0) async for d in counters.find({}, {"messages": 1})])
+        found = counters.find({"tenant_id": "crash"}, {"messages": 1})
+        return sum([d.get("messages", 0) async for d in found])
+
+    async def activated() -> tuple[int, int]:
+        """Activations in the tenant's days and in the groups' days."""
+        in_tenant = [d.get("activated", 0) async for d in tenant_days.find({"tenant_id": "crash"})]
+        in_groups = [d.get("activated", 0) async for d in counters.find({"tenant_id": "crash"})]
+        return sum(in_tenant), sum(in_groups)
 
     async def tenant_counted() -> tuple[int, dict[str, int]]:
         messages, posted = 0, dict[str, int]()
-        async for d in tenant_days.find({}):
+        async for d in tenant_days.find({"tenant_id": "crash"}):
             messages += d.get("messages_total", 0)
             posted[d["date"]] = posted.get(d["date"], 0) + d.get("members_posted", 0)
-        return messages, posted
+        return messages, {day: n for day, n in posted.items() if n}
 
     async def posters_by_day() -> dict[str, int]:
         found: dict[str, set[str]] = {}
-        async for d in counters.find({}, {"date": 1, "posters": 1}):
-            found.setdefault(d["date"], set()).update(d["posters"])
-        return {day: len(who) for day, who in found.items()}
+        async for d in counters.find({"tenant_id": "crash"}, {"date": 1, "posters": 1}):
+            found.setdefault(d["date"], set()).update(d.get("posters", []))
+        # Days with none: a day that counts only cohorts (a join's day, D1, ...).
+        return {day: len(who) for day, who in found.items() if who}
 
     producer = Producer(settings)
     await producer.start()
@@ -95,6 +119,14 @@ async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
     log = tmp_path / "analytics.log"
     first = start_service("analytics", env, log)
     try:
+        await producer.send_many(
+            Outgoing(
+                settings.topic_events,
+                group_key("crash", f"g-{g}"),
+                _joined(g, m).SerializeToString(),
+            )
+            for g, m in PAIRS
+        )
         await stream(0, 100)
         await eventually(counted, lambda n: n > 0, within=60)
         # Faster than analytics absorbs it, so that the kill lands inside a batch.
@@ -111,6 +143,9 @@ async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
             await stays(counted, TOTAL, for_seconds=3)
             messages, posted = await eventually(tenant_counted, lambda t: t[0] >= TOTAL)
             assert (messages, posted) == (TOTAL, await posters_by_day())
+            assert await eventually(activated, lambda a: a[0] >= len(PAIRS)) == (
+                len(PAIRS), len(PAIRS)
+            )  # fmt: skip
             read_again = await _consumed(http_port) - (TOTAL - after_kill)
             print(f"killed at {after_kill} counted; {read_again} events read again and skipped")
             assert read_again >= 0

@@ -1,7 +1,9 @@
-"""Analytics' queries at scale: a tenant with 1,000 groups and 90 days of events (a message or a
-join in every group every day, sent through the pipeline, so the counter documents are the ones
-the consumers write), then the tenant's 90 days and a group's 90 days, as JSON and CSV, timed
-over HTTP against the target of 300 ms."""
+"""Analytics' queries at scale: a tenant with 1,000 groups in 10 series and 90 days of events (a
+message, or a join through one of 20 live codes by an invitation, in every group every day,
+sent through the pipeline, so the counter documents are the ones the consumers write), then
+the tenant's 90 days, a group's, and every report over them (retention, AARRR, live codes,
+leaderboards, ROI, dead groups; the whole tenant, one group, one series), timed over HTTP
+against the target of 300 ms."""
 
 from __future__ import annotations
 
@@ -32,9 +34,18 @@ def _events(day: datetime, offset: int) -> list[dict[str, object]]:
         if (g + offset) % 2:
             event |= {"type": "message_posted", "message": {"kind": "text", "text": "早"}}
         else:
-            event |= {"type": "member_joined", "scene": "qr"}
+            event |= {"type": "member_joined", "scene": "livecode", "livecode": f"lc{g % 20}",
+                      "inviter": {"id": f"u{(g * 3 + offset) % 5000}"}}  # fmt: skip
         events.append(event)
     return events
+
+
+def _groups(day: datetime) -> list[dict[str, object]]:
+    return [
+        {"event_id": f"ev-{uuid.uuid4().hex}", "type": "group_created", "group_id": f"g{g:04d}",
+         "occurred_at": day.isoformat(), "group": {"name": f"群{g}", "tags": [f"s{g % 10}"]}}
+        for g in range(GROUPS)
+    ]  # fmt: skip
 
 
 async def bench_statistics(stack: Stack) -> None:
@@ -47,6 +58,8 @@ async def bench_statistics(stack: Stack) -> None:
 
         async def send(day: int) -> None:
             events = _events(first + timedelta(days=day), day)
+            if day == 0:
+                events = _groups(first - timedelta(hours=1)) + events
             async with sending:
                 for start in range(0, len(events), 500):
                     body = {"events": events[start : start + 500]}
@@ -66,11 +79,27 @@ async def bench_statistics(stack: Stack) -> None:
         print(f"statistics: {GROUPS:,} groups × {DAYS} days = {GROUPS * DAYS:,} events "
               f"sent and counted in {took:.0f} s")  # fmt: skip
         group = stack.http("analytics") + "/v1/stats/groups/g0007/daily"
+        stats = stack.http("analytics") + "/v1/stats"
+        one, series = window | {"group_id": "g0007"}, window | {"tag": "s3"}
         for name, url, params in (
             ("tenant, 90 days, JSON", daily, window),
             ("tenant, 90 days, CSV", daily, window | {"format": "csv"}),
             ("a group, 90 days, JSON", group, window),
             ("a group, 90 days, CSV", group, window | {"format": "csv"}),
+            ("retention, tenant", f"{stats}/retention", window),
+            ("retention, a group", f"{stats}/retention", one),
+            ("retention, CSV", f"{stats}/retention", window | {"format": "csv"}),
+            ("AARRR, tenant", f"{stats}/funnel", window),
+            ("AARRR, a group", f"{stats}/funnel", one),
+            ("AARRR, a series, 1 day", f"{stats}/funnel", series | {"from": window["to"]}),
+            ("AARRR, a series, 90 d", f"{stats}/funnel", series),
+            ("live codes, tenant", f"{stats}/livecodes", window),
+            ("talkers, tenant", f"{stats}/leaderboards/talkers", window),
+            ("inviters, tenant", f"{stats}/leaderboards/inviters", window),
+            ("talkers, a group", f"{stats}/leaderboards/talkers", one),
+            ("ROI, tenant", f"{stats}/roi", window),
+            ("dead groups, tenant", f"{stats}/dead-groups", {}),
+            ("dead groups, a series", f"{stats}/dead-groups", {"tag": "s3"}),
         ):
             times = []
             for _ in range(ASKED):

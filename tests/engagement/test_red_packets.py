@@ -59,6 +59,15 @@ async def test_the_daily_budget_holds_under_fifty_payouts_at_once(
     assert again.status_code == 200 and again.json()["state"] == "paid"
     sent = await eventually(lambda: actions_in(http, stack, tenant, group), lambda a: len(a) >= 10)
     assert len(sent) == 10 and {a["type"] for a in sent} == {"send_red_packet"}
+    # Each paid once is spend in analytics' campaign ROI (red_packet_paid events): 10 × ¥5.
+    roi = stack.http("analytics") + f"/v1/stats/roi?group_id={group}"
+
+    async def spent() -> int:
+        answer = await http.get(roi, headers=tenant.headers("viewer"))
+        return int(answer.json()["total"]["red_packet_spend"])
+
+    await eventually(spent, lambda n: n >= 5000)
+    assert await spent() == 5000
 
 
 async def test_a_show_your_order_is_paid_once_an_admin_approves(

@@ -63,6 +63,7 @@ def summary(
     played: Played | None = None,
     converted: Converted | None = None,
     week: Sequence[dict[str, Any]] = (),
+    reports: dict[str, Any] | None = None,
 ) -> str:
     events = scenario.events
     kinds = Counter(e["type"] for e in events)
@@ -117,12 +118,16 @@ def summary(
             *(engage.lines(played, outcomes.welcomes, outcomes.autoreplies) if played else []),
             *(convert.lines(converted) if converted else []),
             *tenant_week(week),
+            *tenant_reports(reports or {}),
             "",
             f"The end of {first.name}'s timeline:",
             *(f"  {line}" for line in outcomes.excerpt),
         ]
     window = f"from={start.isoformat()}&to={end.isoformat()}"
-    lines += ["", "Where to look:", f"  the tenant  {stack.analytics}/v1/stats/daily?{window}"]
+    stats = f"{stack.analytics}/v1/stats"
+    lines += ["", "Where to look:", f"  the tenant  {stats}/daily?{window}",
+              f"  reports     {stats}/funnel?{window} (retention, livecodes, roi, "
+              "leaderboards/talkers, dead-groups: the same parameters, ?format=csv)"]  # fmt: skip
     for group in scenario.focus:
         lines += [
             f"  {group.name} ({group.id})",
@@ -158,4 +163,40 @@ def tenant_week(days: Sequence[dict[str, Any]]) -> list[str]:
             f"{d['groups_with_messages']:>14,} {d['members_total']:>8,} {d['members_new']:>4,} "
             f"{d['members_posted']:>7,} {d['messages_total']:>9,}"
         )
+    return lines
+
+
+def tenant_reports(reports: dict[str, Any]) -> list[str]:
+    """The week in the reports: AARRR, retention, live codes, talkers, dead groups."""
+    if not reports:
+        return []
+    [f] = reports["funnel"]
+    cohorts = reports["retention"]
+    joined = sum(c["joined"] for c in cohorts)
+    stayed = [c for c in cohorts if c["d1_members"] is not None]
+    with_d1 = sum(c["joined"] for c in stayed)
+    lines = [
+        "",
+        "The tenant's reports (analytics):",
+        f"  AARRR         acquired {f['acquired']:,} → activated {f['activated']:,} → "
+        f"retained D7 {f['retained_d7']:,}; revenue {f['revenue_orders']:,} orders "
+        f"¥{f['revenue_amount'] / 100:,.2f}; referral {f['referrers']:,} members brought "
+        f"{f['referred']:,}",
+        f"  retention     {joined:,} joined in the week; of the {with_d1:,} "
+        f"with a D1, {sum(c['d1_members'] for c in stayed):,} still members, "
+        f"{sum(c['d1_active'] for c in stayed):,} posted on D1",
+    ]
+    for code in reports["livecodes"]:
+        lines.append(
+            f"  live code     {code['livecode']}: scans {code['scans']:,} → joins "
+            f"{code['joins']:,} → stayed {code['stayed']:,} → activated {code['activated']:,}; "
+            f"invited {code['invited_joins']:,}, fission completed {code['completed']:,}"
+        )
+    talkers = ", ".join(f"{t['member_id']} {t['value']}" for t in reports["talkers"])
+    lines.append(f"  talkers       {talkers or 'none'}")
+    dead = ", ".join(
+        f"{g['name'] or g['group_id']} ({g['reason']}, {g['active_7d']}/{g['members']} active)"
+        for g in reports["dead"]
+    )
+    lines.append(f"  dead groups   {dead or 'none'}")
     return lines

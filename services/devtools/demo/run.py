@@ -181,12 +181,23 @@ async def run_demo(
             converted = await convert.play(sender, scenario)
             outcomes = await wait_for_outcomes(sender, scenario, deduped)
             week = await sender.tenant_days(*stats_window(scenario))
+            reports = await sender.reports(*stats_window(scenario))
     except (DemoError, ValueError) as exc:
         print(f"shequn demo: {exc}", file=err)
         return 1
     print(
         summary(
-            scenario, tally, stack, dev_file, seconds, counted, outcomes, played, converted, week
+            scenario,
+            tally,
+            stack,
+            dev_file,
+            seconds,
+            counted,
+            outcomes,
+            played,
+            converted,
+            week,
+            reports,
         ),
         file=out,
     )

@@ -204,6 +204,22 @@ class Sender:
         rows: list[dict[str, Any]] = days["days"]
         return rows
 
+    async def reports(self, start: date, end: date) -> dict[str, Any]:
+        """The tenant's reports over the days: funnel, retention, live codes, talkers, and the
+        dead groups of the last day."""
+        base, window = f"{self.stack.analytics}/v1/stats", {"from": start.isoformat(),
+                                                             "to": end.isoformat()}  # fmt: skip
+        found = {}
+        for name, path, params in (
+            ("funnel", "funnel", window),
+            ("retention", "retention", window),
+            ("livecodes", "livecodes", window),
+            ("talkers", "leaderboards/talkers", window | {"limit": 3}),
+            ("dead", "dead-groups", {"on": end.isoformat()}),
+        ):
+            found[name] = (await self.get(f"{base}/{path}", params))["rows"]
+        return found
+
     async def timeline(self, group_id: str) -> list[dict[str, Any]]:
         url = f"{self.stack.ingestion}/v1/groups/{group_id}/timeline"
         items: list[dict[str, Any]] = []
