@@ -220,7 +220,8 @@ async def dead_groups(
     reports: Reported,
 ) -> Response:
     """Groups with no message in the 7 days to `on` (silent), or fewer than 5% of their members
-    posting in them (inactive). `tags` are `;`-separated in CSV."""
+    posting in them (inactive); a group first seen in those days is too new to judge. `tags`
+    are `;`-separated in CSV."""
     scope = Scope(group_ids=group_ids, tag=tag)
     table = await reports.dead_groups(principal.tenant_id, on, scope, Page(after, limit))
     return _table(request, table, format, tables.DEAD_COLUMNS)

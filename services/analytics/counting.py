@@ -285,21 +285,18 @@ def _livecode_day(
 
 
 def livecode_contributions(
-    event: events_pb2.Event, partition: int, tz: ZoneInfo
+    event: events_pb2.Event, partition: int, tz: ZoneInfo, joined: Joining | None = None
 ) -> list[Contribution]:
-    """A live code's scans, joins and fission tasks completed, on their day."""
+    """A live code's scans, joins (`joined`: the join with the live code it came through) and
+    fission tasks completed, on their day."""
     kind = event.WhichOneof("payload")
     day = occurred_at(event).astimezone(tz).date()
     if kind == "livecode_scanned":
         scan = event.livecode_scanned
         counts = {"invited_scans" if scan.invite_code else "scans": 1}
         code = scan.livecode
-    elif kind == "member_joined":
-        joined = event.member_joined
-        counts, code = (
-            _invited({"joins": 1}, Joining(0, "", bool(joined.invite_code))),
-            joined.livecode,
-        )
+    elif kind == "member_joined" and joined is not None:
+        counts, code = _invited({"joins": 1}, joined), joined.livecode
     elif kind == "reward_earned":
         counts, code = {"completed": 1}, event.reward_earned.livecode
     else:

@@ -1,4 +1,7 @@
-"""Analytics' two projections that are states rather than counts, each updated once per batch:
+"""Analytics' projections that are states rather than counts, each updated once per batch:
+- scan keys, `{tenant}:token:{join token}` and `{tenant}:invite:{invite code}`: the live code a
+  scan was of, so that a join naming only its token or invite code (Telegram's invite links,
+  fission) is counted in that live code's funnel;
 - members, `{tenant}:{group}:{member}`: the member's joins (for cohorts, `cohorts.Joining`);
 - groups, `{tenant}:{group}`: name, series tags, dismissed, last message and who posted on
   which of the last days (for the dead-group list and the tag filters), beside the members
@@ -18,11 +21,16 @@ from services.analytics.cohorts import Joining, joining, member_of
 from services.gen.shequn.v1 import events_pb2
 from services.runtime.envelope import occurred_at
 from services.runtime.instants import stamp
-from services.runtime.store import Document, Indexes, Store
+from services.runtime.store import DELETE_AFTER, Document, Indexes, Store, kept_for
 
+SCAN_KEYS = "scan_keys"
 MEMBERS = "members"
 GROUPS = "groups"
-INDEXES = [Indexes(GROUPS, [IndexModel([("tenant_id", ASCENDING)])])]
+INDEXES = [
+    Indexes(GROUPS, [IndexModel([("tenant_id", ASCENDING)])]),
+    Indexes(SCAN_KEYS, expiring=True),
+]
+SCAN_KEYS_KEPT = timedelta(days=90)  # an invite code is used as long as its task runs
 RECENT_DAYS = 8  # who posted on which day, kept for the last days before a group's newest message
 RECENT_MOST = 5_000  # entries kept: a larger group's active ratio is a lower bound
 
@@ -31,16 +39,66 @@ def member_id(event: events_pb2.Event) -> str:
     return f"{event.tenant_id}:{event.group_id}:{member_of(event)}"
 
 
+def _scan_keys(event: events_pb2.Event) -> list[str]:
+    """The keys a join names its scan by, or a scan is named by."""
+    kind = event.WhichOneof("payload")
+    if kind not in ("livecode_scanned", "member_joined"):
+        return []
+    found = getattr(event, kind)
+    keys = [f"token:{found.join_token}"] if found.join_token else []
+    keys += [f"invite:{found.invite_code}"] if found.invite_code else []
+    return [f"{event.tenant_id}:{k}" for k in keys]
+
+
+class ScanKeys:
+    def __init__(self, store: Store) -> None:
+        self.keys = store[SCAN_KEYS]
+
+    async def joinings(self, events: Sequence[events_pb2.Event]) -> dict[str, Joining]:
+        """Each join of `events` (by event id) with the live code it came through: its own, or
+        the one of the scan its token or invite code names (the scans of `events` first)."""
+        scanned: dict[str, Document] = {}  # key: the live code, and whether invited
+        for e in events:
+            if e.WhichOneof("payload") == "livecode_scanned" and e.livecode_scanned.livecode:
+                of: Document = {"livecode": e.livecode_scanned.livecode,
+                      "invited": bool(e.livecode_scanned.invite_code)}  # fmt: skip
+                scanned.update(dict.fromkeys(_scan_keys(e), of))
+        if scanned:
+            delete_after = kept_for(SCAN_KEYS_KEPT)
+            await self.keys.bulk_write(
+                [UpdateOne({"_id": k}, {"$set": {**of, DELETE_AFTER: delete_after}}, upsert=True)
+                 for k, of in scanned.items()],
+                ordered=False,
+            )  # fmt: skip
+        joins = [e for e in events if e.WhichOneof("payload") == "member_joined"]
+        unknown = {k for e in joins if not e.member_joined.livecode for k in _scan_keys(e)}
+        unknown -= set(scanned)
+        if unknown:
+            found = self.keys.find({"_id": {"$in": sorted(unknown)}}, {"livecode": 1, "invited": 1})
+            scanned.update({d["_id"]: d async for d in found})
+        resolved = {}
+        for e in joins:
+            own = joining(e)
+            scan = next((scanned[k] for k in _scan_keys(e) if k in scanned), None)
+            if not own.livecode and scan is not None:
+                own = Joining(own.at, scan["livecode"], own.invited or bool(scan["invited"]))
+            resolved[e.event_id] = own
+        return resolved
+
+
 class Members:
     def __init__(self, store: Store) -> None:
         self.members = store[MEMBERS]
 
-    async def joinings(self, events: Sequence[events_pb2.Event]) -> dict[str, list[Joining]]:
-        """The joins of every member the events are about, those in `events` recorded first."""
+    async def joinings(
+        self, events: Sequence[events_pb2.Event], resolved: dict[str, Joining]
+    ) -> dict[str, list[Joining]]:
+        """The joins of every member the events are about, those in `events` (`resolved`, by
+        event id) recorded first."""
         joins: dict[str, set[str]] = defaultdict(set)
         for e in events:
-            if e.WhichOneof("payload") == "member_joined" and member_of(e):
-                joins[member_id(e)].add(joining(e).encode())
+            if e.event_id in resolved and member_of(e):
+                joins[member_id(e)].add(resolved[e.event_id].encode())
         if joins:
             await self.members.bulk_write(
                 [
@@ -101,8 +159,11 @@ class Groups:
         info: dict[str, Document] = defaultdict(dict)
         posted: dict[str, dict[str, date]] = defaultdict(dict)
         last_message: dict[str, int] = {}
+        first_seen: dict[str, int] = {}
         for e in events:
             key = f"{e.tenant_id}:{e.group_id}"
+            at_us = stamp(occurred_at(e))
+            first_seen[key] = min(at_us, first_seen.get(key, at_us))
             info[key].update(_group_info(e))
             if e.WhichOneof("payload") == "message_posted" and e.message_posted.member.id:
                 at = occurred_at(e)
@@ -114,16 +175,18 @@ class Groups:
             found = self.groups.find({"_id": {"$in": sorted(posted)}}, {"recent": 1})
             kept = {d["_id"]: d.get("recent", []) async for d in found}
         ops = []
-        for key in sorted(set(info) | set(posted)):
+        for key in sorted(first_seen):
             tenant_id, group_id = key.split(":", 1)
-            update: Document = {"$setOnInsert": {"tenant_id": tenant_id, "group_id": group_id}}
+            update: Document = {
+                "$setOnInsert": {"tenant_id": tenant_id, "group_id": group_id},
+                "$min": {"first_seen": first_seen[key]},
+            }
             if info.get(key):
                 update["$set"] = dict(info[key])
             if key in posted:
                 recent = recent_posters(kept.get(key, []), posted[key])
                 update.setdefault("$set", {})["recent"] = recent
                 update["$max"] = {"last_message": last_message[key]}
-            if len(update) > 1:
-                ops.append(UpdateOne({"_id": key}, update, upsert=True))
+            ops.append(UpdateOne({"_id": key}, update, upsert=True))
         if ops:
             await self.groups.bulk_write(ops, ordered=False)

@@ -141,10 +141,9 @@ class Reports:
         groups = [
             g for g in await self._groups(tenant) if chosen is None or g["group_id"] in chosen
         ]
-        last = {
-            g["_id"]: from_stamp(g["last_message"]).astimezone(zone).date().isoformat()
-            for g in groups
-            if g.get("last_message")
-        }
-        rows = tables.dead_groups(groups, day, last)
+        for g in groups:
+            for field, stamped in (("first_day", "first_seen"), ("last_day", "last_message")):
+                if g.get(stamped):
+                    g[field] = from_stamp(g[stamped]).astimezone(zone).date().isoformat()
+        rows = tables.dead_groups(groups, day)
         return Table(*tables.page(rows, "group_id", page.after, page.limit))

@@ -9,7 +9,7 @@ from datetime import timedelta
 from services.analytics import counting
 from services.analytics.cohorts import cohort_shares
 from services.analytics.counters import GROUP_DAILY, LIVECODE_DAILY, TENANT_DAILY, Counters
-from services.analytics.projections import GROUPS, Groups, Members, member_id
+from services.analytics.projections import GROUPS, Groups, Members, ScanKeys, member_id
 from services.analytics.zones import Zones
 from services.gen.shequn.v1 import events_pb2
 from services.runtime import metrics
@@ -26,12 +26,13 @@ class Rollups:
         self.tenant_days = Counters(store, TENANT_DAILY, "events", kept)
         self.livecode_days = Counters(store, LIVECODE_DAILY, "events", kept)
         self.members_now = Counters(store, GROUPS, "events", kept)
-        self.members, self.groups = Members(store), Groups(store)
+        self.scan_keys, self.members, self.groups = ScanKeys(store), Members(store), Groups(store)
 
     async def count(self, records: Sequence[Record[Event]]) -> None:
         events = [r.value for r in records]
         zones = await self.zones.of(e.tenant_id for e in events)
-        joinings = await self.members.joinings(events)
+        resolved = await self.scan_keys.joinings(events)
+        joinings = await self.members.joinings(events, resolved)
         found: dict[str, list[counting.Contribution]] = {
             "group": [], "tenant": [], "livecode": [], "members": [],
         }  # fmt: skip
@@ -40,7 +41,8 @@ class Rollups:
             if (c := counting.contribution(e, tz)) is not None:
                 found["group"].append(c)
             found["tenant"] += counting.tenant_contributions(e, r.partition, tz)
-            found["livecode"] += counting.livecode_contributions(e, r.partition, tz)
+            joined = resolved.get(e.event_id)
+            found["livecode"] += counting.livecode_contributions(e, r.partition, tz, joined)
             if (m := counting.group_members(e)) is not None:
                 found["members"].append(m)
             shares = cohort_shares(e, joinings.get(member_id(e), []), tz)

@@ -166,16 +166,17 @@ def roi(days: Sequence[date], docs: Iterable[Document]) -> tuple[list[Row], Row]
     return rows, row("total", total)
 
 
-def dead_groups(groups: Iterable[Document], on: date, last_day: dict[str, str]) -> list[Row]:
+def dead_groups(groups: Iterable[Document], on: date) -> list[Row]:
     """Groups with no message in the `DEAD_SILENT_DAYS` days to `on` (silent), or fewer than
-    `DEAD_ACTIVE_RATIO` of their members posting in them (inactive); dismissed ones are not
-    listed. `last_day` is each group's last message day, in the tenant's zone."""
+    `DEAD_ACTIVE_RATIO` of their members posting in them (inactive). Each group has its first
+    and last message days (`first_day`, `last_day`, in the tenant's zone); one seen first in
+    those days is too new to judge, and dismissed ones are not listed."""
     first = (on - timedelta(days=DEAD_SILENT_DAYS - 1)).isoformat()
     rows = []
     for g in groups:
-        if g.get("dismissed"):
+        if g.get("dismissed") or g.get("first_day", "") >= first:
             continue
-        members, last = max(_n(g, "members"), 0), last_day.get(g["_id"], "")
+        members, last = max(_n(g, "members"), 0), g.get("last_day", "")
         active = {e.split("|", 1)[1] for e in g.get("recent", []) if first <= e[:10] <= str(on)}
         ratio = len(active) / members if members else 0.0
         if last < first:

@@ -4,7 +4,8 @@ group and by tag, a page at a time, CSV the same rows as JSON, gRPC the same, ev
 counted once, and another tenant seeing none of it.
 
 Groups: A (tag vip) and B (tag std) get five members on 10-01; C (std) 25 on 10-20.
-  A: u-1 and u-2 invited by i-1, u-3 through live code lc-1, u-4 through a fission invite into
+  A: u-1 and u-2 invited by i-1, u-3 through live code lc-1 (its join names only the scan's
+     token), u-4 through a fission invite into
      lc-1. u-1 posts on 10-01, 10-02 (D1), 10-08 (D7), 10-31 (D30); u-2 on 10-02 and leaves on
      10-09 (after D7); u-3 leaves on 10-02; u-4 posts on 10-08 (D7). u-1 orders 100.00 credited
      to lc-1 on 10-03, redeems a 10.00 coupon and is paid a 5.00 red packet.
@@ -60,9 +61,10 @@ def _script(a: str, b: str, c: str) -> list[dict[str, Any]]:
             "livecode": "lc-1", "scanner_id": "u-3"}  # fmt: skip
     return [
         created(a, "vip"), created(b, "std"), created(c, "std"),
-        _on(1, scan, "09"), _on(1, {**scan, "event_id": f"ev-{uuid.uuid4().hex}"}, "09"),
+        _on(1, scan, "09"),
+        _on(1, {**scan, "event_id": f"ev-{uuid.uuid4().hex}", "join_token": "tok-3"}, "09"),
         _on(1, joined(a, "u-1", **inviter)), _on(1, joined(a, "u-2", **inviter)),
-        _on(1, joined(a, "u-3", scene="livecode", livecode="lc-1")),
+        _on(1, joined(a, "u-3", scene="livecode", join_token="tok-3")),  # lc-1's, by its scan
         _on(1, joined(a, "u-4", scene="livecode", livecode="lc-1", invite_code="fx-abc")),
         _on(1, joined(b, "u-5")),
         _on(1, message(a, "u-1"), "11"), _on(2, message(a, "u-1")), _on(2, message(a, "u-2")),

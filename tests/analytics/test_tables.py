@@ -72,16 +72,21 @@ def test_livecode_funnels_say_who_stayed_and_keep_invitations_apart() -> None:
 
 
 def test_dead_groups_are_silent_for_seven_days_or_under_five_percent_active() -> None:
-    on = date(2026, 10, 31)
+    on, old = date(2026, 10, 31), "2026-10-01"
+
+    def group(name: str, members: int, last: str, **more: object) -> dict[str, object]:
+        return {"_id": f"t:{name}", "group_id": name, "members": members, "first_day": old,
+                "last_day": last, "recent": [f"{last}|u-1"], **more}  # fmt: skip
+
     groups = [
-        {"_id": "t:a", "group_id": "a", "members": 2, "recent": ["2026-10-31|u-1"]},
-        {"_id": "t:b", "group_id": "b", "members": 3, "recent": ["2026-10-24|u-1"]},
-        {"_id": "t:c", "group_id": "c", "members": 25, "recent": ["2026-10-30|u-1"]},
-        {"_id": "t:d", "group_id": "d", "members": 20, "recent": ["2026-10-30|u-1"]},
-        {"_id": "t:e", "group_id": "e", "members": 9, "dismissed": 1},
+        group("a", 2, "2026-10-31"),
+        group("b", 3, "2026-10-24"),
+        group("c", 25, "2026-10-30"),
+        group("d", 20, "2026-10-30"),  # 1 of 20: 5%, not under
+        group("e", 9, "2026-10-01", dismissed=1),
+        group("f", 40, "2026-10-01", first_day="2026-10-25"),  # too new to judge
     ]
-    last = {"t:a": "2026-10-31", "t:b": "2026-10-24", "t:c": "2026-10-30", "t:d": "2026-10-30"}
-    rows = tables.dead_groups(groups, on, last)
+    rows = tables.dead_groups(groups, on)
     assert [(r["group_id"], r["reason"], r["active_7d"]) for r in rows] == [
         ("b", "silent", 0),
         ("c", "inactive", 1),

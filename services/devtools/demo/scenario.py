@@ -143,11 +143,11 @@ QUIET_MEMBERS = 100
 
 
 def _quiet_group(story: Story, seed: int, owner: Person) -> None:
-    """A follow-up group of old customers, filled six days ago and silent after its owner's
-    greeting: 1 of 101 members active, what the dead-group list is for."""
+    """A follow-up group of old customers, filled on the week's first day and silent after its
+    owner's greeting the day after: 1 of 101 members active, what the dead-group list is for."""
     boss = Person(owner.id, owner.name, "owner")
     group = Group(f"demo-{seed}-quiet", "老客户回访群", "回访", boss, [], series_tag(seed, "回访"))
-    created = story.end - timedelta(days=6) + timedelta(hours=9)
+    created = story.end - timedelta(days=7) + timedelta(hours=9)
     info = {"name": group.name, "owner_id": owner.id, "tags": [group.series]}
     story.emit("group_created", group, created, group=info, actor=group.owner.ref())
     story.emit("member_joined", group, created + timedelta(seconds=1), member=group.owner.ref())
@@ -155,7 +155,7 @@ def _quiet_group(story: Story, seed: int, owner: Person) -> None:
         who = Person(f"demo-{seed}-q{n + 1:03d}", f"老客户{n + 1}")
         at = created + timedelta(minutes=5 + n)
         story.emit("member_joined", group, at, member=who.ref(), scene="qr")
-    story.say(group, group.owner, created + timedelta(hours=3), "欢迎各位老客户，有问题随时找我～")
+    story.say(group, group.owner, created + timedelta(days=1), "欢迎各位老客户，有问题随时找我～")
 
 
 def _group_life(story: Story, group: Group, lives: list[Life]) -> None:
