@@ -131,6 +131,8 @@ async def aarrr_funnel(
     group_ids: GroupIds = [],  # noqa: B006
     tag: Tag = None,
     format: Format = None,
+    after: PageAfter = None,
+    limit: PageLimit = 100,
     *,
     reports: Reported,
 ) -> Response:
@@ -138,7 +140,8 @@ async def aarrr_funnel(
     (posted within 7 days), retained (posted on D7, on D30); revenue (orders in the days, their
     amount in 分) and referral (members who brought others in, and how many). One row for the
     tenant (`group_id` empty), or one per group asked about."""
-    table = await reports.aarrr(principal.tenant_id, Scope(start, end, group_ids, tag))
+    scope = Scope(start, end, group_ids, tag)
+    table = await reports.aarrr(principal.tenant_id, scope, Page(after, limit))
     return _table(request, table, format, tables.AARRR_COLUMNS)
 
 

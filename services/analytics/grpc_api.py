@@ -64,8 +64,9 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     @answers_refusals
     async def GetFunnel(self, request: pb.ReportRequest, context: Context) -> pb.FunnelReply:
         tenant = (await self._viewer(context)).tenant_id
-        table = await self.reports.aarrr(tenant, _scope(request))
-        return pb.FunnelReply(rows=[pb.AarrrRow(**row) for row in table.rows])
+        page = _page(request.after, request.limit)
+        table = await self.reports.aarrr(tenant, _scope(request), page)
+        return pb.FunnelReply(**_rows(pb.AarrrRow, table))
 
     @answers_refusals
     async def GetLivecodeFunnels(

@@ -93,8 +93,9 @@ class Reports:
             *tables.page(tables.cohorts(days, docs, today), "date", page.after, page.limit)
         )
 
-    async def aarrr(self, tenant: str, scope: Scope) -> Table:
+    async def aarrr(self, tenant: str, scope: Scope, page: Page) -> Table:
         """One row for the tenant, or one per group asked about."""
+        page_args(page.limit, page.after)
         days, _ = await self._days(tenant, scope)
         groups = await self._chosen(tenant, scope)
         docs = await self._day_docs(tenant, days, groups)
@@ -103,7 +104,8 @@ class Reports:
         by_group: dict[str, list[Document]] = {g: [] for g in groups}
         for d in docs:
             by_group[d["group_id"]].append(d)
-        return Table([tables.aarrr(g, by_group[g]) for g in groups])
+        rows = [tables.aarrr(g, by_group[g]) for g in groups]
+        return Table(*tables.page(rows, "group_id", page.after, page.limit))
 
     async def livecodes(self, tenant: str, scope: Scope, livecode: str | None, page: Page) -> Table:
         page_args(page.limit, page.after)

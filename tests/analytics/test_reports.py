@@ -162,9 +162,13 @@ async def test_cohorts_funnels_boards_roi_and_dead_groups_add_up(
                 "d7_members": 3, "d7_active": 2, "d30_members": 2, "d30_active": 1}  # fmt: skip
     assert vip == [expected]
     assert await reports.rows("funnel", EARLY) == [FUNNEL]
-    by_group = await reports.rows("funnel", f"{EARLY}&group_id={a}&group_id={b}")
+    both = f"{EARLY}&group_id={a}&group_id={b}"
+    by_group = await reports.rows("funnel", both)
     assert [(r["group_id"], r["acquired"], r["activated"], r["revenue_amount"], r["referred"])
-            for r in by_group] == [(a, 4, 3, 10000, 2), (b, 1, 1, 5000, 0)]  # fmt: skip
+            for r in by_group] == sorted([(a, 4, 3, 10000, 2), (b, 1, 1, 5000, 0)])  # fmt: skip
+    first = await reports.json("funnel", both + "&limit=1")
+    rest = await reports.json("funnel", both + f"&limit=1&after={first['next']}")
+    assert first["rows"] + rest["rows"] == by_group and rest["next"] is None
     assert await reports.rows("livecodes", EARLY) == [LIVECODE]
 
     talkers = await reports.json("leaderboards/talkers", f"{EARLY}&limit=2")
