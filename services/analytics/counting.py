@@ -7,7 +7,8 @@ Families of counter documents, each changed by one partition's events only, in t
   members' messages, invitations and check-in streaks (`talkers.<member>`, ...);
 - tenant days, `{tenant}:{day}:{partition}`: the same for the whole tenant (the WeCom statistics
   set), one document per partition of the events topic;
-- live-code days, `{tenant}:{day}:{livecode}:{partition}`: a live code's funnel;
+- live-code days, `{tenant}:{day}:{partition}`: each live code's funnel (`codes.<code>.<count>`:
+  a range of days is a few documents, however many codes);
 - groups, `{tenant}:{group}`: members now.
 Retention and activation are counted on the day of the join (`cohorts`)."""
 
@@ -50,17 +51,16 @@ def tenant_day_id(tenant_id: str, day: date | str, partition: int) -> str:
     return f"{tenant_id}:{day if isinstance(day, str) else day.isoformat()}:{partition:03d}"
 
 
-def livecode_day_id(tenant_id: str, livecode: str, day: date, partition: int) -> str:
-    # Day first: the days of a range are one range of `_id`s, every live code in it.
-    return f"{tenant_id}:{day.isoformat()}:{livecode}:{partition:03d}"
+def livecode_day_id(tenant_id: str, day: date, partition: int) -> str:
+    return f"{tenant_id}:{day.isoformat()}:{partition:03d}"
 
 
-def member_key(member_id: str) -> str:
-    """A member id as a field name of a per-member map ('.' and '$' would be paths)."""
+def map_key(member_id: str) -> str:
+    """A member id or a live code as a field name of a map ('.' and '$' would be paths)."""
     return member_id.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
 
 
-def member_of_key(key: str) -> str:
+def of_map_key(key: str) -> str:
     return key.replace("%24", "$").replace("%2E", ".").replace("%25", "%")
 
 
@@ -109,12 +109,12 @@ def _member_maps(event: events_pb2.Event) -> tuple[dict[str, int], dict[str, int
     """What the event adds to its day's per-member maps (the leaderboards)."""
     kind = event.WhichOneof("payload")
     if kind == "message_posted" and event.message_posted.member.id:
-        return {f"talkers.{member_key(event.message_posted.member.id)}": 1}, {}
+        return {f"talkers.{map_key(event.message_posted.member.id)}": 1}, {}
     if kind == "member_joined" and event.member_joined.inviter.id:
-        return {f"inviters.{member_key(event.member_joined.inviter.id)}": 1}, {}
+        return {f"inviters.{map_key(event.member_joined.inviter.id)}": 1}, {}
     if kind == "member_checked_in":
         streak = event.member_checked_in.streak
-        return {}, {f"streaks.{member_key(event.member_checked_in.member.id)}": streak}
+        return {}, {f"streaks.{map_key(event.member_checked_in.member.id)}": streak}
     return {}, {}
 
 
@@ -277,11 +277,12 @@ def _livecode_day(
     lasting: bool = False,
 ) -> Contribution:
     fields: dict[str, str | int] = {
-        "tenant_id": event.tenant_id, "livecode": livecode, "date": day.isoformat(),
-        "partition": partition,
+        "tenant_id": event.tenant_id, "date": day.isoformat(), "partition": partition,
     }  # fmt: skip
-    doc_id = livecode_day_id(event.tenant_id, livecode, day, partition)
-    return Contribution(doc_id, f"{event.tenant_id}:{claim}", fields, counts, lasting=lasting)
+    doc_id = livecode_day_id(event.tenant_id, day, partition)
+    keyed = {f"codes.{map_key(livecode)}.{name}": n for name, n in counts.items()}
+    claim = f"{event.tenant_id}:{claim}"
+    return Contribution(doc_id, claim, fields, lasting=lasting, keyed=keyed)
 
 
 def livecode_contributions(

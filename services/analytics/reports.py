@@ -1,6 +1,7 @@
 """The reports the HTTP and gRPC APIs answer, over a range of days and the whole tenant or some
 of its groups (by id, or by series tag): the documents read by `_id` (a tenant's days, a live
-code's days, its groups: each one range; chosen groups' days by their ids), folded by `tables`."""
+code's days, its groups: each one range; chosen groups' days by their ids), only the fields
+each report reads, folded by `tables`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, date, datetime
 
 from services.analytics import tables
 from services.analytics.counters import GROUP_DAILY, LIVECODE_DAILY, TENANT_DAILY
-from services.analytics.counting import group_day_id
+from services.analytics.counting import MONEY_FIELDS, group_day_id
 from services.analytics.projections import GROUPS
 from services.analytics.queries import day_range, days_between, parse_day
 from services.analytics.zones import Zones
@@ -75,30 +76,33 @@ class Reports:
         return days_between(scope.start, scope.end, zone), datetime.now(UTC).astimezone(zone).date()
 
     async def _day_docs(
-        self, tenant: str, days: Sequence[date], groups: list[str] | None
+        self, tenant: str, days: Sequence[date], groups: list[str] | None, fields: Sequence[str]
     ) -> list[Document]:
-        """Day documents: the tenant's (one range), or the chosen groups' (by id)."""
+        """Day documents with the `fields` a report reads (not the posters, the tokens, the
+        other maps: most of a document): the tenant's (one range), or the chosen groups'."""
+        shown = dict.fromkeys(("date", "group_id", *fields), 1)
         if groups is None:
-            return [d async for d in self.tenant_daily.find(day_range(tenant, days))]
+            return [d async for d in self.tenant_daily.find(day_range(tenant, days), shown)]
         if len(groups) * len(days) > MAX_GROUP_DAYS:
             raise Invalid("group_id", f"at most {MAX_GROUP_DAYS} group-days: fewer groups or days")
         ids = [group_day_id(tenant, g, d) for g in groups for d in days]
-        return [d async for d in self.group_daily.find({"_id": {"$in": ids}, "tenant_id": tenant})]
+        where = {"_id": {"$in": ids}, "tenant_id": tenant}
+        return [d async for d in self.group_daily.find(where, shown)]
 
     async def cohorts(self, tenant: str, scope: Scope, page: Page) -> Table:
         page_args(page.limit, page.after)
         days, today = await self._days(tenant, scope)
-        docs = await self._day_docs(tenant, days, await self._chosen(tenant, scope))
-        return Table(
-            *tables.page(tables.cohorts(days, docs, today), "date", page.after, page.limit)
-        )
+        chosen = await self._chosen(tenant, scope)
+        docs = await self._day_docs(tenant, days, chosen, tables.COHORT_READS)
+        rows = tables.cohorts(days, docs, today)
+        return Table(*tables.page(rows, "date", page.after, page.limit))
 
     async def aarrr(self, tenant: str, scope: Scope, page: Page) -> Table:
         """One row for the tenant, or one per group asked about."""
         page_args(page.limit, page.after)
         days, _ = await self._days(tenant, scope)
         groups = await self._chosen(tenant, scope)
-        docs = await self._day_docs(tenant, days, groups)
+        docs = await self._day_docs(tenant, days, groups, tables.AARRR_READS)
         if groups is None:
             return Table([tables.aarrr("", docs)])
         by_group: dict[str, list[Document]] = {g: [] for g in groups}
@@ -112,8 +116,8 @@ class Reports:
         if livecode is not None:
             key_part("livecode", livecode)
         days, _ = await self._days(tenant, scope)
-        docs = [d async for d in self.livecode_daily.find(day_range(tenant, days))]
-        rows = tables.livecode_funnels(d for d in docs if livecode in (None, d["livecode"]))
+        docs = [d async for d in self.livecode_daily.find(day_range(tenant, days), {"codes": 1})]
+        rows = [r for r in tables.livecode_funnels(docs) if livecode in (None, r["livecode"])]
         return Table(*tables.page(rows, "livecode", page.after, page.limit))
 
     async def leaderboard(self, tenant: str, board: str, scope: Scope, page: Page) -> Table:
@@ -123,14 +127,16 @@ class Reports:
             raise Invalid("after", "the rank the page before ended with")
         page_args(page.limit, None)
         days, _ = await self._days(tenant, scope)
-        docs = await self._day_docs(tenant, days, await self._chosen(tenant, scope))
+        chosen = await self._chosen(tenant, scope)
+        docs = await self._day_docs(tenant, days, chosen, [tables.BOARDS[board][0]])
         rows = tables.leaderboard(docs, board)
         return Table(*tables.page(rows, "rank", page.after, page.limit))
 
     async def roi(self, tenant: str, scope: Scope, page: Page) -> Table:
         page_args(page.limit, page.after)
         days, _ = await self._days(tenant, scope)
-        docs = await self._day_docs(tenant, days, await self._chosen(tenant, scope))
+        chosen = await self._chosen(tenant, scope)
+        docs = await self._day_docs(tenant, days, chosen, MONEY_FIELDS)
         rows, total = tables.roi(days, docs)
         shown, after = tables.page(rows, "date", page.after, page.limit)
         return Table(shown, after, total)

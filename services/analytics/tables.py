@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from services.analytics.cohorts import HORIZONS
-from services.analytics.counting import member_of_key
+from services.analytics.counting import COHORT_FIELDS, of_map_key
 from services.runtime.store import Document
 
 Row = dict[str, Any]
@@ -40,6 +40,9 @@ DEAD_COLUMNS = (
 )  # fmt: skip
 # Leaderboards: the per-member map each reads, and how a member's days add up.
 BOARDS = {"talkers": ("talkers", sum), "inviters": ("inviters", sum), "streaks": ("streaks", max)}
+# What each report reads of a day document (a group's joins are a tenant's `members_new`).
+COHORT_READS = ("joins", "members_new", *COHORT_FIELDS)
+AARRR_READS = (*COHORT_READS, "orders", "order_amount", "inviters")
 DEAD_SILENT_DAYS = 7
 DEAD_ACTIVE_RATIO = 0.05
 
@@ -80,7 +83,7 @@ def _merged(docs: Iterable[Document], field: str, add: Any = sum) -> dict[str, i
     values: dict[str, list[int]] = defaultdict(list)
     for doc in docs:
         for key, n in (doc.get(field) or {}).items():
-            values[member_of_key(key)].append(int(n))
+            values[of_map_key(key)].append(int(n))
     return {member: add(ns) for member, ns in values.items()}
 
 
@@ -111,9 +114,9 @@ def livecode_funnels(docs: Iterable[Document]) -> list[Row]:
     days; the same for fission invite codes, and the fission tasks completed."""
     found: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for doc in docs:
-        for name, value in doc.items():
-            if isinstance(value, int) and name != "partition":
-                found[doc["livecode"]][name] += value
+        for code, counts in (doc.get("codes") or {}).items():
+            for name, n in counts.items():
+                found[of_map_key(code)][name] += int(n)
     rows = []
     for code in sorted(found):
         c = found[code]

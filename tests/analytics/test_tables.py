@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from services.analytics import tables
-from services.analytics.counting import member_key, member_of_key
+from services.analytics.counting import map_key, of_map_key
 
 D1, D2 = date(2026, 10, 1), date(2026, 10, 2)
 
@@ -37,8 +37,8 @@ def test_aarrr_adds_up_the_days_and_counts_each_referrer_once() -> None:
 
 
 def test_leaderboards_add_messages_and_keep_the_longest_streak_ranked_then_by_id() -> None:
-    dotted = member_key("a.b$c")
-    assert member_of_key(dotted) == "a.b$c" and "." not in dotted and "$" not in dotted
+    dotted = map_key("a.b$c")
+    assert of_map_key(dotted) == "a.b$c" and "." not in dotted and "$" not in dotted
     docs = [
         {"date": "2026-10-01", "talkers": {"u-2": 2, dotted: 3}, "streaks": {"u-2": 4}},
         {"date": "2026-10-02", "talkers": {"u-2": 1, "u-1": 3}, "streaks": {"u-2": 2}},
@@ -61,9 +61,10 @@ def test_roi_is_the_attributed_amount_per_unit_spent() -> None:
 
 def test_livecode_funnels_say_who_stayed_and_keep_invitations_apart() -> None:
     docs = [
-        {"livecode": "lc", "date": "2026-10-01", "partition": 0, "scans": 3, "joins": 2,
-         "d7_left": 1, "activated": 1, "invited_scans": 1, "invited_joins": 1},
-        {"livecode": "lc", "date": "2026-10-02", "partition": 3, "completed": 1},
+        {"date": "2026-10-01", "partition": 0, "codes": {"lc": {
+            "scans": 3, "joins": 2, "d7_left": 1, "activated": 1, "invited_scans": 1,
+            "invited_joins": 1}}},
+        {"date": "2026-10-02", "partition": 3, "codes": {"lc": {"completed": 1}}},
     ]  # fmt: skip
     assert tables.livecode_funnels(docs) == [{
         "livecode": "lc", "scans": 3, "joins": 2, "stayed": 1, "activated": 1,
