@@ -6,10 +6,12 @@ every metric an alert reads is there."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,8 +57,18 @@ def prometheus(stack: Stack, tmp_path: Path) -> Iterator[str]:
          f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("wb"),
     )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        # It answers 503 "Service Unavailable" until its storage is open: wait for /-/ready.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"prometheus never got ready; see {tmp_path / 'prometheus.log'}")
+        yield url
     finally:
         process.terminate()
         process.wait(30)
