@@ -139,7 +139,8 @@ async def aarrr_funnel(
     """The AARRR funnel of the members who joined in the days: acquired (joined), activated
     (posted within 7 days), retained (posted on D7, on D30); revenue (orders in the days, their
     amount in 分) and referral (members who brought others in, and how many). One row for the
-    tenant (`group_id` empty), or one per group asked about."""
+    tenant or the series of `tag` (`group_id` empty), or one per `group_id` asked about. A
+    series counts its groups' days while they had its tag."""
     scope = Scope(start, end, group_ids, tag)
     table = await reports.aarrr(principal.tenant_id, scope, Page(after, limit))
     return _table(request, table, format, tables.AARRR_COLUMNS)

@@ -14,6 +14,7 @@ Retention and activation are counted on the day of the join (`cohorts`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -187,11 +188,23 @@ _TENANT_COUNTS = {
 _TENANT_ALSO = frozenset({"coupon_redeemed", "red_packet_paid", "member_checked_in"})
 
 
+def in_series(counts: dict[str, int], keyed: dict[str, int], tags: Sequence[str]) -> dict[str, int]:
+    """A tenant day's counts again for each series the group is in (`series.<tag>.<count>`, and
+    its inviters): what a series' reports read, one map per day instead of its groups' days."""
+    found: dict[str, int] = {}
+    for tag in tags:
+        prefix = f"series.{map_key(tag)}"
+        found.update({f"{prefix}.{name}": n for name, n in counts.items()})
+        found.update({f"{prefix}.{k}": n for k, n in keyed.items() if k.startswith("inviters.")})
+    return found
+
+
 def tenant_contributions(
-    event: events_pb2.Event, partition: int, tz: ZoneInfo
+    event: events_pb2.Event, partition: int, tz: ZoneInfo, tags: Sequence[str] = ()
 ) -> list[Contribution]:
-    """The event's shares of its tenant's day: itself, and for a message the first message of
-    its member and of its group that day (each claimed once a day, in whichever partition)."""
+    """The event's shares of its tenant's day: itself (in the series of its group's `tags` as
+    well), and for a message the first message of its member and of its group that day (each
+    claimed once a day, in whichever partition)."""
     kind = event.WhichOneof("payload") or ""
     if kind not in _TENANT_COUNTS and kind not in _TENANT_ALSO:
         return []
@@ -211,6 +224,7 @@ def tenant_contributions(
     if kind == "order_placed":
         counts["order_amount"] = event.order_placed.amount.minor
     keyed, highest = _member_maps(event)
+    keyed = {**keyed, **in_series(counts, keyed, tags)}
     shares = [
         Contribution(
             doc_id, f"{tenant}:{event.event_id}:day", fields, counts, "", False, keyed, highest
@@ -224,7 +238,11 @@ def tenant_contributions(
 
 
 def cohort_contributions(
-    event: events_pb2.Event, shares: list[CohortShare], partition: int, tz: ZoneInfo
+    event: events_pb2.Event,
+    shares: list[CohortShare],
+    partition: int,
+    tz: ZoneInfo,
+    tags: Sequence[str] = (),
 ) -> dict[str, list[Contribution]]:
     """Cohort shares as contributions to the join day of the group, of the tenant and of the
     live code the member came through, by family."""
@@ -245,6 +263,7 @@ def cohort_contributions(
                 fields,
                 s.counts,
                 lasting=s.lasting,
+                keyed=in_series(s.counts, {}, tags),
             )
         )
         if s.joined.livecode:

@@ -155,7 +155,23 @@ class Groups:
     def __init__(self, store: Store) -> None:
         self.groups = store[GROUPS]
 
-    async def absorb(self, events: Sequence[events_pb2.Event], zones: dict[str, ZoneInfo]) -> None:
+    async def load(self, events: Sequence[events_pb2.Event]) -> dict[str, Document]:
+        """The state of the events' groups, their tags as the batch leaves them."""
+        keys = sorted({f"{e.tenant_id}:{e.group_id}" for e in events})
+        found = self.groups.find({"_id": {"$in": keys}}, {"recent": 1, "tags": 1})
+        loaded: dict[str, Document] = {d["_id"]: d async for d in found}
+        for e in events:
+            if "tags" in (info := _group_info(e)):
+                loaded.setdefault(f"{e.tenant_id}:{e.group_id}", {})["tags"] = info["tags"]
+        return loaded
+
+    async def absorb(
+        self,
+        events: Sequence[events_pb2.Event],
+        zones: dict[str, ZoneInfo],
+        loaded: dict[str, Document],
+    ) -> None:
+        """`loaded`: what `load` found before the batch."""
         info: dict[str, Document] = defaultdict(dict)
         posted: dict[str, dict[str, date]] = defaultdict(dict)
         last_message: dict[str, int] = {}
@@ -170,10 +186,6 @@ class Groups:
                 day, member = at.astimezone(zones[e.tenant_id]).date(), e.message_posted.member.id
                 posted[key][member] = max(day, posted[key].get(member, day))
                 last_message[key] = max(stamp(at), last_message.get(key, 0))
-        kept = {}
-        if posted:
-            found = self.groups.find({"_id": {"$in": sorted(posted)}}, {"recent": 1})
-            kept = {d["_id"]: d.get("recent", []) async for d in found}
         ops = []
         for key in sorted(first_seen):
             tenant_id, group_id = key.split(":", 1)
@@ -184,7 +196,7 @@ class Groups:
             if info.get(key):
                 update["$set"] = dict(info[key])
             if key in posted:
-                recent = recent_posters(kept.get(key, []), posted[key])
+                recent = recent_posters(loaded.get(key, {}).get("recent", []), posted[key])
                 update.setdefault("$set", {})["recent"] = recent
                 update["$max"] = {"last_message": last_message[key]}
             ops.append(UpdateOne({"_id": key}, update, upsert=True))

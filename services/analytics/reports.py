@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 from services.analytics import tables
 from services.analytics.counters import GROUP_DAILY, LIVECODE_DAILY, TENANT_DAILY
-from services.analytics.counting import MONEY_FIELDS, group_day_id
+from services.analytics.counting import MONEY_FIELDS, group_day_id, map_key
 from services.analytics.projections import GROUPS
 from services.analytics.queries import day_range, days_between, parse_day
 from services.analytics.zones import Zones
@@ -89,20 +89,33 @@ class Reports:
         where = {"_id": {"$in": ids}, "tenant_id": tenant}
         return [d async for d in self.group_daily.find(where, shown)]
 
+    async def _selected(
+        self, tenant: str, days: Sequence[date], scope: Scope, fields: Sequence[str]
+    ) -> tuple[list[Document], list[str] | None]:
+        """The day documents of what the scope asks about, and the groups chosen (None for the
+        tenant or a whole series). A series (a tag alone) is read from its map in the tenant's
+        days: its groups' days counted while they had the tag."""
+        if scope.tag is None or scope.group_ids:
+            chosen = await self._chosen(tenant, scope)
+            return await self._day_docs(tenant, days, chosen, fields), chosen
+        tag = map_key(key_part("tag", scope.tag))
+        found = self.tenant_daily.find(day_range(tenant, days), {"date": 1, "series": 1})
+        return [
+            {"date": d["date"], **(d.get("series") or {}).get(tag, {})} async for d in found
+        ], None
+
     async def cohorts(self, tenant: str, scope: Scope, page: Page) -> Table:
         page_args(page.limit, page.after)
         days, today = await self._days(tenant, scope)
-        chosen = await self._chosen(tenant, scope)
-        docs = await self._day_docs(tenant, days, chosen, tables.COHORT_READS)
+        docs, _ = await self._selected(tenant, days, scope, tables.COHORT_READS)
         rows = tables.cohorts(days, docs, today)
         return Table(*tables.page(rows, "date", page.after, page.limit))
 
     async def aarrr(self, tenant: str, scope: Scope, page: Page) -> Table:
-        """One row for the tenant, or one per group asked about."""
+        """One row for the tenant or a series, or one per group asked about."""
         page_args(page.limit, page.after)
         days, _ = await self._days(tenant, scope)
-        groups = await self._chosen(tenant, scope)
-        docs = await self._day_docs(tenant, days, groups, tables.AARRR_READS)
+        docs, groups = await self._selected(tenant, days, scope, tables.AARRR_READS)
         if groups is None:
             return Table([tables.aarrr("", docs)])
         by_group: dict[str, list[Document]] = {g: [] for g in groups}
@@ -135,8 +148,7 @@ class Reports:
     async def roi(self, tenant: str, scope: Scope, page: Page) -> Table:
         page_args(page.limit, page.after)
         days, _ = await self._days(tenant, scope)
-        chosen = await self._chosen(tenant, scope)
-        docs = await self._day_docs(tenant, days, chosen, MONEY_FIELDS)
+        docs, _ = await self._selected(tenant, days, scope, MONEY_FIELDS)
         rows, total = tables.roi(days, docs)
         shown, after = tables.page(rows, "date", page.after, page.limit)
         return Table(shown, after, total)

@@ -31,6 +31,7 @@ class Rollups:
     async def count(self, records: Sequence[Record[Event]]) -> None:
         events = [r.value for r in records]
         zones = await self.zones.of(e.tenant_id for e in events)
+        groups = await self.groups.load(events)
         resolved = await self.scan_keys.joinings(events)
         joinings = await self.members.joinings(events, resolved)
         found: dict[str, list[counting.Contribution]] = {
@@ -38,19 +39,21 @@ class Rollups:
         }  # fmt: skip
         for r in records:
             e, tz = r.value, zones[r.value.tenant_id]
+            tags = groups.get(f"{e.tenant_id}:{e.group_id}", {}).get("tags", [])
             if (c := counting.contribution(e, tz)) is not None:
                 found["group"].append(c)
-            found["tenant"] += counting.tenant_contributions(e, r.partition, tz)
+            found["tenant"] += counting.tenant_contributions(e, r.partition, tz, tags)
             joined = resolved.get(e.event_id)
             found["livecode"] += counting.livecode_contributions(e, r.partition, tz, joined)
             if (m := counting.group_members(e)) is not None:
                 found["members"].append(m)
             shares = cohort_shares(e, joinings.get(member_id(e), []), tz)
-            for family, more in counting.cohort_contributions(e, shares, r.partition, tz).items():
+            by_family = counting.cohort_contributions(e, shares, r.partition, tz, tags)
+            for family, more in by_family.items():
                 found[family] += more
             metrics.EVENTS_ANALYZED.labels(e.WhichOneof("payload") or "").inc()
         await self.group_days.absorb(found["group"])
         await self.tenant_days.absorb(found["tenant"])
         await self.livecode_days.absorb(found["livecode"])
         await self.members_now.absorb(found["members"])
-        await self.groups.absorb(events, zones)
+        await self.groups.absorb(events, zones, groups)

@@ -129,3 +129,15 @@ def test_a_violation_counts_on_the_day_of_the_event_however_late_it_is_judged() 
     assert first.fields["date"] == "2026-11-22" and first.counts == {"violations": 1}
     assert violation(_decision("unban", before_midnight, None), SHANGHAI) is None
     assert violation(_decision("dedupe", before_midnight, None), SHANGHAI) is None
+
+
+def test_a_tenant_day_counts_again_in_each_series_of_the_group() -> None:
+    event = _event("join", datetime(2026, 11, 22, tzinfo=UTC))
+    event.member_joined.inviter.id = "i.1"
+    [share] = tenant_contributions(event, 0, SHANGHAI, ["vip", "双十二"])
+    assert share.counts == {"members_new": 1}
+    assert share.keyed == {
+        "inviters.i%2E1": 1,
+        "series.vip.members_new": 1, "series.vip.inviters.i%2E1": 1,
+        "series.双十二.members_new": 1, "series.双十二.inviters.i%2E1": 1,
+    }  # fmt: skip

@@ -161,6 +161,11 @@ async def test_cohorts_funnels_boards_roi_and_dead_groups_add_up(
     expected = {"date": "2026-10-01", "joined": 4, "d1_members": 3, "d1_active": 2,
                 "d7_members": 3, "d7_active": 2, "d30_members": 2, "d30_active": 1}  # fmt: skip
     assert vip == [expected]
+    series = await reports.rows("funnel", f"{EARLY}&tag=vip")
+    assert series == [{**FUNNEL, "acquired": 4, "activated": 3, "revenue_orders": 1,
+                       "revenue_amount": 10000}]  # fmt: skip
+    assert (await reports.json("roi", f"{EARLY}&tag=vip"))["total"]["spend"] == 1500
+    assert (await reports.json("roi", f"{EARLY}&tag=std"))["total"]["spend"] == 0
     assert await reports.rows("funnel", EARLY) == [FUNNEL]
     both = f"{EARLY}&group_id={a}&group_id={b}"
     by_group = await reports.rows("funnel", both)
