@@ -36,6 +36,7 @@ from services.runtime.store import DELETE_AFTER, Document, Indexes, Store, inser
 GROUP_DAILY = "group_daily"
 TENANT_DAILY = "tenant_daily"
 LIVECODE_DAILY = "livecode_daily"
+SERIES_DAILY = "series_daily"
 CLAIMS = "claims"
 INDEXES = [
     Indexes(GROUP_DAILY, [IndexModel([("tenant_id", ASCENDING), ("group_id", ASCENDING)])]),

@@ -9,6 +9,7 @@ Families of counter documents, each changed by one partition's events only, in t
   set), one document per partition of the events topic;
 - live-code days, `{tenant}:{day}:{partition}`: each live code's funnel (`codes.<code>.<count>`:
   a range of days is a few documents, however many codes);
+- series days, `{tenant}:{day}:{partition}`: the tenant's day again per series tag;
 - groups, `{tenant}:{group}`: members now.
 Retention and activation are counted on the day of the join (`cohorts`)."""
 
@@ -188,23 +189,11 @@ _TENANT_COUNTS = {
 _TENANT_ALSO = frozenset({"coupon_redeemed", "red_packet_paid", "member_checked_in"})
 
 
-def in_series(counts: dict[str, int], keyed: dict[str, int], tags: Sequence[str]) -> dict[str, int]:
-    """A tenant day's counts again for each series the group is in (`series.<tag>.<count>`, and
-    its inviters): what a series' reports read, one map per day instead of its groups' days."""
-    found: dict[str, int] = {}
-    for tag in tags:
-        prefix = f"series.{map_key(tag)}"
-        found.update({f"{prefix}.{name}": n for name, n in counts.items()})
-        found.update({f"{prefix}.{k}": n for k, n in keyed.items() if k.startswith("inviters.")})
-    return found
-
-
 def tenant_contributions(
-    event: events_pb2.Event, partition: int, tz: ZoneInfo, tags: Sequence[str] = ()
+    event: events_pb2.Event, partition: int, tz: ZoneInfo
 ) -> list[Contribution]:
-    """The event's shares of its tenant's day: itself (in the series of its group's `tags` as
-    well), and for a message the first message of its member and of its group that day (each
-    claimed once a day, in whichever partition)."""
+    """The event's shares of its tenant's day: itself, and for a message the first message of
+    its member and of its group that day (each claimed once a day, in whichever partition)."""
     kind = event.WhichOneof("payload") or ""
     if kind not in _TENANT_COUNTS and kind not in _TENANT_ALSO:
         return []
@@ -224,7 +213,6 @@ def tenant_contributions(
     if kind == "order_placed":
         counts["order_amount"] = event.order_placed.amount.minor
     keyed, highest = _member_maps(event)
-    keyed = {**keyed, **in_series(counts, keyed, tags)}
     shares = [
         Contribution(
             doc_id, f"{tenant}:{event.event_id}:day", fields, counts, "", False, keyed, highest
@@ -238,11 +226,7 @@ def tenant_contributions(
 
 
 def cohort_contributions(
-    event: events_pb2.Event,
-    shares: list[CohortShare],
-    partition: int,
-    tz: ZoneInfo,
-    tags: Sequence[str] = (),
+    event: events_pb2.Event, shares: list[CohortShare], partition: int, tz: ZoneInfo
 ) -> dict[str, list[Contribution]]:
     """Cohort shares as contributions to the join day of the group, of the tenant and of the
     live code the member came through, by family."""
@@ -263,7 +247,6 @@ def cohort_contributions(
                 fields,
                 s.counts,
                 lasting=s.lasting,
-                keyed=in_series(s.counts, {}, tags),
             )
         )
         if s.joined.livecode:
@@ -324,6 +307,28 @@ def livecode_contributions(
     if not code:
         return []
     return [_livecode_day(event, code, day, partition, f"{event.event_id}:l", counts)]
+
+
+# A tenant day's firsts of the day (a group's, a member's): not what a series' reports read.
+_DAY_FIRSTS = frozenset({"groups_with_messages", "members_posted"})
+
+
+def in_series(tenant_day: Contribution, tags: Sequence[str]) -> Contribution | None:
+    """A share of a tenant's day again for each series its group is in (`<tag>.<count>`, and
+    its inviters), in a document of the same id among the series' days: what a series' reports
+    read, one document per day and partition instead of its groups' days."""
+    if not tags or _DAY_FIRSTS & tenant_day.counts.keys():
+        return None
+    keyed: dict[str, int] = {}
+    for tag in tags:
+        keyed.update({f"{map_key(tag)}.{name}": n for name, n in tenant_day.counts.items()})
+        keyed.update({f"{map_key(tag)}.{k}": n for k, n in tenant_day.keyed.items()
+                      if k.startswith("inviters.")})  # fmt: skip
+    if not keyed:
+        return None
+    claim = f"{tenant_day.claim}:s"
+    return Contribution(tenant_day.doc_id, claim, tenant_day.fields, lasting=tenant_day.lasting,
+                        keyed=keyed)  # fmt: skip
 
 
 def group_members(event: events_pb2.Event) -> Contribution | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from services.analytics import tables
-from services.analytics.counters import GROUP_DAILY, LIVECODE_DAILY, TENANT_DAILY
+from services.analytics.counters import GROUP_DAILY, LIVECODE_DAILY, SERIES_DAILY, TENANT_DAILY
 from services.analytics.counting import MONEY_FIELDS, group_day_id, map_key
 from services.analytics.projections import GROUPS
 from services.analytics.queries import day_range, days_between, parse_day
@@ -51,6 +51,7 @@ class Reports:
     def __init__(self, store: Store, zones: Zones) -> None:
         self.group_daily, self.tenant_daily = store[GROUP_DAILY], store[TENANT_DAILY]
         self.livecode_daily, self.groups = store[LIVECODE_DAILY], store[GROUPS]
+        self.series_daily = store[SERIES_DAILY]
         self.zones = zones
 
     async def _groups(self, tenant: str, projection: Document | None = None) -> list[Document]:
@@ -93,16 +94,14 @@ class Reports:
         self, tenant: str, days: Sequence[date], scope: Scope, fields: Sequence[str]
     ) -> tuple[list[Document], list[str] | None]:
         """The day documents of what the scope asks about, and the groups chosen (None for the
-        tenant or a whole series). A series (a tag alone) is read from its map in the tenant's
-        days: its groups' days counted while they had the tag."""
+        tenant or a whole series). A series (a tag alone) is read from its map in the
+        series' days: its groups' days counted while they had the tag."""
         if scope.tag is None or scope.group_ids:
             chosen = await self._chosen(tenant, scope)
             return await self._day_docs(tenant, days, chosen, fields), chosen
         tag = map_key(key_part("tag", scope.tag))
-        found = self.tenant_daily.find(day_range(tenant, days), {"date": 1, "series": 1})
-        return [
-            {"date": d["date"], **(d.get("series") or {}).get(tag, {})} async for d in found
-        ], None
+        found = self.series_daily.find(day_range(tenant, days), {"date": 1, tag: 1})
+        return [{"date": d["date"], **(d.get(tag) or {})} async for d in found], None
 
     async def cohorts(self, tenant: str, scope: Scope, page: Page) -> Table:
         page_args(page.limit, page.after)

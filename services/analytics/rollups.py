@@ -8,7 +8,13 @@ from datetime import timedelta
 
 from services.analytics import counting
 from services.analytics.cohorts import cohort_shares
-from services.analytics.counters import GROUP_DAILY, LIVECODE_DAILY, TENANT_DAILY, Counters
+from services.analytics.counters import (
+    GROUP_DAILY,
+    LIVECODE_DAILY,
+    SERIES_DAILY,
+    TENANT_DAILY,
+    Counters,
+)
 from services.analytics.projections import GROUPS, Groups, Members, ScanKeys, member_id
 from services.analytics.zones import Zones
 from services.gen.shequn.v1 import events_pb2
@@ -25,6 +31,7 @@ class Rollups:
         self.group_days = Counters(store, GROUP_DAILY, "events", kept, posters=True)
         self.tenant_days = Counters(store, TENANT_DAILY, "events", kept)
         self.livecode_days = Counters(store, LIVECODE_DAILY, "events", kept)
+        self.series_days = Counters(store, SERIES_DAILY, "events", kept)
         self.members_now = Counters(store, GROUPS, "events", kept)
         self.scan_keys, self.members, self.groups = ScanKeys(store), Members(store), Groups(store)
 
@@ -35,25 +42,29 @@ class Rollups:
         resolved = await self.scan_keys.joinings(events)
         joinings = await self.members.joinings(events, resolved)
         found: dict[str, list[counting.Contribution]] = {
-            "group": [], "tenant": [], "livecode": [], "members": [],
+            "group": [], "tenant": [], "livecode": [], "members": [], "series": [],
         }  # fmt: skip
         for r in records:
             e, tz = r.value, zones[r.value.tenant_id]
             tags = groups.get(f"{e.tenant_id}:{e.group_id}", {}).get("tags", [])
             if (c := counting.contribution(e, tz)) is not None:
                 found["group"].append(c)
-            found["tenant"] += counting.tenant_contributions(e, r.partition, tz, tags)
+            tenant_days = counting.tenant_contributions(e, r.partition, tz)
             joined = resolved.get(e.event_id)
             found["livecode"] += counting.livecode_contributions(e, r.partition, tz, joined)
             if (m := counting.group_members(e)) is not None:
                 found["members"].append(m)
             shares = cohort_shares(e, joinings.get(member_id(e), []), tz)
-            by_family = counting.cohort_contributions(e, shares, r.partition, tz, tags)
-            for family, more in by_family.items():
-                found[family] += more
+            by_family = counting.cohort_contributions(e, shares, r.partition, tz)
+            for family in ("group", "livecode"):
+                found[family] += by_family[family]
+            tenant_days += by_family["tenant"]
+            found["tenant"] += tenant_days
+            found["series"] += [s for c in tenant_days if (s := counting.in_series(c, tags))]
             metrics.EVENTS_ANALYZED.labels(e.WhichOneof("payload") or "").inc()
         await self.group_days.absorb(found["group"])
         await self.tenant_days.absorb(found["tenant"])
         await self.livecode_days.absorb(found["livecode"])
+        await self.series_days.absorb(found["series"])
         await self.members_now.absorb(found["members"])
         await self.groups.absorb(events, zones, groups)

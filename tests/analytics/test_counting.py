@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.analytics.counting import contribution, tenant_contributions, violation
+from services.analytics.counting import contribution, in_series, tenant_contributions, violation
 from services.gen.shequn.v1 import decisions_pb2, events_pb2
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -134,10 +134,15 @@ def test_a_violation_counts_on_the_day_of_the_event_however_late_it_is_judged() 
 def test_a_tenant_day_counts_again_in_each_series_of_the_group() -> None:
     event = _event("join", datetime(2026, 11, 22, tzinfo=UTC))
     event.member_joined.inviter.id = "i.1"
-    [share] = tenant_contributions(event, 0, SHANGHAI, ["vip", "双十二"])
-    assert share.counts == {"members_new": 1}
-    assert share.keyed == {
-        "inviters.i%2E1": 1,
-        "series.vip.members_new": 1, "series.vip.inviters.i%2E1": 1,
-        "series.双十二.members_new": 1, "series.双十二.inviters.i%2E1": 1,
+    [share] = tenant_contributions(event, 0, SHANGHAI)
+    series = in_series(share, ["vip", "双十二"])
+    assert series is not None and (series.doc_id, series.counts) == (share.doc_id, {})
+    assert series.claim == share.claim + ":s" and series.keyed == {
+        "vip.members_new": 1, "vip.inviters.i%2E1": 1,
+        "双十二.members_new": 1, "双十二.inviters.i%2E1": 1,
     }  # fmt: skip
+    assert in_series(share, []) is None
+    firsts = tenant_contributions(
+        _event("message", datetime(2026, 11, 22, tzinfo=UTC)), 0, SHANGHAI
+    )
+    assert [in_series(c, ["vip"]) is None for c in firsts] == [False, True, True]
