@@ -177,12 +177,10 @@ class Groups:
         last_message: dict[str, int] = {}
         first_seen: dict[str, int] = {}
         for e in events:
-            key = f"{e.tenant_id}:{e.group_id}"
-            at_us = stamp(occurred_at(e))
-            first_seen[key] = min(at_us, first_seen.get(key, at_us))
+            key, at = f"{e.tenant_id}:{e.group_id}", occurred_at(e)
+            first_seen[key] = min(stamp(at), first_seen.get(key, stamp(at)))
             info[key].update(_group_info(e))
             if e.WhichOneof("payload") == "message_posted" and e.message_posted.member.id:
-                at = occurred_at(e)
                 day, member = at.astimezone(zones[e.tenant_id]).date(), e.message_posted.member.id
                 posted[key][member] = max(day, posted[key].get(member, day))
                 last_message[key] = max(stamp(at), last_message.get(key, 0))

@@ -5,7 +5,7 @@ each report reads, folded by `tables`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -47,6 +47,24 @@ class Table:
     total: Row | None = None
 
 
+def _scoped(scope: Scope) -> bool:
+    """Whether the scope names groups (by id or tag), each checked; False: the whole tenant."""
+    for g in scope.group_ids:
+        key_part("group_id", g)
+    if scope.tag is not None:
+        key_part("tag", scope.tag)
+    return scope.tag is not None or bool(scope.group_ids)
+
+
+def _asked_about(scope: Scope, groups: Iterable[Document]) -> list[str]:
+    """The ids of a scope's groups, in order: those named, of its tag's `groups` if it has one."""
+    chosen = set(scope.group_ids)
+    if scope.tag is not None:
+        tagged = {g["group_id"] for g in groups if scope.tag in g.get("tags", [])}
+        chosen = chosen & tagged if scope.group_ids else tagged
+    return sorted(chosen)
+
+
 class Reports:
     def __init__(self, store: Store, zones: Zones) -> None:
         self.group_daily, self.tenant_daily = store[GROUP_DAILY], store[TENANT_DAILY]
@@ -60,17 +78,10 @@ class Reports:
 
     async def _chosen(self, tenant: str, scope: Scope) -> list[str] | None:
         """The groups asked about, in id order; None for the whole tenant."""
-        for g in scope.group_ids:
-            key_part("group_id", g)
-        if scope.tag is None and not scope.group_ids:
+        if not _scoped(scope):
             return None
-        chosen = set(scope.group_ids)
-        if scope.tag is not None:
-            key_part("tag", scope.tag)
-            docs = await self._groups(tenant, {"group_id": 1, "tags": 1})
-            tagged = {d["group_id"] for d in docs if scope.tag in d.get("tags", [])}
-            chosen = chosen & tagged if scope.group_ids else tagged
-        return sorted(chosen)
+        tagged = await self._groups(tenant, {"group_id": 1, "tags": 1}) if scope.tag else []
+        return _asked_about(scope, tagged)
 
     async def _days(self, tenant: str, scope: Scope) -> tuple[list[date], date]:
         zone = await self.zones.zone(tenant)
@@ -156,10 +167,10 @@ class Reports:
         page_args(page.limit, page.after)
         zone = await self.zones.zone(tenant)
         day = parse_day(on, "on") or datetime.now(UTC).astimezone(zone).date()
-        chosen = await self._chosen(tenant, scope)
-        groups = [
-            g for g in await self._groups(tenant) if chosen is None or g["group_id"] in chosen
-        ]
+        groups = await self._groups(tenant)
+        if _scoped(scope):
+            chosen = set(_asked_about(scope, groups))
+            groups = [g for g in groups if g["group_id"] in chosen]
         for g in groups:
             for field, stamped in (("first_day", "first_seen"), ("last_day", "last_message")):
                 if g.get(stamped):

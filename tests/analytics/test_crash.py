@@ -7,20 +7,17 @@ its own: its thousands of writes on the stack's would hold up the services that 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from services.devtools.stack import free_port
+from services.devtools.stack import free_port, wait_for_port
 from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime.bus import Outgoing, Producer, ensure_topics, group_key
 from services.runtime.settings import Settings
@@ -66,24 +63,20 @@ def _joined(group: int, member: int) -> events_pb2.Event:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[str]:
+async def database(tmp_path: Path) -> AsyncIterator[str]:
     """An embedded MongoDB-protocol server of the test's own; its URL."""
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "services.devtools.embedded_mongo", "--data-dir",
-         str(tmp_path / "mongo"), "--host", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.devtools.embedded_mongo",
+        "--data-dir", str(tmp_path / "mongo"), "--host", "127.0.0.1", "-p", str(port),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            time.sleep(0.1)
+        await wait_for_port(port)
         yield f"mongodb://127.0.0.1:{port}"
     finally:
         server.terminate()
-        server.wait(30)
+        await server.wait()
 
 
 async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
