@@ -29,7 +29,7 @@ def build(rt: Runtime) -> ServiceParts:
     settings = rt.settings
     limiter = TokenBuckets(settings.ingest_rate_per_tenant, settings.ingest_burst_per_tenant)
     intake = Intake(rt.store, rt.producer, settings, limiter)
-    credentials = CredentialStore(rt.store, settings.secrets_key)
+    credentials = CredentialStore(rt.store, settings.credentials_key)
     # Tenants choose where the platform adapters connect (api_base_url): public addresses only.
     http = outbound_client(allow_private=settings.outbound_allow_private_hosts)
     shared = SharedWindows(rt.store[PACING])

@@ -8,14 +8,17 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 from google.protobuf.message import Message
 
 from services.runtime import metrics
 from services.runtime.settings import Settings
+from services.runtime.topology import Undeclared
 from services.runtime.wellformed import problem
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,21 @@ def outgoing(topic: str, key: bytes, message: Message) -> Outgoing:
     return Outgoing(topic, key, message.SerializeToString())
 
 
+def connection(settings: Settings) -> dict[str, Any]:
+    """How each Kafka client of a service reaches the brokers: the bootstrap servers, and on a
+    TLS listener the brokers' CA and, for mutual TLS, the service's own certificate (the Secret
+    Strimzi makes for its KafkaUser)."""
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap}
+    if settings.kafka_security_protocol == "SSL":
+        options["security_protocol"] = "SSL"
+        options["ssl_context"] = create_ssl_context(
+            cafile=settings.kafka_ssl_cafile,
+            certfile=settings.kafka_ssl_certfile,
+            keyfile=settings.kafka_ssl_keyfile,
+        )
+    return options
+
+
 def all_topics(settings: Settings) -> list[str]:
     return [
         settings.topic_events,
@@ -58,10 +76,19 @@ def all_topics(settings: Settings) -> list[str]:
 
 
 async def ensure_topics(settings: Settings, topics: Sequence[str]) -> None:
-    """Create the topics that do not exist yet; an existing topic is left as it is."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    """Create the topics that do not exist yet; an existing topic is left as it is. Where the
+    service may not create topics (an operator owns them), check that they exist instead."""
+    admin = AIOKafkaAdminClient(**connection(settings))
     await admin.start()
     try:
+        if not settings.kafka_create_topics:
+            if missing := sorted(set(topics) - set(await admin.list_topics())):
+                raise RuntimeError(
+                    f"topics {', '.join(missing)} do not exist, and this service does not create"
+                    " topics (SHEQUN_KAFKA_CREATE_TOPICS is off): create them first (on"
+                    " Kubernetes, they are KafkaTopic resources in k8s/)"
+                )
+            return
         response = await admin.create_topics(
             [NewTopic(t, settings.kafka_partitions, settings.kafka_replication) for t in topics]
         )
@@ -89,9 +116,10 @@ def partition_of(key: bytes | None, all_partitions: list[int], available: list[i
 class Producer:
     """Writes keyed messages and waits until the broker has them (acks=all)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, writable: frozenset[str] | None = None) -> None:
+        self._writable = writable  # the topics the service may write (topology.py), if held to
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
+            **connection(settings),
             acks="all",
             enable_idempotence=settings.kafka_idempotence,
             linger_ms=2,
@@ -109,6 +137,8 @@ class Producer:
     async def send_many(self, messages: Iterable[Outgoing]) -> None:
         """Send all, then wait for every acknowledgement; raises if any was not written."""
         batch = list(messages)
+        if self._writable is not None and (others := {m.topic for m in batch} - self._writable):
+            raise Undeclared(f"writes to {sorted(others)}, not declared in topology.py")
         pending = [
             await self._producer.send(m.topic, m.value, key=m.key, headers=m.headers) for m in batch
         ]

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from services.runtime import metrics
-from services.runtime.bus import Producer
+from services.runtime.bus import Producer, connection
 from services.runtime.holds import Holds
 from services.runtime.settings import Settings
 from services.runtime.strategies import (
@@ -145,7 +145,7 @@ class ConsumerLoop(Generic[T]):
         self.handle = Handle(spec.name, spec.handle, settings, self.limit)
         self.dead_letter = DeadLetter(spec.name, settings.dlq_topic(spec.name), producer)
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
+            **connection(settings),
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -22,7 +22,7 @@ from typing import Any
 import uvicorn
 from fastapi import APIRouter
 
-from services.runtime import logs
+from services.runtime import logs, topology
 from services.runtime.auth import Authenticator
 from services.runtime.bus import Producer, all_topics, ensure_topics
 from services.runtime.collector import spare_the_collector
@@ -93,6 +93,22 @@ def _sweeper(store: Store, indexes: Sequence[Indexes], every: float) -> Backgrou
     return periodic("expiry sweep", every, lambda: store.sweep_expired(indexes, datetime.now(UTC)))
 
 
+async def finish(tasks: Sequence[asyncio.Task[Any]], within: float) -> list[BaseException | None]:
+    """Wait for the tasks to end, up to `within` seconds (the pod's grace period is this and
+    a margin); those still running are cancelled, so a consumer stuck in a batch gives it up
+    uncommitted, to be read again, rather than be killed in the middle of closing. Returns
+    each task's exception, or None."""
+    _, late = await asyncio.wait(tasks, timeout=within) if tasks else (set(), set())
+    for task in late:
+        log.warning("%s did not finish in %.0f s; cancelled", task.get_name(), within)
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return [
+        (None if t in late else asyncio.CancelledError()) if t.cancelled() else t.exception()
+        for t in tasks
+    ]
+
+
 class _Uvicorn(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -102,13 +118,14 @@ class _Uvicorn(uvicorn.Server):
 
 async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: Settings) -> int:
     store = Store(settings.mongo_url, settings.database_name(name))
-    producer = Producer(settings)
+    producer = Producer(settings, topology.writable(name, settings))
     # API keys live in the identity database, on a server of its own or on this service's.
     shared = settings.identity_url == settings.mongo_url
     identity = store.client if shared else client(settings.identity_url)
     auth = Authenticator(identity, settings.mongo_db_prefix, settings.auth_cache_seconds)
     runtime = Runtime(settings, store, producer, auth)
     parts = build(runtime)
+    topology.check_consumers(name, [(c.name, c.topics) for c in parts.consumers], settings)
 
     databases = [Database(store, parts.indexes), *parts.databases]
     stores = list({id(d.store): d.store for d in databases}.values())
@@ -176,7 +193,7 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
     stop.set()
 
     # Consumers finish and commit the batch in hand; then the servers and clients close.
-    results = await asyncio.gather(*workers, return_exceptions=True)
+    results = await finish(workers, settings.shutdown_seconds)
     for task, result in zip(workers, results, strict=True):
         if isinstance(result, BaseException) and task not in done:
             log.error("%s failed while stopping", task.get_name(), exc_info=result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,19 @@ class Settings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = Field(
+        "PLAINTEXT", description="SSL for a TLS listener (Strimzi's, with mutual TLS)"
+    )
+    kafka_ssl_cafile: str | None = Field(None, description="the CA that signed the brokers")
+    kafka_ssl_certfile: str | None = Field(
+        None, description="this service's client certificate, for mutual TLS (Strimzi user.crt)"
+    )
+    kafka_ssl_keyfile: str | None = Field(None, description="… and its key (user.key)")
+    kafka_create_topics: bool = Field(
+        True,
+        description="create missing topics at start; off where an operator owns them (Strimzi's"
+        " KafkaTopics), then the service only checks that they exist",
+    )
     kafka_idempotence: bool = Field(
         False, description="idempotent producer: on for Apache Kafka, off for the embedded broker"
     )
@@ -100,6 +114,13 @@ class Settings(BaseSettings):
         60.0, gt=0, description="how often expired documents (dedupe keys, timeline) are deleted"
     )
 
+    shutdown_seconds: float = Field(
+        25,
+        gt=0,
+        description="after SIGTERM, how long consumers may take to finish and commit the batch"
+        " in hand; what they have not committed by then is read again after the restart",
+    )
+
     # Servers
     http_host: str = "127.0.0.1"
     http_port: int = 8080
@@ -128,9 +149,9 @@ class Settings(BaseSettings):
     )
 
     # Platforms
-    secrets_key: str = Field(
-        DEVELOPMENT_SECRETS_KEY,
-        description="encrypts platform credentials at rest; any long random string",
+    secrets_key: str | None = Field(
+        None,
+        description="encrypts platform credentials at rest (ingestion); any long random string",
     )
     timeline_retention_days: int = Field(30, ge=1)
     delivery_attempts: int = Field(4, ge=1, description="tries of one action on transient errors")
@@ -220,14 +241,34 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_real_infrastructure(self) -> Settings:
-        if self.env == "production" and "127.0.0.1" in self.mongo_url:
-            raise ValueError("SHEQUN_MONGO_URL must point at the production MongoDB")
-        placeholder = (
-            self.secrets_key == DEVELOPMENT_SECRETS_KEY or "change-me" in self.secrets_key.lower()
-        )
-        if self.env == "production" and (placeholder or len(self.secrets_key) < 16):
+        if self.kafka_security_protocol == "SSL" and not self.kafka_ssl_cafile:
+            raise ValueError("SHEQUN_KAFKA_SSL_CAFILE is required with SSL")
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("SHEQUN_KAFKA_SSL_CERTFILE and _KEYFILE go together")
+        if self.env != "production":
+            return self
+        for name in ("kafka_bootstrap", "mongo_url", "identity_mongo_url", "timeline_mongo_url"):
+            if _loopback(value := getattr(self, name)):
+                raise ValueError(
+                    f"SHEQUN_{name.upper()} must not point at this machine in production"
+                )
+            if _placeholder(value):
+                raise ValueError(f"SHEQUN_{name.upper()} holds a placeholder password")
+        if self.secrets_key is not None and (
+            _placeholder(self.secrets_key) or len(self.secrets_key) < 16
+        ):
             raise ValueError("SHEQUN_SECRETS_KEY must be a secret of its own (16+ characters)")
         return self
+
+    @property
+    def credentials_key(self) -> str:
+        """The key that platform credentials are encrypted with: a development default, and
+        in production only the one given (a service that never needs it is not given it)."""
+        if self.secrets_key is not None:
+            return self.secrets_key
+        if self.env == "production":
+            raise ValueError("SHEQUN_SECRETS_KEY is required in production")
+        return DEVELOPMENT_SECRETS_KEY
 
     @property
     def identity_url(self) -> str:
@@ -250,3 +291,21 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+# What example files and documentation put where a secret goes.
+_PLACEHOLDERS = ("changeme", "replaceme", "placeholder", "developmentonly", "yourpassword")
+
+
+def _placeholder(value: str | None) -> bool:
+    squeezed = "".join(c for c in (value or "").lower() if c.isalnum())
+    return any(word in squeezed for word in _PLACEHOLDERS)
+
+
+def _loopback(address: str | None) -> bool:
+    """Whether a URL or a host:port list names this machine (127.x, ::1, localhost)."""
+    for part in (address or "").replace(",", " ").split():
+        host = urlsplit(part if "//" in part else f"//{part}").hostname or ""
+        if host == "localhost" or host.startswith("127.") or host == "::1":
+            return True
+    return False
