@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -217,12 +219,30 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
 def client_address(request: Request, trusted: Sequence[str]) -> str:
     """Who sent the request: the peer, or for a trusted proxy in front (the ingress) the last
     address in X-Forwarded-For that is not one of the trusted (those before it a client could
-    have written)."""
+    have written). `trusted` holds addresses or networks (10.0.0.0/8: a cluster's pods)."""
+    networks = _networks(tuple(trusted))
     peer = request.client.host if request.client else ""
-    if peer not in trusted:
+    if not _within(peer, networks):
         return peer
     forwarded = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",")]
-    return next((a for a in reversed(forwarded) if a and a not in trusted), peer)
+    return next((a for a in reversed(forwarded) if a and not _within(a, networks)), peer)
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(
+    trusted: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(t, strict=False) for t in trusted)
+
+
+def _within(
+    address: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    try:
+        found = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(found in network for network in networks)
 
 
 # A group or member id in a path: a part of natural keys, so it follows their rule (and a

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRETS_KEY = "development-only: set SHEQUN_SECRETS_KEY in production"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHEQUN_", extra="ignore")
+    # Secrets may also be files named as their variables (SHEQUN_MONGO_URL, ...) in the folder
+    # SHEQUN_SECRETS_DIR names, as Kubernetes mounts Secrets: unlike variables, files are not
+    # passed to child processes nor shown in the pod's description.
+    model_config = SettingsConfigDict(
+        env_prefix="SHEQUN_", extra="ignore", secrets_dir=os.environ.get("SHEQUN_SECRETS_DIR")
+    )
 
     env: Literal["development", "production"] = "development"
     service: str = Field("shequn", description="name of the running service; set by its runner")
@@ -221,8 +228,16 @@ class Settings(BaseSettings):
     )
     trusted_proxies: list[str] = Field(
         ["127.0.0.1", "::1"],
-        description="peers whose X-Forwarded-For names the client (the ingress in front)",
+        description="peers whose X-Forwarded-For names the client (the ingress in front):"
+        " addresses or networks, e.g. the pod network 10.0.0.0/8",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            ipaddress.ip_network(proxy, strict=False)  # a ValueError names the one that is not
+        return proxies
 
     # Moderation: QR codes in pictures (二维码广告)
     picture_qr_codes: bool = Field(

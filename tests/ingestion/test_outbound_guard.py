@@ -72,7 +72,7 @@ async def test_platform_adapters_reach_public_addresses_only(stack: Stack, tmp_p
 
         # Stored anyway, as if set before this check existed: refused at connection time.
         store = Store(stack.mongo, ingestion.settings.database_name("ingestion"))
-        credentials = CredentialStore(store, ingestion.settings.secrets_key)
+        credentials = CredentialStore(store, ingestion.settings.credentials_key)
         try:
             await credentials.put(
                 ingestion.tenant_id,

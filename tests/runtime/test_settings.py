@@ -3,6 +3,11 @@ the placeholder secrets of example files."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -53,3 +58,25 @@ def test_tls_needs_its_files() -> None:
         Settings(kafka_security_protocol="SSL")
     with pytest.raises(ValidationError, match="go together"):
         Settings(kafka_security_protocol="SSL", kafka_ssl_cafile="ca.crt", kafka_ssl_certfile="u")
+
+
+def test_secrets_can_be_files_as_kubernetes_mounts_them(tmp_path: Path) -> None:
+    (tmp_path / "SHEQUN_MONGO_URL").write_text(REAL["mongo_url"])
+    (tmp_path / "SHEQUN_SECRETS_KEY").write_text("9f2c1e7a4b8d3f60a1c5e9b7d2f4a6c8\n")
+    read = subprocess.run(
+        [
+            sys.executable, "-c",
+            "from services.runtime.settings import Settings; s = Settings();"
+            " print(s.mongo_url, s.credentials_key)",
+        ],
+        env={**os.environ, "SHEQUN_SECRETS_DIR": str(tmp_path), "SHEQUN_ENV": "production",
+             "SHEQUN_KAFKA_BOOTSTRAP": REAL["kafka_bootstrap"]},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert read.stdout.split() == [REAL["mongo_url"], "9f2c1e7a4b8d3f60a1c5e9b7d2f4a6c8"]
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    assert Settings(trusted_proxies=["10.0.0.0/8", "::1"]).trusted_proxies == ["10.0.0.0/8", "::1"]
+    with pytest.raises(ValidationError, match="trusted_proxies"):
+        Settings(trusted_proxies=["the-ingress"])
