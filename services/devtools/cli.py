@@ -5,20 +5,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from services.runtime.auth import Authenticator, Role
 from services.runtime.settings import Settings
 from services.runtime.store import client
 
+T = TypeVar("T")
 
-async def _create_key(tenant: str, role: Role, name: str) -> str:
+
+async def _with_keys(do: Callable[[Authenticator], Awaitable[T]]) -> T:
+    """Run `do` on the API keys of the identity database (SHEQUN_IDENTITY_MONGO_URL, or
+    SHEQUN_MONGO_URL)."""
     settings = Settings()
     mongo = client(settings.identity_url)
     try:
-        return await Authenticator(mongo, settings.mongo_db_prefix, 0).create_key(
-            tenant, role, name
-        )
+        return await do(Authenticator(mongo, settings.mongo_db_prefix, 0))
     finally:
         await mongo.close()
 
@@ -46,11 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--groups", type=int, default=20, help="how many groups (default 20)")
     demo.add_argument("--members", type=int, default=2000, help="how many members (default 2000)")
     keys = commands.add_parser(
-        "create-key", help="create an API key (printed once) in SHEQUN_MONGO_URL"
+        "create-key", help="create an API key (printed once) in the identity database"
     )
     keys.add_argument("--tenant", required=True)
     keys.add_argument("--role", default="owner", choices=[r.name.lower() for r in Role])
     keys.add_argument("--name", default="cli")
+    commands.add_parser(
+        "revoke-key",
+        help="revoke the API key read from standard input (never an argument: it would be in"
+        " the shell's history and the process list); services stop taking it within"
+        " SHEQUN_AUTH_CACHE_SECONDS",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "dev":
@@ -64,7 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(
             run_demo(dev_file, seed=args.seed, groups=args.groups, members=args.members)
         )
-    print(asyncio.run(_create_key(args.tenant, Role.parse(args.role), args.name)))
+    if args.command == "revoke-key":
+        key = sys.stdin.readline().strip()
+        if not key:
+            parser.error("revoke-key reads the key from standard input")
+        asyncio.run(_with_keys(lambda keys: keys.revoke(key)))
+        print("revoked")
+        return 0
+    print(
+        asyncio.run(
+            _with_keys(lambda keys: keys.create_key(args.tenant, Role.parse(args.role), args.name))
+        )
+    )
     return 0
 
 

@@ -53,10 +53,3 @@ def test_every_alert_has_unit_tests_that_pass() -> None:
 def _rules(path: Path) -> list[dict[str, object]]:
     groups = yaml.safe_load(path.read_text())["groups"]
     return [rule for group in groups for rule in group["rules"]]
-
-
-def test_kubernetes_gets_the_same_rules() -> None:
-    documents = list(yaml.safe_load_all((ROOT / "k8s" / "monitoring.yaml").read_text()))
-    [rule] = [d for d in documents if d["kind"] == "PrometheusRule"]
-    alerts = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
-    assert rule["spec"]["groups"] == alerts["groups"]
