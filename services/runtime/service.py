@@ -24,7 +24,7 @@ from fastapi import APIRouter
 
 from services.runtime import logs, topology
 from services.runtime.auth import Authenticator
-from services.runtime.bus import Producer, all_topics, ensure_topics
+from services.runtime.bus import Producer, ensure_topics
 from services.runtime.collector import spare_the_collector
 from services.runtime.consumer import ConsumerLoop, ConsumerSpec
 from services.runtime.http import create_app
@@ -131,7 +131,7 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
     stores = list({id(d.store): d.store for d in databases}.values())
     for database in databases:
         await database.store.create_indexes(database.indexes)
-    await ensure_topics(settings, all_topics(settings))
+    await ensure_topics(settings, topology.used(name, settings))
     await producer.start()
     loops = [ConsumerLoop(spec, settings, producer) for spec in parts.consumers]
     dlq_topics = [loop.dead_letter.topic for loop in loops]

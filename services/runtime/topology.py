@@ -74,3 +74,11 @@ def writable(service: str, settings: Settings) -> frozenset[str]:
         [topic(settings, t) for t in flows.writes]
         + [settings.dlq_topic(name) for name in flows.consumers]
     )
+
+
+def used(service: str, settings: Settings) -> list[str]:
+    """The main topics the service reads or writes: those it creates at start, or, where it
+    may not create topics, checks exist (its Kafka user may see no others)."""
+    flows = SERVICES[service]
+    names = {t for topics in flows.consumers.values() for t in topics} | set(flows.writes)
+    return sorted(topic(settings, t) for t in names)

@@ -1,6 +1,7 @@
-"""Analytics killed with SIGKILL in the middle of a stream and started again counts every
-event exactly once, in the groups' days and the tenant's (its members who posted, once a day),
-and each membership's activation (its first message after the join) once.
+"""Analytics killed with SIGKILL in the middle of a stream and started again, then replaced by
+a rolling update (the new process first, then SIGTERM to the old), counts every event exactly
+once, in the groups' days and the tenant's (its members who posted, once a day), and each
+membership's activation (its first message after the join) once.
 It runs as its own process on its own topic and consumer group, and on a database server of
 its own: its thousands of writes on the stack's would hold up the services that share it."""
 
@@ -26,7 +27,16 @@ from tests.conftest import Stack, start_service
 from tests.waiting import eventually, stays
 
 TOTAL = 2000
+ROLLED = 3000  # after the rolling update
 GROUPS = 20
+
+
+async def _ready(http_port: int) -> bool:
+    try:
+        async with httpx.AsyncClient() as http:
+            return (await http.get(f"http://127.0.0.1:{http_port}/readyz")).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 async def _consumed(http_port: int) -> int:
@@ -79,7 +89,7 @@ async def database(tmp_path: Path) -> AsyncIterator[str]:
         await server.wait()
 
 
-async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
+async def test_sigkill_then_a_rolling_update_mid_stream_count_exactly_once(
     stack: Stack, tmp_path: Path, database: str
 ) -> None:
     prefix = f"crash{uuid.uuid4().hex[:8]}"
@@ -170,9 +180,29 @@ async def test_sigkill_mid_stream_then_restart_counts_exactly_once(
             read_again = await _consumed(http_port) - (TOTAL - after_kill)
             print(f"killed at {after_kill} counted; {read_again} events read again and skipped")
             assert read_again >= 0
+
+            # Then a rolling update, as Kubernetes does it: the new process first, ready; then
+            # SIGTERM to the old one in the middle of the stream. It finishes and commits its
+            # batch within its shutdown time and exits cleanly; the new one takes its partitions.
+            third = start_service("analytics", env, log, third_port := free_port())
+            try:
+                await eventually(lambda: _ready(third_port), bool, within=60)
+                streaming = asyncio.create_task(stream(TOTAL, ROLLED, per_tick=10, pause=0.1))
+                await eventually(counted, lambda n: n > TOTAL, within=60, every=0.05)
+                second.terminate()
+                assert second.wait(Settings().shutdown_seconds + 10) == 0
+                assert not streaming.done(), "the stream was over before the rollout"
+                await streaming
+                await eventually(counted, lambda n: n >= ROLLED, within=90)
+                await stays(counted, ROLLED, for_seconds=3)
+                messages, _ = await eventually(tenant_counted, lambda t: t[0] >= ROLLED)
+                assert messages == ROLLED
+            finally:
+                third.terminate()
+                assert third.wait(30) == 0
         finally:
-            second.terminate()
-            assert second.wait(30) == 0
+            if second.poll() is None:
+                second.kill()
     finally:
         if first.poll() is None:
             first.kill()
