@@ -28,6 +28,7 @@ from services.runtime.bus import Producer, ensure_topics
 from services.runtime.collector import spare_the_collector
 from services.runtime.consumer import ConsumerLoop, ConsumerSpec
 from services.runtime.http import create_app
+from services.runtime.renewal import restart_on_renewal
 from services.runtime.rpc import GrpcServer, GrpcService
 from services.runtime.settings import Settings
 from services.runtime.store import Indexes, Store, client
@@ -168,6 +169,8 @@ async def serve(name: str, build: Callable[[Runtime], ServiceParts], settings: S
         loop.add_signal_handler(sig, stop.set)
 
     background = list(parts.background)
+    if tls_files := settings.kafka_tls_files:
+        background.append(restart_on_renewal(tls_files))
     for database in databases:
         if any(spec.expiring for spec in database.indexes):
             every = settings.expiry_sweep_seconds

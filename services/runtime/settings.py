@@ -286,6 +286,12 @@ class Settings(BaseSettings):
         return DEVELOPMENT_SECRETS_KEY
 
     @property
+    def kafka_tls_files(self) -> list[str]:
+        """The certificate files the Kafka clients read at start."""
+        files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+        return [f for f in files if f] if self.kafka_security_protocol == "SSL" else []
+
+    @property
     def identity_url(self) -> str:
         return self.identity_mongo_url or self.mongo_url
 

@@ -5,9 +5,10 @@ the consumer when a bad deploy would otherwise drain a topic into the dead-lette
 Only an `InvalidMessage` is dead-lettered without retries: it can never succeed. Any other
 error is retried with exponential backoff; a batch that still fails is split in halves, and the
 halves handled in order, until the record that fails alone is found and dead-lettered. An
-infrastructure error (the database or broker unreachable) is not the data's fault: it is waited
-out with growing pauses and never dead-letters anything. Every wait ends early on a stop request
-(`Stopping`): the batch in hand is then left uncommitted, to be read again."""
+infrastructure error (the database or broker unreachable, or refusing the service: a password
+being rotated, an ACL or a role missing) is not the data's fault: it is waited out with growing
+pauses, then stops the process, and never dead-letters anything. Every wait ends early on a
+stop request (`Stopping`): the batch in hand is then left uncommitted, to be read again."""
 
 from __future__ import annotations
 
@@ -20,8 +21,14 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from aiokafka import ConsumerRecord
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, RequestTimedOutError
-from pymongo.errors import ConnectionFailure
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    RequestTimedOutError,
+    TopicAuthorizationFailedError,
+)
+from pymongo.errors import ConnectionFailure, OperationFailure
 
 from services.runtime import metrics
 from services.runtime.bus import Outgoing, Producer
@@ -31,14 +38,26 @@ from services.runtime.settings import Settings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Errors that say the database or the broker is unreachable, not that a message is bad.
+# Errors that say the database or the broker is unreachable, or refuses the service (a password
+# being rotated, an ACL or a role missing), not that a message is bad.
 INFRASTRUCTURE_ERRORS = (
     ConnectionFailure,
     KafkaConnectionError,
     KafkaTimeoutError,
     RequestTimedOutError,
+    TopicAuthorizationFailedError,
+    GroupAuthorizationFailedError,
     OSError,
 )
+_ACCESS_REFUSED = {13, 18}  # MongoDB's Unauthorized, AuthenticationFailed
+
+
+def infrastructure(error: BaseException) -> bool:
+    return isinstance(error, INFRASTRUCTURE_ERRORS) or (
+        isinstance(error, OperationFailure) and error.code in _ACCESS_REFUSED
+    )
+
+
 _LONGEST_PAUSE = 30.0  # seconds between tries while waiting out an outage
 
 
@@ -165,21 +184,20 @@ class Handle(Generic[T]):
             started = time.perf_counter()
             try:
                 await self.handle(records)
-            except INFRASTRUCTURE_ERRORS as exc:
-                metrics.HANDLER_ERRORS.labels(self.name).inc()
-                outage_since = outage_since or time.monotonic()
-                if time.monotonic() - outage_since > self.outage_limit:
-                    raise
-                log.warning("infrastructure unavailable: %r; retrying", exc)
-                metrics.RETRIES.labels(self.name).inc()
-                await _pause(min(self.backoff * 2**outages + 0.1, _LONGEST_PAUSE), stop)
-                outages += 1
-                continue
             except InvalidMessage as exc:
                 metrics.HANDLER_ERRORS.labels(self.name).inc()
                 return exc  # it will never succeed: no retry, straight to isolating it
             except Exception as exc:
                 metrics.HANDLER_ERRORS.labels(self.name).inc()
+                if infrastructure(exc):
+                    outage_since = outage_since or time.monotonic()
+                    if time.monotonic() - outage_since > self.outage_limit:
+                        raise
+                    log.warning("infrastructure unavailable: %r; retrying", exc)
+                    metrics.RETRIES.labels(self.name).inc()
+                    await _pause(min(self.backoff * 2**outages + 0.1, _LONGEST_PAUSE), stop)
+                    outages += 1
+                    continue
                 log.warning("handler failed: %r", exc, extra={"fields": {"consumer": self.name}})
                 attempt += 1
                 if attempt >= self.attempts:

@@ -189,6 +189,14 @@ def test_the_settings_are_real_and_make_a_valid_production_configuration(
         settings = Settings(_secrets_dir=tmp_path)
         assert settings.env == "production" and settings.kafka_security_protocol == "SSL"
         assert settings.kafka_create_topics is False and settings.trusted_proxies == ["10.0.0.0/8"]
+        for name in env:
+            monkeypatch.delenv(name)
+    # The key administration pod's settings are valid too: the `shequn` command starts there.
+    [keys] = of_kind(tools(), "Pod")["keys"]["spec"]["containers"]
+    assert keys["envFrom"] == [{"configMapRef": {"name": "shequn-config"}}]
+    for name, value in ({e["name"]: e["value"] for e in keys["env"]} | config).items():
+        monkeypatch.setenv(name, value)
+    assert Settings(_secrets_dir=tmp_path).env == "production"
 
 
 def _network_policy_for(objects: tuple[Object, ...], labels: dict[str, str]) -> list[Object]:

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import TopicAuthorizationFailedError
 from prometheus_client import REGISTRY
+from pymongo.errors import OperationFailure
 
 from services.runtime.bus import Outgoing, Producer, ensure_topics
 from services.runtime.consumer import (
@@ -60,11 +62,12 @@ class Recorder:
         self.poison = poison
         self.hang = hang or set()
         self.outage = False
+        self.outage_error: Exception = ConnectionRefusedError("database unreachable")
         self.handled: list[bytes] = []
 
     async def __call__(self, records: Sequence[Record[bytes]]) -> None:
         if self.outage:
-            raise ConnectionRefusedError("database unreachable")
+            raise self.outage_error
         if any(r.value in self.poison for r in records):
             raise ValueError("cannot handle " + ", ".join(r.value.decode() for r in records))
         if any(r.value in self.hang for r in records):
@@ -154,12 +157,27 @@ async def test_partitions_taken_away_drop_the_memory_state_kept_for_them(stack: 
     assert revoked == [True]
 
 
-async def test_an_outage_is_waited_out_and_nothing_is_dead_lettered(stack: Stack) -> None:
-    settings = _settings(stack)
-    await ensure_topics(settings, [settings.topic_events, settings.dlq_topic("outage")])
+@pytest.mark.parametrize(
+    ("consumer", "error"),
+    [
+        ("outage", ConnectionRefusedError("database unreachable")),
+        # Access refused while a password is rotated, or an ACL or a role is missing: the
+        # configuration's fault, never the message's.
+        ("refused-db", OperationFailure("Authentication failed.", code=18)),
+        ("refused-role", OperationFailure("not authorized on shequn_x", code=13)),
+        ("refused-acl", TopicAuthorizationFailedError()),
+    ],
+)
+async def test_an_outage_is_waited_out_and_nothing_is_dead_lettered(
+    stack: Stack, consumer: str, error: Exception
+) -> None:
+    # Two tries each: were the error taken for the messages' fault, both would be dead-lettered
+    # by the 6th (the pair twice, then each alone twice).
+    settings = _settings(stack, retry_attempts=2)
+    await ensure_topics(settings, [settings.topic_events, settings.dlq_topic(consumer)])
     recorder = Recorder(poison=set())
-    recorder.outage = True
-    spec = ConsumerSpec("outage", [settings.topic_events], lambda raw: raw, recorder)
+    recorder.outage, recorder.outage_error = True, error
+    spec = ConsumerSpec(consumer, [settings.topic_events], lambda raw: raw, recorder)
     producer = Producer(settings)
     await producer.start()
     stop = asyncio.Event()
@@ -167,18 +185,18 @@ async def test_an_outage_is_waited_out_and_nothing_is_dead_lettered(stack: Stack
     task = await _run(loop, stop)
     try:
         await _produce(settings, [b"p", b"q"])
-        await eventually(lambda: _sample("shequn_handler_errors_total"), lambda n: n >= 5)
+        await eventually(lambda: _sample(consumer, "shequn_handler_errors_total"), lambda n: n >= 7)
         recorder.outage = False
         await eventually(recorder.count, lambda n: n == 2, within=60)
     finally:
         stop.set()
         await task
         await producer.stop()
-    assert await _sample("shequn_dead_lettered_total", reason="failed") == 0
+    assert await _sample(consumer, "shequn_dead_lettered_total", reason="failed") == 0
 
 
-async def _sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, {"consumer": "outage", **labels}) or 0.0
+async def _sample(consumer: str, name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, {"consumer": consumer, **labels}) or 0.0
 
 
 async def test_the_consumer_stops_instead_of_dead_lettering_everything(stack: Stack) -> None:
