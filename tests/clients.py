@@ -116,3 +116,12 @@ async def actions_in(
     assert response.status_code == 200, response.text
     items = response.json()["items"]
     return [i for i in items if i["kind"] == "action" and i.get("source_service") == source]
+
+
+async def ready(url: str) -> bool:
+    """Whether the service at `url` answers /readyz with 200 (Kafka, MongoDB, its consumers)."""
+    async with httpx.AsyncClient() as http:
+        try:
+            return (await http.get(f"{url}/readyz")).status_code == 200
+        except httpx.HTTPError:
+            return False

@@ -17,7 +17,8 @@ from grafana_foundation_sdk.builders import dashboard, prometheus, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, DataSourceRef
 
-ROOT = Path(__file__).resolve().parents[2]
+from services.devtools.generated import ROOT, write_or_check
+
 PROMETHEUS = DataSourceRef(type_val="prometheus", uid="prometheus")
 ALL = '{service=~"$service"}'
 API = '{service=~"$service", route!~"/healthz|/readyz|/metrics"}'
@@ -178,15 +179,7 @@ def configmaps() -> list[dict[str, Any]]:
 
 
 def main(argv: list[str]) -> int:
-    """Write the files; with --check, only say which differ (exit 1)."""
-    stale = [p for p, text in rendered().items() if not p.exists() or p.read_text() != text]
-    if "--check" in argv:
-        for path in stale:
-            print(f"{path.relative_to(ROOT)} is not what services/devtools/dashboards.py writes")
-        return 1 if stale else 0
-    for path, text in rendered().items():
-        path.write_text(text)
-    return 0
+    return write_or_check(rendered(), argv, "make dashboards")
 
 
 if __name__ == "__main__":

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import random
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -28,7 +31,6 @@ from services.runtime.bus import Producer, ensure_topics
 from services.runtime.collector import spare_the_collector
 from services.runtime.consumer import ConsumerLoop, ConsumerSpec
 from services.runtime.http import create_app
-from services.runtime.renewal import restart_on_renewal
 from services.runtime.rpc import GrpcServer, GrpcService
 from services.runtime.settings import Settings
 from services.runtime.store import Indexes, Store, client
@@ -83,10 +85,47 @@ def periodic(what: str, every: float, job: Callable[[], Awaitable[object]]) -> B
                 await job()
             except Exception:
                 log.warning("%s failed", what, exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
+            await _stopped_within(stop, every)
 
     return repeat
+
+
+def restart_on_renewal(
+    paths: Sequence[str], every: float = 60.0, spread: float = 300.0
+) -> Background:
+    """A background task that stops the service, the way SIGTERM does, once the files at `paths`
+    change. Strimzi renews the Kafka certificates before they expire and Kubernetes updates the
+    mounted files, but the Kafka clients read them once, at start: Kubernetes starts the service
+    again with the new ones. After a random delay, so that its replicas do not all go at once."""
+
+    async def watch(stop: asyncio.Event) -> None:
+        seen = _fingerprint(paths)
+        while not await _stopped_within(stop, every):
+            if _fingerprint(paths) == seen:
+                continue
+            delay = random.uniform(0, spread)
+            log.warning("Kafka TLS files renewed; restarting in %.0f s to use them", delay)
+            if not await _stopped_within(stop, delay):
+                stop.set()
+            return
+
+    return watch
+
+
+def _fingerprint(paths: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with contextlib.suppress(OSError):  # mid-swap: the next look sees the new files
+            digest.update(Path(path).read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds`, or less if a stop is requested; whether it was."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
 
 
 def _sweeper(store: Store, indexes: Sequence[Indexes], every: float) -> Background:

@@ -23,20 +23,13 @@ from services.gen.shequn.v1 import common_pb2, events_pb2
 from services.runtime.bus import Outgoing, Producer, ensure_topics, group_key
 from services.runtime.settings import Settings
 from services.runtime.store import client
+from tests.clients import ready
 from tests.conftest import Stack, start_service
 from tests.waiting import eventually, stays
 
 TOTAL = 2000
 ROLLED = 3000  # after the rolling update
 GROUPS = 20
-
-
-async def _ready(http_port: int) -> bool:
-    try:
-        async with httpx.AsyncClient() as http:
-            return (await http.get(f"http://127.0.0.1:{http_port}/readyz")).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 async def _consumed(http_port: int) -> int:
@@ -186,7 +179,7 @@ async def test_sigkill_then_a_rolling_update_mid_stream_count_exactly_once(
             # batch within its shutdown time and exits cleanly; the new one takes its partitions.
             third = start_service("analytics", env, log, third_port := free_port())
             try:
-                await eventually(lambda: _ready(third_port), bool, within=60)
+                await eventually(lambda: ready(f"http://127.0.0.1:{third_port}"), bool, within=60)
                 streaming = asyncio.create_task(stream(TOTAL, ROLLED, per_tick=10, pause=0.1))
                 await eventually(counted, lambda n: n > TOTAL, within=60, every=0.05)
                 second.terminate()

@@ -40,13 +40,18 @@ def kubectl() -> str:
 
 
 @functools.cache
-def rendered(overlay: str) -> tuple[Object, ...]:
-    """`kubectl kustomize k8s/overlays/<overlay>`, as objects."""
-    out = subprocess.run(
+def rendered_text(overlay: str) -> str:
+    """`kubectl kustomize k8s/overlays/<overlay>`: what a cluster gets."""
+    return subprocess.run(
         [kubectl(), "kustomize", str(K8S / "overlays" / overlay)],
         capture_output=True, text=True, check=True, timeout=60,
     ).stdout  # fmt: skip
-    return tuple(d for d in yaml.safe_load_all(out) if d)
+
+
+@functools.cache
+def rendered(overlay: str) -> tuple[Object, ...]:
+    """The overlay as objects."""
+    return tuple(d for d in yaml.safe_load_all(rendered_text(overlay)) if d)
 
 
 def tools() -> tuple[Object, ...]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.k8s import K8S, OVERLAYS, ROOT, kubectl
+from tests.deploy.k8s import K8S, OVERLAYS, ROOT, rendered_text
 
 pytestmark = pytest.mark.k8s
 CHECKOV = Path(os.environ.get("SHEQUN_CHECKOV", ROOT / ".venv-checkov" / "bin" / "checkov"))
@@ -21,11 +21,7 @@ CHECKOV = Path(os.environ.get("SHEQUN_CHECKOV", ROOT / ".venv-checkov" / "bin" /
 def test_checkov_passes_on_the_manifests_and_the_dockerfile(tmp_path: Path) -> None:
     files = []
     for overlay in OVERLAYS:
-        out = subprocess.run(
-            [kubectl(), "kustomize", str(K8S / "overlays" / overlay)],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-        (tmp_path / f"{overlay}.yaml").write_text(out)
+        (tmp_path / f"{overlay}.yaml").write_text(rendered_text(overlay))
         files.append(tmp_path / f"{overlay}.yaml")
     files += [*sorted((K8S / "tools").glob("*.yaml")), ROOT / "deploy" / "Dockerfile"]
     scan = subprocess.run(

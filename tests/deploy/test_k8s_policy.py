@@ -6,11 +6,13 @@ enforces and the routes the services serve."""
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
@@ -290,10 +292,6 @@ def test_the_service_monitor_scrapes_every_service() -> None:
 
 
 def test_the_alert_rules_and_dashboards_are_the_same_as_for_compose() -> None:
-    import json
-
-    import yaml
-
     objects = rendered("prod")
     [rule] = of_kind(objects, "PrometheusRule").values()
     alerts = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
@@ -301,5 +299,5 @@ def test_the_alert_rules_and_dashboards_are_the_same_as_for_compose() -> None:
     for name in ("pipeline", "business"):
         configmap = of_kind(objects, "ConfigMap")[f"shequn-dashboard-{name}"]
         assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
-        shipped = Path(ROOT / "deploy" / "grafana" / "dashboards" / f"{name}.json").read_text()
+        shipped = (ROOT / "deploy" / "grafana" / "dashboards" / f"{name}.json").read_text()
         assert json.loads(configmap["data"][f"shequn-{name}.json"]) == json.loads(shipped)

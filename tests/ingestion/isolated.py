@@ -11,13 +11,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from services.devtools.stack import free_port
 from services.runtime.auth import Authenticator, Role
 from services.runtime.bus import all_topics, ensure_topics
 from services.runtime.settings import Settings
 from services.runtime.store import client
+from tests.clients import ready
 from tests.conftest import Stack, start_service
 from tests.waiting import eventually
 
@@ -55,14 +54,6 @@ class Isolated:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
-
-
-async def ready(url: str) -> bool:
-    async with httpx.AsyncClient() as http:
-        try:
-            return (await http.get(f"{url}/readyz")).status_code == 200
-        except httpx.HTTPError:
-            return False
 
 
 @contextlib.asynccontextmanager

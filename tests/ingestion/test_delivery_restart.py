@@ -19,10 +19,10 @@ from services.runtime.auth import Authenticator, Role
 from services.runtime.bus import Outgoing, Producer, ensure_topics, group_key
 from services.runtime.settings import Settings
 from services.runtime.store import client
-from tests.clients import put_telegram
+from tests.clients import put_telegram, ready
 from tests.conftest import Stack, start_service
 from tests.fakes import FakeTelegram, serve_fake
-from tests.ingestion.isolated import isolated_env, ready
+from tests.ingestion.isolated import isolated_env
 from tests.kafka import read_topic
 from tests.waiting import eventually
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from services.runtime.renewal import restart_on_renewal
+from services.runtime.service import restart_on_renewal
 
 
 async def test_renewed_certificates_stop_the_service_and_unchanged_ones_do_not(
